@@ -1,0 +1,24 @@
+# The two commands a fresh machine needs: `make demo` and `make test`.
+# Both create what they need (.venv from requirements.lock, databases, Airflow home) and can be re-run.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test venv lock clean
+
+demo: venv
+	$(PY) -m chiso.demo
+
+test: venv
+	$(PY) -m pytest
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml scripts/bootstrap.sh
+	bash scripts/bootstrap.sh $(VENV)
+
+# Re-resolve pins after editing requirements.in.
+lock:
+	$(PY) -m uv pip compile requirements.in -p python3.11 -o requirements.lock
+
+clean:
+	rm -rf .work dbt_project/target dbt_project/logs

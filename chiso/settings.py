@@ -1,0 +1,77 @@
+"""Every environment setting chiso reads, in one place.
+
+The docker-compose test checks the stack's environment against ``SETTINGS``, so a name used
+anywhere in the code must be declared here and read through ``get``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    help: str
+    default: str | None = None
+
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in [
+        Setting(
+            "CHISO_WAREHOUSE_URL",
+            "Postgres URL of the warehouse (postgresql://user:pass@host:port/db). "
+            "Unset for the demo: it starts a local Postgres under CHISO_HOME.",
+        ),
+        Setting("CHISO_HOME", "Working directory for landing files, Airflow home, local Postgres, mail.",
+                str(REPO_ROOT / ".work")),
+        Setting("CHISO_LANDING_DIR", "Immutable landing zone (defaults to $CHISO_HOME/landing)."),
+        Setting("CHISO_RECIPIENTS_FILE", "YAML list of report recipients.",
+                str(REPO_ROOT / "config" / "recipients.yml")),
+        Setting("CHISO_DBT_PROJECT_DIR", "dbt project directory.", str(REPO_ROOT / "dbt_project")),
+        Setting("CHISO_EXPECTATIONS_DIR", "Great Expectations suites.", str(REPO_ROOT / "expectations")),
+        Setting("CHISO_PIPELINE_START", "First business date the daily DAG catches up from (YYYY-MM-DD).",
+                "2026-11-01"),
+        Setting("CHISO_PORTAL_CONN_ID", "Airflow connection of the portal (host, port, password = token).",
+                "chiso_portal"),
+        Setting("CHISO_SMTP_CONN_ID", "Airflow connection of the SMTP server for reports.", "chiso_smtp"),
+        Setting("CHISO_PSEUDONYM_CONN_ID",
+                "Airflow connection whose password is the HMAC key for applicants' personal data.",
+                "chiso_pseudonym_key"),
+        Setting("CHISO_PORTAL_PAGE_SIZE", "Rows per page requested from the portal.", "500"),
+        # The simulator's own settings (it plays the portal, so it is configured apart).
+        Setting("CHISO_SIMULATOR_TOKEN", "Token the portal simulator requires in X-Api-Token.",
+                "demo-token"),
+        Setting("CHISO_SIMULATOR_SEED", "Seed that makes the simulator deterministic.", "766"),
+        Setting("CHISO_SIMULATOR_SCENARIO", "Built-in unit set the simulator serves.", "cu_kuin_2024"),
+    ]
+}
+
+
+def get(name: str) -> str | None:
+    """Value of a declared setting: the environment first, then its default."""
+    setting = SETTINGS[name]
+    value = os.environ.get(name)
+    if value not in (None, ""):
+        return value
+    return setting.default
+
+
+def require(name: str) -> str:
+    value = get(name)
+    if value is None:
+        raise RuntimeError(f"Setting {name} is not set: {SETTINGS[name].help}")
+    return value
+
+
+def home() -> Path:
+    return Path(require("CHISO_HOME"))
+
+
+def landing_dir() -> Path:
+    return Path(get("CHISO_LANDING_DIR") or home() / "landing")

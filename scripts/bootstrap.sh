@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Create (or refresh) the project's virtualenv from the lock file.
+# uv resolves nothing here: it installs exactly requirements.lock, with bytecode compiled so that
+# Airflow's imports are fast from the first run.
+set -euo pipefail
+venv="${1:-.venv}"
+cd "$(dirname "$0")/.."
+python_bin="${CHISO_PYTHON:-python3.11}"
+command -v "$python_bin" >/dev/null || python_bin=python3
+if ! command -v uv >/dev/null; then
+  "$python_bin" -m pip install --quiet --user uv || "$python_bin" -m pip install --quiet uv
+fi
+uv_bin="$(command -v uv || echo "$("$python_bin" -m site --user-base)/bin/uv")"
+[ -x "$venv/bin/python" ] || "$uv_bin" venv --quiet --python "$python_bin" "$venv"
+VIRTUAL_ENV="$PWD/$venv" "$uv_bin" pip sync --quiet --compile-bytecode requirements.lock
+VIRTUAL_ENV="$PWD/$venv" "$uv_bin" pip install --quiet --no-deps --compile-bytecode -e .
+touch "$venv/.installed"
+echo "virtualenv ready: $venv"
