@@ -1,0 +1,117 @@
+"""Exactly-once loads of a landed extract into the raw layer.
+
+One transaction per (entity, business date): the previous load of that day is superseded, the new
+rows are COPYed in, bad rows go to quarantine, and the ledger records the accounting. Loading the
+same checksum again is a no-op; a crash leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+
+import psycopg
+
+from chiso.contract import get_entity
+from chiso.contract.canonical import canonical_line
+from chiso.ingest.landing import iter_rows, read_manifest
+from chiso.ingest.pseudonymise import Pseudonymiser
+from chiso.ingest.validate import check_columns, row_problems
+from chiso.warehouse import RAW_SCHEMA
+
+log = logging.getLogger(__name__)
+
+
+class LoadAccountingError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    entity: str
+    business_date: str
+    load_id: int
+    checksum: str
+    rows_in_manifest: int
+    rows_loaded: int
+    rows_quarantined: int
+    skipped: bool  # the same extract was already loaded
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: Path,
+                 pseudonymiser: Pseudonymiser) -> LoadResult:
+    entity = get_entity(entity_name)
+    manifest = read_manifest(landed)
+    checksum = manifest["sha256"]
+    with conn.transaction():
+        # Two runs of the same day must not interleave their delete/insert.
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"load:{entity.name}:{day}",))
+        current = conn.execute(
+            f"select load_id, checksum, rows_in_manifest, rows_loaded, rows_quarantined "
+            f"from {RAW_SCHEMA}.load_ledger where entity = %s and business_date = %s and status = 'loaded'",
+            (entity.name, day),
+        ).fetchone()
+        if current and current[1] == checksum:
+            log.info("%s %s with checksum %s is already loaded (load %s): nothing to do",
+                     entity.name, day, checksum[:16], current[0])
+            return LoadResult(entity.name, day.isoformat(), current[0], checksum, current[2], current[3],
+                              current[4], skipped=True)
+        if current:
+            conn.execute(f"delete from {RAW_SCHEMA}.{entity.raw_table} where business_date = %s", (day,))
+            conn.execute(f"delete from {RAW_SCHEMA}.quarantine where entity = %s and business_date = %s",
+                         (entity.name, day))
+            conn.execute(f"update {RAW_SCHEMA}.load_ledger set status = 'superseded' where load_id = %s",
+                         (current[0],))
+        (load_id,) = conn.execute(
+            f"insert into {RAW_SCHEMA}.load_ledger (entity, business_date, checksum, source_path, "
+            f"rows_in_manifest, status) values (%s, %s, %s, %s, %s, 'loading') returning load_id",
+            (entity.name, day, checksum, str(landed), manifest["row_count"]),
+        ).fetchone()
+
+        loaded, quarantined = 0, []
+        columns_seen: set[str] = set()
+        copy_sql = (f"copy {RAW_SCHEMA}.{entity.raw_table} "
+                    f"(load_id, business_date, source_file, line_number, record) from stdin")
+        with conn.cursor().copy(copy_sql) as copy:
+            for page_row in iter_rows(landed):
+                new_columns = page_row.row.keys() - columns_seen
+                if new_columns:
+                    columns_seen |= new_columns
+                    check_columns(entity, columns_seen)
+                problems = row_problems(entity, page_row.row)
+                # Quarantined rows are pseudonymised too: personal data never enters in clear.
+                record = pseudonymiser.apply(page_row.row, entity.personal_fields)
+                if problems:
+                    quarantined.append((load_id, entity.name, day, page_row.source_file, page_row.line_number,
+                                        "; ".join(problems), canonical_line(record).decode().rstrip("\n")))
+                    continue
+                copy.write_row((load_id, day, page_row.source_file, page_row.line_number,
+                                json.dumps(record, ensure_ascii=False)))
+                loaded += 1
+        if quarantined:
+            with conn.cursor().copy(
+                f"copy {RAW_SCHEMA}.quarantine (load_id, entity, business_date, source_file, line_number, "
+                f"reason, original_text) from stdin"
+            ) as copy:
+                for row in quarantined:
+                    copy.write_row(row)
+        if loaded + len(quarantined) != manifest["row_count"]:
+            raise LoadAccountingError(
+                f"{entity.name} {day}: manifest has {manifest['row_count']} rows but {loaded} were loaded "
+                f"and {len(quarantined)} quarantined"
+            )
+        conn.execute(
+            f"update {RAW_SCHEMA}.load_ledger set rows_loaded = %s, rows_quarantined = %s, status = 'loaded', "
+            f"finished_at = now() where load_id = %s",
+            (loaded, len(quarantined), load_id),
+        )
+    log.info("loaded %s %s: %d rows, %d quarantined (load %s)", entity.name, day, loaded, len(quarantined),
+             load_id)
+    return LoadResult(entity.name, day.isoformat(), load_id, checksum, manifest["row_count"], loaded,
+                      len(quarantined), skipped=False)
