@@ -43,6 +43,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("CHISO_PSEUDONYM_CONN_ID",
                 "Airflow connection whose password is the HMAC key for applicants' personal data.",
                 "chiso_pseudonym_key"),
+        Setting("CHISO_RETRY_DELAY_SECONDS", "First retry delay of the daily DAG's tasks (doubles each try).",
+                "60"),
         Setting("CHISO_PORTAL_PAGE_SIZE", "Rows per page requested from the portal.", "500"),
         # The simulator's own settings (it plays the portal, so it is configured apart).
         Setting("CHISO_SIMULATOR_TOKEN", "Token the portal simulator requires in X-Api-Token.",

@@ -1,0 +1,132 @@
+"""What each task of the daily DAG does. The DAG file only wires these together.
+
+Functions here take plain values; the few that need Airflow (connections, the run's context) import
+``airflow.sdk`` lazily so that the rest of chiso works without an Airflow runtime.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pendulum
+
+from chiso import settings
+from chiso.contract.entities import PORTAL_TIMEZONE
+
+log = logging.getLogger(__name__)
+
+
+def resolve_business_date(requested: str | None, logical_date: datetime | None) -> date:
+    """The business date of a run: the ``business_date`` param if given, else the day before the run.
+
+    A scheduled (or catch-up) run fires the morning after the day it reports on; asset-triggered and
+    manual runs may have no logical date, so they must name the day.
+    """
+    if requested:
+        try:
+            return date.fromisoformat(str(requested))
+        except ValueError:
+            raise ValueError(f"business_date must be YYYY-MM-DD, got {requested!r}") from None
+    if logical_date is None:
+        raise ValueError("This run has no logical date: trigger it with conf {\"business_date\": \"YYYY-MM-DD\"}")
+    return pendulum.instance(logical_date).in_timezone(PORTAL_TIMEZONE).date() - timedelta(days=1)
+
+
+def portal_from_connection(conn_id: str):
+    from airflow.sdk import Connection
+
+    from chiso.ingest.fetch import Portal
+
+    conn = Connection.get(conn_id)
+    host = conn.host or "127.0.0.1"
+    if "://" in host:
+        base_url = host
+    else:
+        base_url = f"{conn.schema or 'http'}://{host}"
+        if conn.port:
+            base_url += f":{conn.port}"
+    if not conn.password:
+        raise ValueError(f"Airflow connection {conn_id} has no password: it must hold the portal token")
+    return Portal(base_url=base_url, token=conn.password,
+                  page_size=int(settings.require("CHISO_PORTAL_PAGE_SIZE")))
+
+
+def pseudonymiser_from_connection(conn_id: str):
+    from airflow.sdk import Connection
+
+    from chiso.ingest.pseudonymise import Pseudonymiser
+
+    return Pseudonymiser(Connection.get(conn_id).password or "")
+
+
+def fetch(entity: str, business_date: date) -> str:
+    from chiso.ingest.fetch import fetch_extract
+
+    portal = portal_from_connection(settings.require("CHISO_PORTAL_CONN_ID"))
+    return str(fetch_extract(portal, entity, business_date, settings.landing_dir()))
+
+
+def land(entity: str, business_date: date, fetched: str) -> str:
+    from chiso.ingest.landing import land as land_extract
+
+    return str(land_extract(Path(fetched), settings.landing_dir(), entity, business_date))
+
+
+def load(entity: str, business_date: date, landed: str) -> dict:
+    from chiso.ingest.load import load_extract
+    from chiso.warehouse import connect, ensure_schema
+
+    ensure_schema()
+    pseudonymiser = pseudonymiser_from_connection(settings.require("CHISO_PSEUDONYM_CONN_ID"))
+    with connect() as conn:
+        return load_extract(conn, entity, business_date, Path(landed), pseudonymiser).as_dict()
+
+
+def transform() -> None:
+    from chiso.transform import run_dbt
+
+    run_dbt(["build"])
+
+
+def gate(business_date: date) -> str:
+    from chiso.gates import gate_indicator_values
+
+    return gate_indicator_values(business_date).message()
+
+
+def send_daily_report(business_date: date) -> dict:
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    from chiso.reports.daily import REPORT_CODE, build_daily_report, render_html, render_subject
+    from chiso.reports.delivery import deliver_once
+    from chiso.reports.recipients import load_recipients
+
+    recipients = load_recipients()
+    report = build_daily_report(business_date)
+    if not report.units:
+        raise RuntimeError(f"No indicator values for {business_date}: nothing to report")
+    with SmtpHook(smtp_conn_id=settings.require("CHISO_SMTP_CONN_ID")) as smtp:
+        def send(recipient, message_id):
+            scoped = report.for_recipient(recipient)
+            smtp.send_email_smtp(
+                to=recipient.email,
+                subject=render_subject(scoped),
+                html_content=render_html(scoped, recipient),
+                custom_headers={"Message-ID": message_id,
+                                "X-Chiso-Publication": f"{REPORT_CODE}/{business_date}/{recipient.email}"},
+            )
+
+        summary = deliver_once(REPORT_CODE, business_date, recipients, send)
+    return {"sent": summary.sent, "already_sent": summary.already_sent}
+
+
+def publish(business_date: date, delivery: dict) -> bool:
+    from chiso.reports.daily import REPORT_CODE
+    from chiso.reports.delivery import record_publication
+
+    recipients = len(delivery["sent"]) + len(delivery["already_sent"])
+    first = record_publication(REPORT_CODE, business_date, recipients)
+    log.info("%s %s %s", REPORT_CODE, business_date, "published" if first else "was already published")
+    return first
