@@ -13,9 +13,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
-from airflow.timetables.trigger import CronTriggerTimetable
 
 from chiso import pipeline, settings
 

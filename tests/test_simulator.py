@@ -79,3 +79,13 @@ def test_extracts_are_a_change_feed_where_a_dossier_reappears_when_it_ends():
 def test_citizen_ids_have_the_real_12_digit_shape():
     rows = PortalSimulator(9, UNITS).rows("dossiers", DAY)
     assert all(len(r["SoGiayToChuHoSo"]) == 12 and r["SoGiayToChuHoSo"].isdigit() for r in rows)
+
+
+def test_units_and_procedures_are_configurable():
+    from chiso.simulator.scenarios import PROCEDURES
+
+    one_unit, one_procedure = UNITS[:1], PROCEDURES[:1]
+    rows = PortalSimulator(4, one_unit, one_procedure).rows("dossiers", DAY)
+    assert rows and {r["MaDonViTiepNhan"] for r in rows} == {one_unit[0].code}
+    assert {r["MaTTHC"] for r in rows} == {one_procedure[0].code}
+    assert [u["MaDonVi"] for u in PortalSimulator(4, one_unit).rows("units", DAY)] == [one_unit[0].code]

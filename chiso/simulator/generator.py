@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from chiso.contract.entities import PORTAL_DATETIME_FORMAT
-from chiso.simulator.scenarios import PROCEDURES, UnitProfile
+from chiso.simulator.scenarios import PROCEDURES, Procedure, UnitProfile
 
 # A dossier's processing never lasts longer than this many calendar days, so the extract of day D
 # only has to replay the dossiers received in the window before it.
@@ -65,14 +65,15 @@ def _applicant(rng: random.Random) -> dict:
             "LoaiDoiTuong": 1}
 
 
-def _dossiers_received(seed: int, unit: UnitProfile, day: date) -> list[_Lifecycle]:
+def _dossiers_received(seed: int, unit: UnitProfile, day: date,
+                       procedures: Sequence[Procedure]) -> list[_Lifecycle]:
     rng = random.Random(f"{seed}:{unit.code}:{day.isoformat()}")
     weekday = day.weekday()
     mean = unit.daily_dossiers if weekday < 5 else (unit.daily_dossiers // 4 if weekday == 5 else 0)
     count = rng.randint(int(mean * 0.6), int(mean * 1.4)) if mean else 0
     lifecycles = []
     for counter in range(1, count + 1):
-        procedure = rng.choice(PROCEDURES)
+        procedure = rng.choice(procedures)
         received_at = datetime.combine(day, time(7, 30)) + timedelta(minutes=rng.randint(0, 540))
         online = rng.random() < unit.online_share
         channel = 2 if online else (3 if rng.random() < 0.03 else 1)
@@ -114,12 +115,13 @@ def _version_at_end_of(lifecycle: _Lifecycle, day: date) -> dict:
     }
 
 
-def dossier_changes(seed: int, units: Sequence[UnitProfile], day: date) -> Iterator[dict]:
+def dossier_changes(seed: int, units: Sequence[UnitProfile], day: date,
+                    procedures: Sequence[Procedure] = PROCEDURES) -> Iterator[dict]:
     """The dossier extract of ``day``: every dossier created or changed that day."""
     for unit in units:
         for back in range(MAX_LIFETIME_DAYS, -1, -1):
             received_day = day - timedelta(days=back)
-            for lifecycle in _dossiers_received(seed, unit, received_day):
+            for lifecycle in _dossiers_received(seed, unit, received_day, procedures):
                 ended_today = lifecycle.ended_at is not None and lifecycle.ended_at.date() == day
                 if back == 0 or ended_today:
                     yield _version_at_end_of(lifecycle, day)
@@ -136,9 +138,10 @@ def unit_catalogue(units: Sequence[UnitProfile]) -> Iterator[dict]:
         }
 
 
-def extract(entity: str, seed: int, units: Sequence[UnitProfile], day: date) -> list[dict]:
+def extract(entity: str, seed: int, units: Sequence[UnitProfile], day: date,
+            procedures: Sequence[Procedure] = PROCEDURES) -> list[dict]:
     if entity == "dossiers":
-        return list(dossier_changes(seed, units, day))
+        return list(dossier_changes(seed, units, day, procedures))
     if entity == "units":
         return list(unit_catalogue(units))
     raise ValueError(f"The simulator does not serve entity {entity!r}")

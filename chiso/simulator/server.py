@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlparse
 from chiso.contract import ENTITIES, sha256_of_rows
 from chiso.contract.canonical import MANIFEST_FORMAT
 from chiso.simulator.generator import extract
-from chiso.simulator.scenarios import UnitProfile
+from chiso.simulator.scenarios import PROCEDURES, Procedure, UnitProfile
 
 TOKEN_HEADER = "X-Api-Token"
 MAX_PAGE_SIZE = 5000
@@ -31,13 +31,14 @@ MAX_PAGE_SIZE = 5000
 class PortalSimulator:
     """What the portal knows: a seed and a unit set. Pure; the HTTP layer sits on top."""
 
-    def __init__(self, seed: int, units: Sequence[UnitProfile]):
+    def __init__(self, seed: int, units: Sequence[UnitProfile], procedures: Sequence[Procedure] = PROCEDURES):
         self.seed = seed
         self.units = tuple(units)
+        self.procedures = tuple(procedures)
         self._day_rows = lru_cache(maxsize=64)(self._generate)
 
     def _generate(self, entity: str, day: date) -> tuple[dict, ...]:
-        return tuple(extract(entity, self.seed, self.units, day))
+        return tuple(extract(entity, self.seed, self.units, day, self.procedures))
 
     def rows(self, entity: str, day: date) -> tuple[dict, ...]:
         return self._day_rows(entity, day)
