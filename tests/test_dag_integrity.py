@@ -57,7 +57,9 @@ def test_every_task_retries_except_the_gate(daily):
 
 def test_schedule_timezone_and_catch_up(daily):
     assert str(daily.timezone.name) == "Asia/Ho_Chi_Minh"
-    assert daily.timetable._timezone.name == "Asia/Ho_Chi_Minh"
+    timezone_of_schedule = daily.timetable.timezone
+    assert getattr(timezone_of_schedule, "name", timezone_of_schedule) == "Asia/Ho_Chi_Minh"
+    assert daily.timetable.expression == "0 6 * * *"
     assert daily.catchup is True
     assert daily.max_active_runs == 1
     assert "business_date" in daily.params
