@@ -25,6 +25,7 @@ from chiso.airflow_env import AirflowSetup
 from chiso.localpg import LocalPostgres
 from chiso.mailcatcher import MailCatcher
 from chiso.reports.daily import build_daily_report, format_rate
+from chiso.simulator.faults import FaultSchedule
 from chiso.simulator.scenarios import get_scenario
 from chiso.simulator.server import PortalSimulator, RunningSimulator
 
@@ -102,8 +103,10 @@ def main(argv: list[str] | None = None) -> int:
             _say(f"local Postgres under {local_pg.root} on port {local_pg.port}; warehouse {warehouse_url}")
         metadata_url = _ensure_database(admin_url, AIRFLOW_DB).replace("postgresql://", "postgresql+psycopg2://")
 
-        portal = PortalSimulator(int(settings.require("CHISO_SIMULATOR_SEED")),
-                                 get_scenario(settings.require("CHISO_SIMULATOR_SCENARIO")))
+        world = get_scenario(settings.require("CHISO_SIMULATOR_SCENARIO"),
+                             float(settings.require("CHISO_SIMULATOR_VOLUME")))
+        portal = PortalSimulator(int(settings.require("CHISO_SIMULATOR_SEED")), world,
+                                 FaultSchedule.parse(settings.get("CHISO_SIMULATOR_FAULTS")))
         token = settings.require("CHISO_SIMULATOR_TOKEN")
         simulator = stack.enter_context(RunningSimulator(portal, token))
         mail = stack.enter_context(MailCatcher(home / "mail"))

@@ -50,7 +50,10 @@ SETTINGS: dict[str, Setting] = {
         Setting("CHISO_SIMULATOR_TOKEN", "Token the portal simulator requires in X-Api-Token.",
                 "demo-token"),
         Setting("CHISO_SIMULATOR_SEED", "Seed that makes the simulator deterministic.", "766"),
-        Setting("CHISO_SIMULATOR_SCENARIO", "Built-in unit set the simulator serves.", "cu_kuin_2024"),
+        Setting("CHISO_SIMULATOR_SCENARIO", "Built-in world the simulator serves (chiso/simulator/scenarios.py).",
+                "cu_kuin_2024"),
+        Setting("CHISO_SIMULATOR_VOLUME", "Multiplier of the simulator's daily dossier volumes.", "1.0"),
+        Setting("CHISO_SIMULATOR_FAULTS", "Faults the simulator plays per day (docs/simulator-faults.md)."),
     ]
 }
 

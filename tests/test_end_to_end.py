@@ -35,7 +35,7 @@ recipients:
     name: Chủ tịch UBND xã Ea Ktur
     scope: {SCOPED_UNIT}
 """
-PERSONAL_FIELDS = ("ChuHoSo", "SoGiayToChuHoSo", "SoDienThoai", "Email")
+PERSONAL_FIELDS = ("ChuHoSo", "SoGiayToChuHoSo", "SoDienThoai", "Email", "DiaChiChuHoSo")
 AUDIT_TABLES = {"ops.gate_runs"}  # append-only history of gate runs: grows on every run by design
 
 
@@ -126,10 +126,14 @@ def expected_values(stack, days: list[date]) -> dict[tuple[date, str, str], tupl
         dossiers.append({"unit": row["MaDonViTiepNhan"], "received": _moment(row["NgayTiepNhan"]),
                          "due": _moment(row["NgayHenTra"]), "end": min(ends) if ends else None,
                          "online": row.get("KenhThucHien") == 2})
-    units = [u["MaDonVi"] for u in served_rows(stack, "units", days[-1])]
+    catalogue = served_rows(stack, "units", days[-1])
     values = {}
     for day in days:
         day_end = datetime.combine(day + timedelta(days=1), datetime.min.time())
+        stamp = day.strftime("%Y%m%d")
+        # Units scored on their own dossiers that exist on the day: departments, districts, communes.
+        units = [u["MaDonVi"] for u in catalogue if u["LoaiDonVi"] in ("AGENCY", "DISTRICT", "COMMUNE")
+                 and u["HieuLucTu"][:8] <= stamp and (u["HieuLucDen"] is None or u["HieuLucDen"][:8] >= stamp)]
         for unit in units:
             mine = [d for d in dossiers if d["unit"] == unit]
             population = [d for d in mine if d["received"].date() == day or (d["end"] and d["end"].date() == day)]

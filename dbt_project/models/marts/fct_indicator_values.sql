@@ -68,7 +68,10 @@ spine as (
 
     select day.business_date, unit.unit_code, rule.*
     from business_days as day
-    cross join {{ ref('dim_units') }} as unit
+    inner join {{ ref('dim_units') }} as unit
+        on unit.is_evaluated
+       and day.business_date >= unit.valid_from
+       and (unit.valid_to is null or day.business_date <= unit.valid_to)
     inner join rules as rule
         on day.business_date >= rule.valid_from
        and (rule.valid_to is null or day.business_date <= rule.valid_to)
