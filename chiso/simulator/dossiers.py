@@ -1,14 +1,14 @@
-"""Dossiers, their process log and their ratings, generated a unit-month at a time.
+"""Dossiers, their process log and their ratings, generated a province-month at a time.
 
 Every dossier's whole life (procedure, channel, due date, supplement, end, rating…) is drawn when the
-block of its unit and month of reception is built, vectorised with numpy and seeded by (seed, unit,
-year, month). The extract of day D is then the dossiers with an event on D, in their state at the end
-of D: a change feed in which a dossier reappears each time it changes. Rows are yielded unit by unit,
-so a day of any size streams in flat memory.
+block of its province and month of reception is built, vectorised with numpy over all the province's
+units and seeded by (seed, province, year, month). The extract of day D is then the dossiers with an
+event on D, in their state at the end of D: a change feed in which a dossier reappears each time it
+changes. Rows are yielded province by province and unit by unit, in flat memory.
 
-Rates follow the unit's behaviour exactly over any period within a year (see behaviour.py): each
+Rates follow each unit's behaviour exactly over any period within a year (see behaviour.py): each
 day's quota of online dossiers, on-time dossiers, paid fees… is the difference of the rounded
-cumulative expectation since 1 January, and the quota is spread evenly over the day's dossiers.
+cumulative expectation since 1 January, spread evenly over the day's dossiers.
 """
 
 from __future__ import annotations
@@ -16,15 +16,13 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from functools import lru_cache
+from datetime import date, timedelta
+from functools import cached_property, lru_cache
 
 import numpy as np
 from faker.providers.address.vi_VN import Provider as _Address
 from faker.providers.person.vi_VN import Provider as _Person
 
-from chiso.contract.model import PORTAL_DATETIME_FORMAT
-from chiso.simulator.behaviour import Schedule
 from chiso.simulator.world import Procedure, Unit, World
 
 # Weekday volume factors, Monday first: Saturday mornings only, closed on Sunday.
@@ -34,416 +32,444 @@ MAX_LIFETIME_DAYS = 45
 RATING_SHARE = 0.3  # of dossiers: rated by the applicant when it ends
 STUCK_SHARE_OF_LATE = 0.1  # of late dossiers: still open long after their due date
 MINUTE = np.timedelta64(1, "m")
+NAT = np.datetime64("NaT", "m")
+SEQUENCE_LENGTH = 200_000
 
 _LAST = tuple(_Person.last_names) + ("H'", "Y", "Ksor", "Rcom", "Siu")
 _MIDDLE = tuple(_Person.middle_names)
 _GIVEN_MALE, _GIVEN_FEMALE = tuple(_Person.first_names_male), tuple(_Person.first_names_female)
 _STREETS = tuple(_Address.streets)
-
-
-def _fmt(moment: np.datetime64 | None) -> str | None:
-    if moment is None or np.isnat(moment):
-        return None
-    return moment.astype("datetime64[s]").astype(datetime).strftime(PORTAL_DATETIME_FORMAT)
+_ASCII = str.maketrans("àáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵđ'",
+                       "aaaaaaaaaaaaaaaaaeeeeeeeeeeeiiiiiooooooooooooooooouuuuuuuuuuuyyyyyd ")
+_OFFICIALS = ("Cán bộ một cửa", "Công chức chuyên môn", "Lãnh đạo UBND")
 
 
 # ----------------------------------------------------------------------------- procedure sequences
 
-@lru_cache(maxsize=16)
-def procedure_sequence(procedures: tuple[Procedure, ...], length: int = 200_000) -> np.ndarray:
-    """Indices into ``procedures`` in Webster (Sainte-Laguë) order of their weights.
+@dataclass(frozen=True)
+class ProcedureMix:
+    """A unit's procedures in Webster (Sainte-Laguë) order of their weights.
 
     Any run of consecutive dossiers holds each procedure within one of its expected share, so counts
-    derived from procedures (dossiers with a fee, with a written result) are exact per day too.
+    derived from procedures (dossiers with a fee) are exact per day, and quotas over them are too.
     """
+
+    procedures: tuple[Procedure, ...]
+    sequence: np.ndarray  # indices into procedures
+    fee_prefix: np.ndarray  # dossiers with a fee among the first k of the sequence
+    fees: np.ndarray  # fee of each procedure
+    working_days: np.ndarray  # statutory working days of each procedure
+
+    def fee_count(self, first_k: np.ndarray) -> np.ndarray:
+        laps, rest = np.divmod(first_k, len(self.sequence))
+        return laps * self.fee_prefix[-1] + self.fee_prefix[rest]
+
+
+@lru_cache(maxsize=16)
+def procedure_mix(procedures: tuple[Procedure, ...]) -> ProcedureMix:
     total = sum(p.weight for p in procedures)
     heap = [(0.5 / (p.weight / total), k) for k, p in enumerate(procedures)]
     heapq.heapify(heap)
     taken = [0] * len(procedures)
-    sequence = np.empty(length, dtype=np.int16)
-    for position in range(length):
+    sequence = np.empty(SEQUENCE_LENGTH, dtype=np.int16)
+    for position in range(SEQUENCE_LENGTH):
         _, k = heapq.heappop(heap)
         sequence[position] = k
         taken[k] += 1
         heapq.heappush(heap, ((taken[k] + 0.5) / (procedures[k].weight / total), k))
-    return sequence
+    fees = np.array([p.fee for p in procedures])
+    return ProcedureMix(procedures, sequence, np.concatenate([[0], np.cumsum(fees[sequence] > 0)]), fees,
+                        np.array([p.working_days for p in procedures]))
 
 
-# ----------------------------------------------------------------------------- unit-years
+# ----------------------------------------------------------------------------- province-years
 
-@dataclass
-class UnitYear:
-    """Daily volumes of one unit in one year and the cumulative populations its quotas need."""
+class GroupYear:
+    """Daily volumes of a province's units over a year ([unit, day] arrays) and their quotas."""
 
-    unit: Unit
-    year: int
-    days: np.ndarray  # datetime64[D], every day of the year
-    received: np.ndarray  # dossiers received per day
-    cum_received: np.ndarray  # received through each day
-    cum_fee: np.ndarray  # dossiers with a fee received through each day
-    cum_rated: np.ndarray  # rated dossiers through each day
-    procedures: tuple[Procedure, ...]
+    def __init__(self, seed: int, world: World, group: str, year: int):
+        self.units = world.groups[group]
+        self.year = year
+        self.days = np.arange(np.datetime64(f"{year}-01-01"), np.datetime64(f"{year + 1}-01-01"))
+        weekday = (self.days.view("int64") - 4) % 7  # 1970-01-01 was a Thursday
+        first = np.array([np.datetime64(u.valid_from) for u in self.units])[:, None]
+        last = np.array([np.datetime64(u.valid_to or date(9999, 12, 31)) for u in self.units])[:, None]
+        active = (self.days >= first) & (self.days <= last)
+        means = np.array([u.daily_dossiers for u in self.units])[:, None] * WEEKDAY_FACTOR[weekday]
+        rng = np.random.default_rng([seed, list(world.groups).index(group), year, 0])
+        self.received = rng.poisson(means) * active
+        self.cum_received = np.cumsum(self.received, axis=1)
+        self.mixes = [procedure_mix(tuple(world.procedures_for(u, date(year, 7, 1)) or world.procedures))
+                      for u in self.units]
+        self.cum_fee = np.stack([mix.fee_count(row) for mix, row in zip(self.mixes, self.cum_received)])
+        self.cum_rated = np.rint(RATING_SHARE * self.cum_received).astype(np.int64)
+        self._quotas: dict[tuple[str, str], np.ndarray] = {}
 
-    def _expected(self, share: Schedule, cum_population: np.ndarray) -> np.ndarray:
-        if len(share.points) == 1:
-            return share.points[0][1] * cum_population
-        population = np.diff(cum_population, prepend=0)
-        values = np.array([share.at(day.astype(date)) for day in self.days])
-        return np.cumsum(population * values)
-
-    @lru_cache(maxsize=32)  # noqa: B019 (per-instance cache is intended: instances are cached too)
     def quotas(self, share_name: str, population: str) -> np.ndarray:
-        """How many of each day's population get the attribute, so that running totals are exact."""
-        share = getattr(self.unit.behaviour, share_name)
-        cum_population = {"received": self.cum_received, "fee": self.cum_fee, "rated": self.cum_rated}[population]
-        expected = np.rint(self._expected(share, cum_population)).astype(np.int64)
-        return np.diff(expected, prepend=0).clip(min=0)
-
-    def __hash__(self):
-        return id(self)
-
-
-@lru_cache(maxsize=4096)
-def unit_year(seed: int, world: World, unit_code: str, year: int) -> UnitYear:
-    unit = world.by_code[unit_code]
-    days = np.arange(np.datetime64(f"{year}-01-01"), np.datetime64(f"{year + 1}-01-01"))
-    weekday = (days.astype("datetime64[D]").view("int64") - 4) % 7  # 1970-01-01 was a Thursday
-    first, last = np.datetime64(unit.valid_from), np.datetime64(unit.valid_to or date(9999, 12, 31))
-    active = (days >= first) & (days <= last)
-    rng = np.random.default_rng([seed, world.unit_index[unit_code], year, 0])
-    received = rng.poisson(unit.daily_dossiers * WEEKDAY_FACTOR[weekday]) * active
-    cum_received = np.cumsum(received)
-    procedures = tuple(world.procedures_for(unit, date(year, 7, 1)) or world.procedures)
-    sequence = procedure_sequence(procedures)
-    has_fee = np.array([p.fee > 0 for p in procedures])[sequence]
-    fee_prefix = np.concatenate([[0], np.cumsum(has_fee)])
-    cum_fee = fee_prefix[cum_received % len(sequence)] + (cum_received // len(sequence)) * fee_prefix[-1]
-    cum_rated = np.rint(RATING_SHARE * cum_received).astype(np.int64)
-    return UnitYear(unit, year, days, received, cum_received, cum_fee, cum_rated, procedures)
+        """[unit, day]: how many of the day's population get the attribute (running totals exact)."""
+        key = (share_name, population)
+        if key not in self._quotas:
+            cumulative = {"received": self.cum_received, "fee": self.cum_fee, "rated": self.cum_rated}[population]
+            expected = np.empty(cumulative.shape)
+            for u, unit in enumerate(self.units):
+                schedule = getattr(unit.behaviour, share_name)
+                if len(schedule.points) == 1:
+                    expected[u] = schedule.points[0][1] * cumulative[u]
+                else:
+                    values = np.array([schedule.at(day) for day in self.days.astype(date)])
+                    expected[u] = np.cumsum(np.diff(cumulative[u], prepend=0) * values)
+            self._quotas[key] = np.diff(np.rint(expected).astype(np.int64), axis=1, prepend=0).clip(min=0) \
+                .astype(np.int32)
+        return self._quotas[key]
 
 
-# ----------------------------------------------------------------------------- unit-month blocks
+@lru_cache(maxsize=80)
+def group_year(seed: int, world: World, group: str, year: int) -> GroupYear:
+    return GroupYear(seed, world, group, year)
 
-def _spread_evenly(position: np.ndarray, counts: np.ndarray, quota: np.ndarray, offset: float) -> np.ndarray:
-    """Select exactly quota[i] of the counts[i] items of day i, evenly spaced (systematic sampling).
 
-    ``position`` is each item's index within its day; items are laid out day after day.
+# ----------------------------------------------------------------------------- province-month blocks
+
+def _spread_evenly(position: np.ndarray, size: np.ndarray, quota: np.ndarray, offset: float) -> np.ndarray:
+    """Select exactly ``quota`` of the ``size`` items of each (unit, day) group, evenly spaced.
+
+    All three arrays are per item: its index within its group, its group's size and quota.
     """
-    step = np.repeat(np.where(counts > 0, quota / np.maximum(counts, 1), 0.0), counts)
+    step = quota / np.maximum(size, 1)
     return np.floor((position + 1) * step + offset) - np.floor(position * step + offset) >= 1
 
 
-@dataclass
+def _group_positions(group_id: np.ndarray, member: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Index of each item within its group (items sorted by group) and its group's size,
+    counting only ``member`` items when given."""
+    weights = np.ones(len(group_id), dtype=np.int64) if member is None else member.astype(np.int64)
+    running = np.cumsum(weights) - weights
+    starts = np.flatnonzero(np.r_[True, group_id[1:] != group_id[:-1]]) if len(group_id) else np.zeros(0, int)
+    group_index = np.cumsum(np.r_[False, group_id[1:] != group_id[:-1]]) if len(group_id) else group_id
+    first_running = running[starts][group_index]
+    totals = np.add.reduceat(weights, starts) if len(group_id) else weights
+    return running - first_running, totals[group_index]
+
+
 class Block:
-    """Every dossier a unit received in one month, with its whole life."""
+    """Every dossier a province's units received in one month, with its whole life."""
 
-    unit: Unit
-    year: int
-    month: int
-    procedures: tuple[Procedure, ...]
-    counter: np.ndarray  # daily counter in MaHoSo (1-based)
-    procedure: np.ndarray  # index into procedures
-    received_at: np.ndarray  # datetime64[m]
-    submitted_at: np.ndarray
-    login_at: np.ndarray  # NaT for direct dossiers
-    due_at: np.ndarray
-    supplement_at: np.ndarray  # NaT without a supplement request
-    supplement_back_at: np.ndarray
-    new_due_at: np.ndarray
-    ended_at: np.ndarray  # NaT while open
-    online: np.ndarray
-    paid: np.ndarray  # 0 none, 1 national portal, 2 province gateway
-    digitised: np.ndarray
-    reused: np.ndarray
-    personal_store: np.ndarray
-    vneid: np.ndarray
-    synced: np.ndarray
-    e_result: np.ndarray
-    rated: np.ndarray
-    satisfied: np.ndarray
-    person: np.ndarray  # (n, 8) integers that make up the applicant
+    def __init__(self, seed: int, world: World, group: str, year: int, month: int):
+        self.world = world
+        gy = group_year(seed, world, group, year)
+        self.units, self.mixes = gy.units, gy.mixes
+        month_start = np.datetime64(f"{year}-{month:02d}-01")
+        month_end = (np.datetime64(f"{year}-{month:02d}", "M") + 1).astype("datetime64[D]")
+        days = np.arange((month_start - gy.days[0]).astype(int), (month_end - gy.days[0]).astype(int))
+        counts = gy.received[:, days]  # [unit, day of month]
+        n = int(counts.sum())
+        self.n = n
+        unit_grid, day_grid = np.meshgrid(np.arange(len(self.units)), days, indexing="ij")
+        self.unit_of = np.repeat(unit_grid.ravel(), counts.ravel())
+        self.day_of = np.repeat(day_grid.ravel(), counts.ravel())  # day of year
+        cell = self.unit_of * 400 + self.day_of  # (unit, day) group of each dossier
+        position, size = _group_positions(cell)
+        self.counter = position + 1
+        rng = np.random.default_rng([seed, list(world.groups).index(group), year, month])
 
-    def __len__(self) -> int:
-        return len(self.counter)
+        def share(name: str, population: str = "received", within: np.ndarray | None = None) -> np.ndarray:
+            quota = gy.quotas(name, population)[self.unit_of, self.day_of]
+            offset = rng.random()
+            if within is None:
+                return _spread_evenly(position, size, quota, offset)
+            sub_position, sub_size = _group_positions(cell, within)
+            return within & _spread_evenly(sub_position, sub_size, np.minimum(quota, sub_size), offset)
+
+        # Items are laid out unit by unit: each unit's items are one slice.
+        bounds = np.searchsorted(self.unit_of, np.arange(len(self.units) + 1))
+        unit_slices = [slice(bounds[u], bounds[u + 1]) for u in range(len(self.units))]
+
+        def per_dossier(share_name: str) -> np.ndarray:
+            schedules = [getattr(unit.behaviour, share_name) for unit in self.units]
+            values = np.array([sc.points[0][1] if len(sc.points) == 1 else np.nan for sc in schedules])[self.unit_of]
+            for u, schedule in enumerate(schedules):
+                if len(schedule.points) > 1:
+                    mine = unit_slices[u]
+                    values[mine] = [schedule.at(d) for d in gy.days[self.day_of[mine]].astype(date)]
+            return values
+
+        # Procedure: the unit's Webster sequence, continued through the year.
+        global_index = gy.cum_received[self.unit_of, self.day_of] - size + position
+        self.procedure = np.empty(n, dtype=np.int16)
+        self.fee = np.empty(n, dtype=np.int64)
+        working_days = np.empty(n, dtype=np.int64)
+        for u, mix in enumerate(self.mixes):
+            mine = unit_slices[u]
+            local = mix.sequence[global_index[mine] % len(mix.sequence)]
+            self.procedure[mine] = local
+            self.fee[mine] = mix.fees[local]
+            working_days[mine] = mix.working_days[local]
+
+        received_day = gy.days[self.day_of]
+        self.received_at = received_day.astype("datetime64[m]") + (450 + rng.integers(0, 540, n)) * MINUTE
+        self.online = share("online")
+        self.submitted_at = self.received_at - np.where(self.online, rng.integers(5, 600, n), 0) * MINUTE
+        login_minutes = np.maximum(1, rng.exponential(per_dossier("login_minutes"))).astype(np.int64)
+        self.login_at = np.where(self.online, self.submitted_at - login_minutes * MINUTE, NAT)
+        due_day = np.busday_offset(received_day, working_days, roll="forward")
+        self.due_at = due_day.astype("datetime64[m]") + 17 * 60 * MINUTE
+
+        supplement = share("supplement")
+        asked = np.busday_offset(received_day, 1, roll="forward").astype("datetime64[m]") + 10 * 60 * MINUTE
+        self.supplement_at = np.where(supplement, asked, NAT)
+        self.supplement_back_at = np.where(supplement, asked + rng.integers(1, 4, n) * 24 * 60 * MINUTE, NAT)
+        self.new_due_at = np.where(supplement, np.busday_offset(due_day, 3, roll="forward").astype("datetime64[m]")
+                                   + 17 * 60 * MINUTE, NAT)
+        effective_due = np.where(supplement, self.new_due_at, self.due_at)
+        earliest_end = np.where(supplement, self.supplement_back_at + 60 * MINUTE, self.received_at + 30 * MINUTE)
+
+        on_time = share("on_time")
+        span = (effective_due - earliest_end).astype(np.int64)
+        early_end = earliest_end + (rng.uniform(0.05, 0.95, n) * np.maximum(span, 0)).astype(np.int64) * MINUTE
+        late_end = effective_due + rng.integers(120, 72 * 60, n) * MINUTE
+        stuck = ~on_time & (rng.random(n) < STUCK_SHARE_OF_LATE)
+        self.ended_at = np.where(stuck, NAT, np.where(on_time, np.minimum(early_end, effective_due), late_end))
+
+        paid = share("paid_online", "fee", within=self.fee > 0)
+        self.paid = np.where(paid, np.where(rng.random(n) < 0.3, 1, 2), 0)
+        self.rated = _spread_evenly(position, size, np.diff(gy.cum_rated, axis=1, prepend=0)[self.unit_of, self.day_of],
+                                    rng.random())
+        self.satisfied = share("satisfied", "rated", within=self.rated)
+        self.digitised = share("digitised")
+        self.reused = share("reused", within=self.digitised)  # a re-used component is a digitised one
+        self.personal_store = share("personal_store")
+        self.vneid = share("vneid")
+        self.synced = share("synced")
+        self.e_result = share("e_result")
+        self.person = rng.integers(0, 2**31, size=(n, 8))
 
     def events_on(self, day: date) -> np.ndarray:
-        """Indices of dossiers with a change on ``day``."""
+        """Indices of dossiers with a change on ``day``, in (unit, reception) order."""
         start = np.datetime64(day, "m")
         end = start + np.timedelta64(1, "D")
-        hits = np.zeros(len(self), dtype=bool)
+        hits = np.zeros(self.n, dtype=bool)
         for moments in (self.received_at, self.supplement_at, self.supplement_back_at, self.ended_at):
             hits |= (moments >= start) & (moments < end)
         return np.flatnonzero(hits)
 
 
-@lru_cache(maxsize=2048)
-def block(seed: int, world: World, unit_code: str, year: int, month: int) -> Block:
-    year_data = unit_year(seed, world, unit_code, year)
-    unit, procedures = year_data.unit, year_data.procedures
-    first = np.datetime64(f"{year}-{month:02d}-01")
-    last = first.astype("datetime64[M]") + 1
-    day_index = np.arange((first - year_data.days[0]).astype(int), (last.astype("datetime64[D]")
-                                                                     - year_data.days[0]).astype(int))
-    counts = year_data.received[day_index]
-    n = int(counts.sum())
-    day_of = np.repeat(day_index, counts)  # day of year of each dossier
-    position = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts)  # index within its day
-    rng = np.random.default_rng([seed, world.unit_index[unit_code], year, month])
-    behaviour = unit.behaviour
-    def share(name: str, population: str = "received", within: np.ndarray | None = None) -> np.ndarray:
-        """The dossiers that get an attribute: each day's quota, spread evenly over the day's
-        dossiers, or over those of them ``within`` a sub-population (e.g. the ones with a fee)."""
-        quota = year_data.quotas(name, population)[day_index]
-        if within is None:
-            return _spread_evenly(position, counts, quota, rng.random())
-        selected = np.zeros(n, dtype=bool)
-        members = np.flatnonzero(within)
-        day_of_member = np.searchsorted(np.cumsum(counts), members, side="right")
-        sub_counts = np.bincount(day_of_member, minlength=len(counts))
-        sub_position = np.arange(len(members)) - np.repeat(np.cumsum(sub_counts) - sub_counts, sub_counts)
-        selected[members] = _spread_evenly(sub_position, sub_counts, np.minimum(quota, sub_counts), rng.random())
-        return selected
+# Small: a national block is tens of MB; consecutive days of a small world still hit it.
+@lru_cache(maxsize=24)
+def block(seed: int, world: World, group: str, year: int, month: int) -> Block:
+    return Block(seed, world, group, year, month)
 
-    def per_dossier(schedule: Schedule) -> np.ndarray:
-        if len(schedule.points) == 1:
-            return np.full(n, schedule.points[0][1])
-        daily = np.array([schedule.at(d.astype(date)) for d in year_data.days[day_index]])
-        return daily[day_of - day_index[0]]
 
-    sequence = procedure_sequence(procedures)
-    global_index = (year_data.cum_received[day_of] - counts.repeat(counts) + position) if n else position
-    procedure = sequence[global_index % len(sequence)]
-    fee = np.array([p.fee for p in procedures])[procedure]
-    working_days = np.array([p.working_days for p in procedures])[procedure]
-
-    day_start = (year_data.days[0] + day_of).astype("datetime64[m]")
-    received_at = day_start + (450 + rng.integers(0, 540, n)) * MINUTE
-    online = share("online")
-    submitted_at = received_at - np.where(online, rng.integers(5, 600, n), 0) * MINUTE
-    login_minutes = np.maximum(1, rng.exponential(per_dossier(behaviour.login_minutes))).astype(int)
-    login_at = np.where(online, submitted_at - login_minutes * MINUTE, np.datetime64("NaT"))
-    due_day = np.busday_offset(received_at.astype("datetime64[D]"), working_days, roll="forward")
-    due_at = due_day.astype("datetime64[m]") + 17 * 60 * MINUTE
-
-    supplement = share("supplement")
-    supplement_at = np.where(supplement, np.busday_offset(received_at.astype("datetime64[D]"), 1, roll="forward")
-                             .astype("datetime64[m]") + 10 * 60 * MINUTE, np.datetime64("NaT"))
-    supplement_back_at = np.where(supplement, supplement_at + rng.integers(1, 4, n) * 24 * 60 * MINUTE,
-                                  np.datetime64("NaT"))
-    new_due_at = np.where(supplement, np.busday_offset(due_day, 3, roll="forward").astype("datetime64[m]")
-                          + 17 * 60 * MINUTE, np.datetime64("NaT"))
-    effective_due = np.where(supplement, new_due_at, due_at)
-    earliest_end = np.where(supplement, supplement_back_at + 60 * MINUTE, received_at + 30 * MINUTE)
-
-    on_time = share("on_time")
-    span = (effective_due - earliest_end).astype(int)
-    early_end = earliest_end + (rng.uniform(0.05, 0.95, n) * np.maximum(span, 0)).astype(int) * MINUTE
-    late_end = effective_due + rng.integers(120, 72 * 60, n) * MINUTE
-    stuck = ~on_time & (rng.random(n) < STUCK_SHARE_OF_LATE)
-    ended_at = np.where(on_time, np.minimum(early_end, effective_due), late_end)
-    ended_at = np.where(stuck, np.datetime64("NaT"), ended_at)
-
-    paid = share("paid_online", "fee", within=fee > 0)
-    rated = _spread_evenly(position, counts, np.diff(year_data.cum_rated, prepend=0)[day_index], rng.random())
-    satisfied = share("satisfied", "rated", within=rated)
-    digitised = share("digitised")
-    reused = share("reused", within=digitised)  # a re-used component is a digitised one
-    person = np.column_stack([
-        rng.integers(0, len(_LAST), n), rng.integers(0, len(_MIDDLE), n), rng.integers(0, 2, n),
-        rng.integers(0, 10_000, n), rng.integers(1950, 2007, n), rng.integers(0, 1_000_000, n),
-        rng.integers(0, 100_000_000, n), rng.integers(0, len(_STREETS), n),
-    ]) if n else np.zeros((0, 8), dtype=np.int64)
-    counter = position + 1
-    return Block(
-        unit, year, month, procedures, counter, procedure, received_at, submitted_at, login_at, due_at,
-        supplement_at, supplement_back_at, new_due_at, ended_at, online,
-        np.where(paid, np.where(rng.random(n) < 0.3, 1, 2), 0), digitised, reused,
-        share("personal_store"), share("vneid"), share("synced"), share("e_result"), rated, satisfied, person,
-    )
+def _months_touching(day: date) -> list[tuple[int, int]]:
+    """Months in which a dossier with an event on ``day`` may have been received."""
+    first = day - timedelta(days=MAX_LIFETIME_DAYS)
+    months, cursor = [], (first.year, first.month)
+    while cursor <= (day.year, day.month):
+        months.append(cursor)
+        cursor = (cursor[0] + cursor[1] // 12, cursor[1] % 12 + 1)
+    return months
 
 
 # ----------------------------------------------------------------------------- rows of a day
 
-def _blocks_touching(seed: int, world: World, unit: Unit, day: date) -> Iterator[Block]:
-    """The blocks of the months in which a dossier with an event on ``day`` may have been received."""
-    first = day - timedelta(days=MAX_LIFETIME_DAYS)
-    month = date(first.year, first.month, 1)
-    while month <= day:
-        if unit.active_on(month) or unit.active_on(min(_month_end(month), day)) or \
-                (unit.valid_from <= _month_end(month) and (unit.valid_to is None or unit.valid_to >= month)):
-            yield block(seed, world, unit.code, month.year, month.month)
-        month = _month_end(month) + timedelta(days=1)
+def _portal_times(values: np.ndarray) -> list[str | None]:
+    """datetime64 values as the portal's yyyyMMddHHmmss text (None for NaT), vectorised."""
+    seconds = values.astype("datetime64[s]")
+    missing = np.isnat(seconds)
+    seconds = np.where(missing, np.datetime64(0, "s"), seconds)
+    days = seconds.astype("datetime64[D]")
+    months = seconds.astype("datetime64[M]")
+    year = months.astype(np.int64) // 12 + 1970
+    month = months.astype(np.int64) % 12 + 1
+    day = (days - months.astype("datetime64[D]")).astype(np.int64) + 1
+    second_of_day = (seconds - days.astype("datetime64[s]")).astype(np.int64)
+    number = (((year * 100 + month) * 100 + day) * 100 + second_of_day // 3600) * 10_000 \
+        + (second_of_day // 60 % 60) * 100 + second_of_day % 60
+    text = number.astype("U14").tolist()
+    if missing.any():
+        return [None if gone else t for t, gone in zip(text, missing.tolist())]
+    return text
 
 
-def _month_end(month_start: date) -> date:
-    following = date(month_start.year + month_start.month // 12, month_start.month % 12 + 1, 1)
-    return following - timedelta(days=1)
+class DayView:
+    """The dossiers of one block with an event on one day, with everything rows need as lists."""
+
+    def __init__(self, b: Block, day: date):
+        self.block = b
+        self.day = day
+        self.index = b.events_on(day)
+        idx = self.index
+        until = np.datetime64(day + timedelta(days=1), "m")
+
+        def before_end_of_day(values):
+            picked = values[idx]
+            return np.where(picked < until, picked, NAT)
+
+        self.received = _portal_times(b.received_at[idx])
+        self.received_plus5 = _portal_times(b.received_at[idx] + 5 * MINUTE)
+        self.submitted = _portal_times(b.submitted_at[idx])
+        self.login = _portal_times(b.login_at[idx])
+        self.due = _portal_times(b.due_at[idx])
+        self.new_due = _portal_times(b.new_due_at[idx])
+        ended = before_end_of_day(b.ended_at)
+        self.ended = _portal_times(ended)
+        self.returned = _portal_times(ended + 30 * MINUTE)
+        self.rated_at = _portal_times(ended + 45 * MINUTE)
+        self.supplement = _portal_times(before_end_of_day(b.supplement_at))
+        self.supplement_back = _portal_times(before_end_of_day(b.supplement_back_at))
+        self.all_supplement = _portal_times(b.supplement_at[idx])
+        self.all_supplement_back = _portal_times(b.supplement_back_at[idx])
+        self.all_ended = _portal_times(b.ended_at[idx])
+        self.all_returned = _portal_times(b.ended_at[idx] + 30 * MINUTE)
+        for name in ("unit_of", "procedure", "counter", "online", "paid", "digitised", "reused", "personal_store",
+                     "vneid", "synced", "e_result", "rated", "satisfied"):
+            setattr(self, name, getattr(b, name)[idx].tolist())
+        self.person = b.person[idx].tolist()
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @cached_property
+    def codes(self) -> list[str]:
+        b = self.block
+        return [f"{b.units[u].code}-{r[2:8]}-{c:04d}" for u, r, c in zip(self.unit_of, self.received, self.counter)]
 
 
-def _dossier_code(b: Block, i: int) -> str:
-    received = b.received_at[i].astype(datetime)
-    return f"{b.unit.code}-{received:%y%m%d}-{int(b.counter[i]):04d}"
-
-
-def _at(values: np.ndarray, i: int, until: np.datetime64) -> np.datetime64 | None:
-    """values[i] if it happened before ``until`` (end of the extract's day), else None."""
-    moment = values[i]
-    return None if np.isnat(moment) or moment >= until else moment
-
-
-def _applicant(b: Block, i: int) -> dict:
-    last, middle, female, given, born, serial, phone, street = (int(v) for v in b.person[i])
+def _applicant(unit: Unit, procedure: Procedure, person: list[int]) -> dict:
+    last, middle, female, given, born, serial, phone, street = person
+    female = female % 2
     given_names = _GIVEN_FEMALE if female else _GIVEN_MALE
     given_name = given_names[given % len(given_names)]
-    middle_name = "Thị" if female and middle % 3 == 0 else _MIDDLE[middle]
-    name = f"{_LAST[last]} {middle_name} {given_name}".replace("' ", "'")
-    province = b.unit.code.rsplit(".", 1)[-1]
-    century_sex = (0 if born < 2000 else 2) + female
-    birth_province = (sum(map(ord, province)) % 96) + 1
+    middle_name = "Thị" if female and middle % 3 == 0 else _MIDDLE[middle % len(_MIDDLE)]
+    family = _LAST[last % len(_LAST)]
+    name = f"{family} {middle_name} {given_name}".replace("' ", "'")
+    year = 1950 + born % 57
+    serial %= 1_000_000
+    birth_province = sum(map(ord, unit.code[-3:])) % 96 + 1
     return {
         "ChuHoSo": name,
-        "SoGiayToChuHoSo": f"{birth_province:03d}{century_sex}{born % 100:02d}{serial:06d}",
-        "SoDienThoai": f"0{'3579'[phone % 4]}{phone:08d}",
-        "Email": (f"{_ascii(given_name)}{_ascii(_LAST[last])}{serial % 1000}@gmail.com" if serial % 5 < 2 else None),
-        "DiaChiChuHoSo": f"{serial % 300 + 1} {_STREETS[street]}, {b.unit.name.removeprefix('UBND ')}",
-        "LoaiDoiTuong": 1 if b.procedures[b.procedure[i]].individuals else 2,
+        "SoGiayToChuHoSo": f"{birth_province:03d}{(0 if year < 2000 else 2) + female}{year % 100:02d}{serial:06d}",
+        "SoDienThoai": f"0{'3579'[phone % 4]}{phone % 100_000_000:08d}",
+        "Email": (f"{given_name.lower().translate(_ASCII).replace(' ', '')}"
+                  f"{family.lower().translate(_ASCII).replace(' ', '')}{serial % 1000}@gmail.com"
+                  if serial % 5 < 2 else None),
+        "DiaChiChuHoSo": f"{serial % 300 + 1} {_STREETS[street % len(_STREETS)]}, {unit.name.removeprefix('UBND ')}",
+        "LoaiDoiTuong": 1 if procedure.individuals else 2,
     }
 
 
-_ASCII = str.maketrans("àáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵđ'",
-                       "aaaaaaaaaaaaaaaaaeeeeeeeeeeeiiiiiooooooooooooooooouuuuuuuuuuuyyyyyd ")
+def _documents(procedure: Procedure, count: int, digitised: bool, reused: bool, personal_store: bool) -> list[dict]:
+    return [{
+        "MaGiayTo": f"{procedure.code}.GT{k + 1}",
+        "TenGiayTo": ("Tờ khai", "Giấy tờ tùy thân", "Giấy tờ chứng minh")[k],
+        "DuocSoHoa": int(digitised),
+        "DuocTaiSuDung": int(reused and k == 0),
+        "DuocLayTuKhoDMQG": int(personal_store and k == count - 1),
+    } for k in range(count)]
 
 
-def _ascii(text: str) -> str:
-    return text.lower().translate(_ASCII).replace(" ", "")
+def dossier_versions(view: DayView) -> Iterator[dict]:
+    """Each dossier of the view as it stood at the end of the view's day."""
+    b = view.block
+    for k in range(len(view)):
+        unit = b.units[view.unit_of[k]]
+        procedure = b.mixes[view.unit_of[k]].procedures[view.procedure[k]]
+        code = view.codes[k]
+        ended, supplement, back = view.ended[k], view.supplement[k], view.supplement_back[k]
+        if ended is not None:
+            status, changed = 10, view.returned[k]
+        elif supplement is not None and back is None:
+            status, changed = 5, supplement
+        else:
+            status, changed = 4, back or view.received[k]
+        online = bool(view.online[k])
+        electronic = ended is not None and bool(view.e_result[k]) and procedure.written_result
+        person = view.person[k]
+        yield {
+            "MaHoSo": code,
+            "MaTTHC": procedure.code,
+            "TenTTHC": procedure.name,
+            "MaLinhVuc": procedure.field_code,
+            "TenLinhVuc": procedure.field_name,
+            "MaDonViTiepNhan": unit.code,
+            "DonViXuLy": unit.code,
+            "KenhThucHien": 2 if online else (3 if person[6] % 40 == 0 else None),
+            "NgayDangNhap": view.login[k] if online else None,
+            "NgayNopHoSo": view.submitted[k],
+            "NgayTiepNhan": view.received[k],
+            "NgayHenTra": view.due[k],
+            "NgayKetThucXuLy": ended,
+            "NgayTra": view.returned[k] if ended is not None else None,
+            "NgayTuChoi": None,
+            "NgayCapNhat": changed,
+            "TrangThaiHoSo": status,
+            **_applicant(unit, procedure, person),
+            "DanhSachLePhi": ([{"MaPhiLePhi": f"LP.{procedure.code}", "TenPhiLePhi": f"Lệ phí {procedure.name.lower()}",
+                                "Gia": procedure.fee}] if procedure.fee else []),
+            "DuocThanhToanTrucTuyen": view.paid[k] if procedure.fee else None,
+            "TaiLieuNop": _documents(procedure, 1 + person[5] % 3, view.digitised[k], view.reused[k],
+                                     view.personal_store[k]),
+            "HoSoCoThanhPhanSoHoa": int(view.digitised[k]),
+            "TaiKhoanDuocXacThucVoiVNeID": int(bool(view.vneid[k]) and online),
+            "DanhSachGiayToKetQua": ([{
+                "TenGiayTo": f"Kết quả {procedure.name.lower()}",
+                "DuongDanTepTinKetQua": f"https://dichvucong.gov.vn/ketqua/{code}.pdf" if electronic else None,
+                "DayLenKhoDMQG": int(electronic and bool(view.personal_store[k])),
+            }] if ended is not None else []),
+            "DanhSachHoSoBoSung": ([{"NgayBoSung": supplement, "NgayTiepNhanBoSung": back,
+                                     "NgayHenTraMoi": view.new_due[k]}] if supplement is not None else []),
+            "DongBoDVCQG": int(view.synced[k]),
+        }
 
 
-def _documents(b: Block, i: int) -> list[dict]:
-    procedure = b.procedures[b.procedure[i]]
-    count = 1 + int(b.person[i, 5]) % 3
-    documents = []
-    for k in range(count):
-        documents.append({
-            "MaGiayTo": f"{procedure.code}.GT{k + 1}",
-            "TenGiayTo": ("Tờ khai", "Giấy tờ tùy thân", "Giấy tờ chứng minh")[k],
-            "DuocSoHoa": int(bool(b.digitised[i])),
-            "DuocTaiSuDung": int(bool(b.reused[i]) and k == 0),
-            "DuocLayTuKhoDMQG": int(bool(b.personal_store[i]) and k == count - 1),
-        })
-    return documents
+def process_steps(view: DayView) -> Iterator[dict]:
+    """The steps of each dossier of the view that happened on the view's day, numbered in its life."""
+    stamp = view.day.strftime("%Y%m%d")
+    b = view.block
+    for k in range(len(view)):
+        unit_code = b.units[view.unit_of[k]].code
+        moments = [(view.received[k], 2, "Tiếp nhận hồ sơ"), (view.received_plus5[k], 4, "Chuyển xử lý")]
+        if view.all_supplement[k] is not None:
+            moments += [(view.all_supplement[k], 5, "Yêu cầu bổ sung hồ sơ"),
+                        (view.all_supplement_back[k], 4, "Tiếp nhận hồ sơ bổ sung")]
+        if view.all_ended[k] is not None:
+            moments += [(view.all_ended[k], 9, "Hoàn thành xử lý"), (view.all_returned[k], 10, "Trả kết quả")]
+        for step, (moment, status, text) in enumerate(moments, start=1):
+            if moment.startswith(stamp):
+                yield {"MaHoSo": view.codes[k], "STT": step, "DonViXuLy": unit_code,
+                       "NguoiXuLy": _OFFICIALS[min(step - 1, 2)], "ThoiDiemXuLy": moment, "TrangThai": status,
+                       "NoiDungXuLy": text}
 
 
-def dossier_version(b: Block, i: int, day: date) -> dict:
-    """Dossier ``i`` of block ``b`` as it stood at the end of ``day``."""
-    until = np.datetime64(day + timedelta(days=1), "m")
-    procedure = b.procedures[b.procedure[i]]
-    supplement_at = _at(b.supplement_at, i, until)
-    back_at = _at(b.supplement_back_at, i, until)
-    ended_at = _at(b.ended_at, i, until)
-    if ended_at is not None:
-        status, changed = 10, ended_at + 30 * MINUTE
-    elif supplement_at is not None and back_at is None:
-        status, changed = 5, supplement_at
-    else:
-        status, changed = 4, back_at if back_at is not None else b.received_at[i]
-    supplements = []
-    if supplement_at is not None:
-        supplements.append({"NgayBoSung": _fmt(supplement_at), "NgayTiepNhanBoSung": _fmt(back_at),
-                            "NgayHenTraMoi": _fmt(b.new_due_at[i])})
-    results = []
-    if ended_at is not None:
-        electronic = bool(b.e_result[i]) and procedure.written_result
-        results.append({
-            "TenGiayTo": f"Kết quả {procedure.name.lower()}",
-            "DuongDanTepTinKetQua": (f"https://dichvucong.gov.vn/ketqua/{_dossier_code(b, i)}.pdf"
-                                     if electronic else None),
-            "DayLenKhoDMQG": int(electronic and bool(b.personal_store[i])),
-        })
-    online = bool(b.online[i])
-    return {
-        "MaHoSo": _dossier_code(b, i),
-        "MaTTHC": procedure.code,
-        "TenTTHC": procedure.name,
-        "MaLinhVuc": procedure.field_code,
-        "TenLinhVuc": procedure.field_name,
-        "MaDonViTiepNhan": b.unit.code,
-        "DonViXuLy": b.unit.code,
-        "KenhThucHien": 2 if online else (3 if int(b.person[i, 6]) % 40 == 0 else None),
-        "NgayDangNhap": _fmt(b.login_at[i]) if online else None,
-        "NgayNopHoSo": _fmt(b.submitted_at[i]),
-        "NgayTiepNhan": _fmt(b.received_at[i]),
-        "NgayHenTra": _fmt(b.due_at[i]),
-        "NgayKetThucXuLy": _fmt(ended_at),
-        "NgayTra": _fmt(ended_at + 30 * MINUTE) if ended_at is not None else None,
-        "NgayTuChoi": None,
-        "NgayCapNhat": _fmt(changed),
-        "TrangThaiHoSo": status,
-        **_applicant(b, i),
-        "DanhSachLePhi": ([{"MaPhiLePhi": f"LP.{procedure.code}", "TenPhiLePhi": f"Lệ phí {procedure.name.lower()}",
-                            "Gia": procedure.fee}] if procedure.fee else []),
-        "DuocThanhToanTrucTuyen": int(b.paid[i]) if procedure.fee else None,
-        "TaiLieuNop": _documents(b, i),
-        "HoSoCoThanhPhanSoHoa": int(bool(b.digitised[i])),
-        "TaiKhoanDuocXacThucVoiVNeID": int(bool(b.vneid[i]) and online),
-        "DanhSachGiayToKetQua": results,
-        "DanhSachHoSoBoSung": supplements,
-        "DongBoDVCQG": int(bool(b.synced[i])),
-    }
+def ratings(view: DayView) -> Iterator[dict]:
+    stamp = view.day.strftime("%Y%m%d")
+    b = view.block
+    for k in range(len(view)):
+        if not view.rated[k] or view.ended[k] is None or not view.rated_at[k].startswith(stamp):
+            continue
+        level = 3 if not view.satisfied[k] else (1 if view.person[k][3] % 10 < 7 else 2)
+        yield {"MaHoSo": view.codes[k], "MaDonVi": b.units[view.unit_of[k]].code, "NgayDanhGia": view.rated_at[k],
+               "MucDoHaiLong": level, "KenhDanhGia": 2 if view.online[k] else 1,
+               "YKien": None if level != 3 else "Thời gian giải quyết còn chậm"}
 
 
-def process_steps(b: Block, i: int) -> list[dict]:
-    """Every step of dossier ``i``'s life, numbered; the extract of a day keeps that day's steps."""
-    code = _dossier_code(b, i)
-    moments = [(b.received_at[i], 2, "Tiếp nhận hồ sơ"), (b.received_at[i] + 5 * MINUTE, 4, "Chuyển xử lý")]
-    if not np.isnat(b.supplement_at[i]):
-        moments.append((b.supplement_at[i], 5, "Yêu cầu bổ sung hồ sơ"))
-        moments.append((b.supplement_back_at[i], 4, "Tiếp nhận hồ sơ bổ sung"))
-    if not np.isnat(b.ended_at[i]):
-        moments.append((b.ended_at[i], 9, "Hoàn thành xử lý"))
-        moments.append((b.ended_at[i] + 30 * MINUTE, 10, "Trả kết quả"))
-    officials = ("Cán bộ một cửa", "Công chức chuyên môn", "Lãnh đạo UBND")
-    return [{"MaHoSo": code, "STT": step, "DonViXuLy": b.unit.code, "NguoiXuLy": officials[min(step - 1, 2) % 3],
-             "ThoiDiemXuLy": _fmt(moment), "TrangThai": status, "NoiDungXuLy": text}
-            for step, (moment, status, text) in enumerate(moments, start=1)]
-
-
-def rating(b: Block, i: int) -> dict | None:
-    if not b.rated[i] or np.isnat(b.ended_at[i]):
-        return None
-    level = 3 if not b.satisfied[i] else (1 if int(b.person[i, 3]) % 10 < 7 else 2)
-    return {"MaHoSo": _dossier_code(b, i), "MaDonVi": b.unit.code, "NgayDanhGia": _fmt(b.ended_at[i] + 45 * MINUTE),
-            "MucDoHaiLong": level, "KenhDanhGia": 2 if b.online[i] else 1,
-            "YKien": None if level != 3 else "Thời gian giải quyết còn chậm"}
-
-
-def _same_day(text: str | None, day: date) -> bool:
-    return text is not None and text[:8] == day.strftime("%Y%m%d")
+def _views(seed: int, world: World, day: date) -> Iterator[DayView]:
+    for group in world.groups:
+        for year, month in _months_touching(day):
+            view = DayView(block(seed, world, group, year, month), day)
+            if len(view):
+                yield view
 
 
 def dossier_rows(seed: int, world: World, day: date) -> Iterator[dict]:
-    for unit in world.units:
-        if unit.daily_dossiers <= 0:
-            continue
-        for b in _blocks_touching(seed, world, unit, day):
-            for i in b.events_on(day):
-                yield dossier_version(b, int(i), day)
+    for view in _views(seed, world, day):
+        yield from dossier_versions(view)
 
 
 def process_log_rows(seed: int, world: World, day: date) -> Iterator[dict]:
-    for unit in world.units:
-        if unit.daily_dossiers <= 0:
-            continue
-        for b in _blocks_touching(seed, world, unit, day):
-            for i in b.events_on(day):
-                yield from (s for s in process_steps(b, int(i)) if _same_day(s["ThoiDiemXuLy"], day))
+    for view in _views(seed, world, day):
+        yield from process_steps(view)
 
 
 def rating_rows(seed: int, world: World, day: date) -> Iterator[dict]:
-    for unit in world.units:
-        if unit.daily_dossiers <= 0:
-            continue
-        for b in _blocks_touching(seed, world, unit, day):
-            for i in b.events_on(day):
-                row = rating(b, int(i))
-                if row is not None and _same_day(row["NgayDanhGia"], day):
-                    yield row
+    for view in _views(seed, world, day):
+        yield from ratings(view)

@@ -80,6 +80,20 @@ class World:
         """A stable small integer per unit, used to seed its random streams."""
         return {u.code: i for i, u in enumerate(self.units)}
 
+    @cached_property
+    def groups(self) -> dict[str, tuple[Unit, ...]]:
+        """Units that receive dossiers, by province: the generators work a province at a time."""
+        grouped: dict[str, list[Unit]] = {}
+        for unit in self.units:
+            if unit.daily_dossiers > 0:
+                grouped.setdefault(self.province_of(unit), []).append(unit)
+        return {code: tuple(units) for code, units in grouped.items()}
+
+    def province_of(self, unit: Unit) -> str:
+        while unit.kind != "PROVINCE" and unit.parent_code in self.by_code:
+            unit = self.by_code[unit.parent_code]
+        return unit.code
+
     def receiving_units(self, day: date) -> list[Unit]:
         return [u for u in self.units if u.daily_dossiers > 0 and u.active_on(day)]
 
