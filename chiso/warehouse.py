@@ -120,6 +120,21 @@ create table if not exists {OPS_SCHEMA}.publications (
     published_at   timestamptz not null default now(),
     primary key (report_code, business_date)
 );
+
+-- The portal's published 766 evaluation: one row per evaluated unit of one published document.
+create table if not exists {RAW_SCHEMA}.portal__evaluations (
+    load_id        bigint      not null references {RAW_SCHEMA}.load_ledger (load_id),
+    business_date  date        not null,
+    province_code  text        not null,
+    period_type    text        not null,
+    period_year    integer     not null,
+    period_number  integer,
+    extracted_at   timestamptz not null,
+    source_file    text        not null,
+    line_number    integer     not null,
+    loaded_at      timestamptz not null default now(),
+    record         jsonb       not null
+);
 """ + "".join(_raw_entity_ddl(entity.raw_table) for entity in ENTITIES.values())
 
 

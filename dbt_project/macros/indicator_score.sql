@@ -1,15 +1,28 @@
-{#- Score of a sub-indicator from its rate (0-100) and its registry row:
-    linear: max × rate; capped(T): max if rate ≥ T else max × rate / T; rounded to 2 decimals.
-    A null rate (0/0) follows the registry's zero-denominator policy. -#}
-{% macro indicator_score(rate, max_points, rule, cap_threshold, zero_denominator_policy) -%}
+{#- The one implementation of the 766 scoring rules, driven by a rule_registry row.
+    ratio: 100 × numerator / denominator, UNROUNDED (the portal scores from the exact ratio and rounds
+    only the result: scoring from the rounded rate misses 8 of the published Gia Lai scores).
+    linear: max × ratio / 100; capped(T): max if ratio ≥ T else max × ratio / T; half-up to 2 decimals.
+    A missing ratio (0/0) follows the registry's zero-denominator policy. -#}
+{% macro indicator_score(ratio, rule) -%}
     case
-        when {{ rate }} is null then
-            case {{ zero_denominator_policy }}
+        when not {{ rule }}.is_scored then null
+        when {{ ratio }} is null then
+            case {{ rule }}.zero_denominator_score
                 when 'zero' then 0
-                when 'full' then {{ max_points }}
+                when 'full' then {{ rule }}.max_points
             end
-        when {{ rule }} = 'capped' and {{ rate }} >= {{ cap_threshold }} then {{ max_points }}
-        when {{ rule }} = 'capped' then round({{ max_points }} * {{ rate }} / {{ cap_threshold }}, 2)
-        else round({{ max_points }} * {{ rate }} / 100, 2)
+        when {{ rule }}.rule = 'capped' and {{ ratio }} >= {{ rule }}.cap_threshold then {{ rule }}.max_points
+        when {{ rule }}.rule = 'capped' then round({{ rule }}.max_points * {{ ratio }} / {{ rule }}.cap_threshold, 2)
+        else round({{ rule }}.max_points * {{ ratio }} / 100, 2)
     end
+{%- endmacro %}
+
+{#- The published rate: the ratio rounded half-up to 2 decimals, or the registry's rate for 0/0. -#}
+{% macro indicator_rate(ratio, rule) -%}
+    coalesce(round({{ ratio }}, 2), {{ rule }}.zero_denominator_rate)
+{%- endmacro %}
+
+{#- 100 × numerator / denominator as an exact numeric, null when the denominator is 0 or null. -#}
+{% macro indicator_ratio(numerator, denominator) -%}
+    (100.0 * {{ numerator }}::numeric / nullif({{ denominator }}, 0))
 {%- endmacro %}

@@ -11,8 +11,11 @@ with business_days as (
 
 rules as (
 
+    -- The active rule version's rows for the sub-indicators this model computes so far.
     select *
     from {{ ref('rule_registry') }}
+    where rule_version = '{{ var("rule_version", "portal-2026") }}'
+      and indicator_code in ('ON_TIME', 'ONLINE_DOSSIER_SHARE')
 
 ),
 
@@ -87,13 +90,8 @@ valued as (
         spine.indicator_group,
         coalesce(counts.numerator, 0)   as numerator,
         coalesce(counts.denominator, 0) as denominator,
-        case when coalesce(counts.denominator, 0) > 0
-            then round(100.0 * counts.numerator / counts.denominator, 2)
-        end as rate,
+        {{ indicator_ratio('counts.numerator', 'counts.denominator') }} as ratio,
         spine.max_points,
-        spine.rule,
-        spine.cap_threshold,
-        spine.zero_denominator_policy,
         spine.rule_version
     from spine
     left join counts
@@ -104,14 +102,16 @@ valued as (
 )
 
 select
-    business_date,
-    unit_code,
-    indicator_code,
-    indicator_group,
-    numerator,
-    denominator,
-    rate,
-    {{ indicator_score('rate', 'max_points', 'rule', 'cap_threshold', 'zero_denominator_policy') }} as score,
-    max_points,
-    rule_version
+    valued.business_date,
+    valued.unit_code,
+    valued.indicator_code,
+    valued.indicator_group,
+    valued.numerator,
+    valued.denominator,
+    {{ indicator_rate('valued.ratio', 'rule') }} as rate,
+    {{ indicator_score('valued.ratio', 'rule') }} as score,
+    valued.max_points,
+    valued.rule_version
 from valued
+inner join rules as rule
+    on rule.indicator_code = valued.indicator_code
