@@ -94,3 +94,31 @@ def test_the_tech_note_variant_of_the_rules_does_not_reproduce_the_portal(reconc
                                                       "where is_comparable"))
     finally:
         run_dbt(["build", "--select", "mart_score_reconciliation"], reconciled)
+
+
+def test_the_simulators_published_evaluation_agrees_with_our_rules(make_database, tmp_path):
+    """The simulator computes its evaluation on its own (from its generation arrays, in Python); our dbt
+    rules, fed its published counts, must give every one of its scores."""
+    import requests
+
+    from chiso.simulator.scenarios import get_scenario
+    from chiso.simulator.server import PortalSimulator, RunningSimulator
+
+    with RunningSimulator(PortalSimulator(766, get_scenario("cu_kuin_2024")), "tok") as sim:
+        answer = requests.get(f"{sim.url}/api/v1/evaluations", params={"ngay": "2024-11-13", "tinh": "H15"},
+                              headers={"X-Api-Token": "tok"}, timeout=60)
+        assert requests.get(f"{sim.url}/api/v1/evaluations", params={"ngay": "2024-11-13", "tinh": "H99"},
+                            headers={"X-Api-Token": "tok"}, timeout=60).status_code == 400
+    assert answer.status_code == 200
+    document = tmp_path / "cu_kuin-2024-11-13.json"
+    document.write_bytes(answer.content)
+    url = make_database("chiso_reconcile_sim")
+    ensure_schema(url)
+    with psycopg.connect(url) as conn:
+        assert load_evaluation(conn, document)["units"] == 9  # the district and its 8 communes
+    run_dbt(["build", *SELECTION], url)
+    (comparable, mismatched), = query(url, "select count(*) filter (where is_comparable), "
+                                           "count(*) filter (where is_comparable and not matches) "
+                                           "from marts.mart_score_reconciliation")
+    assert comparable >= 9 * 16 and mismatched == 0
+    assert query(url, "select count(*) filter (where not rank_matches) from marts.mart_rank_reconciliation") == [(0,)]

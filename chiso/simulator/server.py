@@ -5,6 +5,7 @@
     GET /api/v1/<entity>/manifest?ngay=YYYY-MM-DD                  row count and sha256 of those rows
     GET /api/v1/<entity>/files/<YYYY-MM-DD>.<ndjson.gz|csv>          the whole day as a file (streamed)
     GET /api/v1/<entity>/files/<YYYY-MM-DD>.<ndjson.gz|csv>.manifest its size, sha256 and row count
+    GET /api/v1/evaluations?ngay=YYYY-MM-DD&tinh=<province code>    the published 766 evaluation, year to date
 
 Every /api call needs the header ``X-Api-Token``. Faults (faults.py) are switched on per day at
 start-up (``--faults``) or per request (``?fault=…`` or the header ``X-Simulator-Fault``).
@@ -29,6 +30,7 @@ from urllib.parse import parse_qs, urlparse
 from chiso.contract import ENTITIES, sha256_of_rows
 from chiso.contract.canonical import MANIFEST_FORMAT
 from chiso.simulator import exports
+from chiso.simulator.evaluation import published_evaluation
 from chiso.simulator.faults import (
     REQUEST_OVERRIDE_HEADER,
     REQUEST_OVERRIDE_PARAM,
@@ -146,6 +148,8 @@ def _make_handler(portal: PortalSimulator, token: str, counter: AttemptCounter):
             if self.headers.get(TOKEN_HEADER) != token:
                 return self._send_json(HTTPStatus.UNAUTHORIZED, {"error": f"missing or wrong {TOKEN_HEADER}"})
             entity, rest = parts[2], parts[3:]
+            if entity == "evaluations" and not rest:
+                return self._send_evaluation(parse_qs(url.query))
             if entity not in ENTITIES:
                 return self._send_json(HTTPStatus.NOT_FOUND, {"error": f"unknown entity {entity}"})
             query = parse_qs(url.query)
@@ -178,6 +182,21 @@ def _make_handler(portal: PortalSimulator, token: str, counter: AttemptCounter):
             except _BadRequest as exc:
                 return self._send_json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
             return self._send_json(HTTPStatus.OK, portal.page(entity, day, page, page_size, plan), plan)
+
+        def _send_evaluation(self, query: dict) -> None:
+            """The province's published 766 evaluation, year to date as of ``ngay`` (tinh = province code)."""
+            try:
+                day = _parse_day(query.get("ngay", [None])[0])
+                province = query.get("tinh", [None])[0]
+                if not province:
+                    raise _BadRequest("parameter tinh (the province's portal code, e.g. H21) is required")
+                try:
+                    document = published_evaluation(portal.seed, portal.world, province, day)
+                except ValueError as exc:
+                    raise _BadRequest(str(exc)) from None
+            except _BadRequest as exc:
+                return self._send_json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+            return self._send_json(HTTPStatus.OK, document)
 
         def _http_fault(self, plan: FaultPlan, request_key: str) -> bool:
             """Play an HTTP-level fault if the plan has one for this attempt; True if it answered."""
