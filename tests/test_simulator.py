@@ -160,3 +160,18 @@ def test_scenarios_build():
     for name in SCENARIOS:
         if name != "national":  # the national world is exercised by scripts/bench_simulator.py
             assert get_scenario(name).units
+
+
+def test_byte_and_connection_faults_through_http(simulator):
+    day = DAY.isoformat()
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):  # the body stops short
+        _get(simulator, "/api/v1/units", ngay=day, page=1, page_size=3, fault="drop_connection")
+    assert _get(simulator, "/api/v1/units", ngay=day, page=1, page_size=3, fault="drop_connection").status_code == 200
+    whole = _get(simulator, f"/api/v1/dossiers/files/{day}.csv").content
+    truncated = _get(simulator, f"/api/v1/dossiers/files/{day}.csv", fault="truncated_file").content
+    assert len(truncated) < len(whole) and whole.startswith(truncated)
+    honest = _get(simulator, "/api/v1/dossiers/manifest", ngay=day).json()
+    lying = _get(simulator, "/api/v1/dossiers/manifest", ngay=day, fault="manifest_mismatch").json()
+    assert (lying["row_count"], lying["sha256"]) != (honest["row_count"], honest["sha256"])
+    empty = _get(simulator, "/api/v1/dossiers", ngay=day, fault="empty_day").json()
+    assert empty["items"] == [] and empty["total_rows"] == 0

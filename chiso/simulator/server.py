@@ -37,6 +37,7 @@ from chiso.simulator.faults import (
     AttemptCounter,
     FaultPlan,
     FaultSchedule,
+    HttpFault,
     apply_byte_faults,
     apply_manifest_faults,
     apply_row_faults,
@@ -118,6 +119,9 @@ class _BadRequest(Exception):
     pass
 
 
+_ANSWERED = object()  # an HTTP fault already answered the request
+
+
 def _make_handler(portal: PortalSimulator, token: str, counter: AttemptCounter):
     class Handler(BaseHTTPRequestHandler):
         server_version = "chiso-portal-simulator/2"
@@ -126,7 +130,7 @@ def _make_handler(portal: PortalSimulator, token: str, counter: AttemptCounter):
             pass
 
         def _send_json(self, status: HTTPStatus, body: dict, plan: FaultPlan | None = None,
-                       headers: dict | None = None) -> None:
+                       headers: dict | None = None, drop_after: HttpFault | None = None) -> None:
             payload = json.dumps(body, ensure_ascii=False).encode()
             if plan is not None and not plan.is_empty:
                 payload = apply_byte_faults(plan, payload)
@@ -136,6 +140,12 @@ def _make_handler(portal: PortalSimulator, token: str, counter: AttemptCounter):
             for name, value in (headers or {}).items():
                 self.send_header(name, str(value))
             self.end_headers()
+            if drop_after is not None:  # the connection dies mid-body, as a flaky network does
+                self.wfile.write(payload[:drop_after.bytes_before_drop(len(payload))])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
             self.wfile.write(payload)
 
         def do_GET(self):  # noqa: N802 (http.server's naming)
@@ -167,13 +177,15 @@ def _make_handler(portal: PortalSimulator, token: str, counter: AttemptCounter):
                 except ValueError as exc:
                     raise _BadRequest(str(exc)) from None
                 request_key = f"{url.path}?{_without_fault(query)}"
-                if self._http_fault(plan, request_key):
+                fault = self._http_fault(plan, request_key)
+                if fault is _ANSWERED:
                     return None
                 if rest == ["manifest"]:
-                    return self._send_json(HTTPStatus.OK, portal.manifest(entity, day, plan), plan)
+                    return self._send_json(HTTPStatus.OK, portal.manifest(entity, day, plan), plan, drop_after=fault)
                 if rest[:1] == ["files"] and len(rest) == 2:
                     if match["manifest"]:
-                        return self._send_json(HTTPStatus.OK, portal.file_manifest(entity, day, match["fmt"], plan))
+                        return self._send_json(HTTPStatus.OK, portal.file_manifest(entity, day, match["fmt"], plan),
+                                               drop_after=fault)
                     return self._send_file(entity, day, match["fmt"], plan)
                 if rest:
                     return self._send_json(HTTPStatus.NOT_FOUND, {"error": f"no such path {url.path}"})
@@ -181,7 +193,8 @@ def _make_handler(portal: PortalSimulator, token: str, counter: AttemptCounter):
                 page_size = _int_param(query, "page_size", 500, minimum=1, maximum=MAX_PAGE_SIZE)
             except _BadRequest as exc:
                 return self._send_json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
-            return self._send_json(HTTPStatus.OK, portal.page(entity, day, page, page_size, plan), plan)
+            return self._send_json(HTTPStatus.OK, portal.page(entity, day, page, page_size, plan), plan,
+                                   drop_after=fault)
 
         def _send_evaluation(self, query: dict) -> None:
             """The province's published 766 evaluation, year to date as of ``ngay`` (tinh = province code)."""
@@ -198,28 +211,18 @@ def _make_handler(portal: PortalSimulator, token: str, counter: AttemptCounter):
                 return self._send_json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
             return self._send_json(HTTPStatus.OK, document)
 
-        def _http_fault(self, plan: FaultPlan, request_key: str) -> bool:
-            """Play an HTTP-level fault if the plan has one for this attempt; True if it answered."""
+        def _http_fault(self, plan: FaultPlan, request_key: str):
+            """Play this attempt's HTTP-level fault, if the plan has one: sleep, answer an error status
+            (returns _ANSWERED), or return the fault whose connection must drop mid-body (else None)."""
             fault = http_fault_for(plan, request_key, counter)
             if fault is None:
-                return False
+                return None
             if fault.delay_seconds:
                 time.sleep(fault.delay_seconds)
             if fault.status:
                 self._send_json(HTTPStatus(fault.status), fault.error_body(), headers=dict(fault.headers))
-                return True
-            if fault.drop_after_fraction is not None:
-                body = json.dumps({"error": "connection dropped"}).encode() * 50
-                self.send_response(HTTPStatus.OK)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body[:fault.bytes_before_drop(len(body))])
-                self.wfile.flush()
-                self.close_connection = True
-                self.connection.shutdown(2)
-                return True
-            return False  # only slowed down: serve normally
+                return _ANSWERED
+            return fault if fault.drop_after_fraction is not None else None
 
         def _send_file(self, entity: str, day: date, fmt: str, plan: FaultPlan) -> None:
             chunks = portal.file_chunks(entity, day, fmt, plan)
