@@ -69,9 +69,23 @@ def fetch(entity: str, business_date: date) -> str:
 
 
 def land(entity: str, business_date: date, fetched: str) -> str:
+    """Verify and land the fetched extract; on a checksum mismatch fetch it once more, then fail loudly."""
+    import shutil
+
+    from chiso.ingest.landing import LandingError
     from chiso.ingest.landing import land as land_extract
 
-    return str(land_extract(Path(fetched), settings.landing_dir(), entity, business_date))
+    try:
+        return str(land_extract(Path(fetched), settings.landing_dir(), entity, business_date))
+    except LandingError as first:
+        log.warning("%s; fetching %s %s again", first, entity, business_date)
+        shutil.rmtree(fetched, ignore_errors=True)
+        refetched = fetch(entity, business_date)
+        try:
+            return str(land_extract(Path(refetched), settings.landing_dir(), entity, business_date))
+        except LandingError as second:
+            raise LandingError(f"{entity} {business_date} disagrees with its manifest even after a re-fetch: "
+                               f"{second}") from second
 
 
 def load(entity: str, business_date: date, landed: str) -> dict:
@@ -87,7 +101,10 @@ def load(entity: str, business_date: date, landed: str) -> dict:
 def transform() -> None:
     from chiso.transform import run_dbt
 
-    run_dbt(["build"])
+    # Seeds are small reference data: recreate them every time, so that a seed whose columns changed
+    # between releases never fails the build; then build and test everything else.
+    run_dbt(["build", "--select", "resource_type:seed", "--full-refresh"])
+    run_dbt(["build", "--exclude", "resource_type:seed"])
 
 
 def gate(business_date: date) -> str:

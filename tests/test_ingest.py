@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 from datetime import date
 
 import psycopg
@@ -146,3 +147,90 @@ def test_personal_data_is_pseudonymised_consistently(warehouse_url, simulator, l
 def test_canonical_form_ignores_key_order_and_keeps_vietnamese_text():
     assert canonical_line({"b": 1, "a": "Đắk Lắk"}) == canonical_line({"a": "Đắk Lắk", "b": 1})
     assert "Đắk Lắk".encode() in canonical_line({"a": "Đắk Lắk"})
+
+
+@pytest.mark.parametrize("fault", ["nfd_text", "cp1258_text"])
+def test_decomposed_and_windows_1258_text_load_to_the_same_bytes_as_clean_utf8(make_database, tmp_path, fault):
+    from chiso.simulator.faults import FaultSchedule
+
+    stored = {}
+    for variant, schedule in (("clean", None), (fault, FaultSchedule.parse(f"*={fault}"))):
+        url = make_database()
+        ensure_schema(url)
+        with RunningSimulator(PortalSimulator(11, get_scenario("cu_kuin_2024"), schedule), TOKEN) as running:
+            root = tmp_path / variant
+            fetched = fetch_extract(Portal(running.url, TOKEN, page_size=100), "dossiers", DAY, root)
+            landed = land(fetched, root, "dossiers", DAY)
+        if variant != "clean":
+            raw = b"".join(p.read_bytes() for p in landed.glob("page-*.json"))
+            assert "Đắk Lắk".encode() not in raw  # the bytes really differ from clean UTF-8
+        with psycopg.connect(url) as conn:
+            result = load_extract(conn, "dossiers", DAY, landed, KEY)
+            stored[variant] = sorted(r[0] for r in conn.execute("select record::text from raw.portal__dossiers"))
+        assert result.rows_quarantined == 0
+    assert stored[fault] == stored["clean"]
+
+
+def test_a_bom_before_a_page_is_ignored(warehouse_url, landed, tmp_path):
+    with_bom = tmp_path / "bom"
+    shutil.copytree(landed, with_bom)
+    page = with_bom / "page-00001.json"
+    page.write_bytes(b"\xef\xbb\xbf" + page.read_bytes())
+    relanded = land(with_bom, tmp_path / "bom-root", "dossiers", DAY)  # verifies against the manifest
+    ensure_schema(warehouse_url)
+    with psycopg.connect(warehouse_url) as conn:
+        assert load_extract(conn, "dossiers", DAY, relanded, KEY).rows_quarantined == 0
+
+
+def test_a_connection_dropped_mid_page_is_fetched_again(tmp_path):
+    from chiso.simulator.faults import FaultSchedule
+
+    schedule = FaultSchedule.parse("*=drop_connection:attempts=2")
+    with RunningSimulator(PortalSimulator(11, get_scenario("cu_kuin_2024"), schedule), TOKEN) as running:
+        fetched = fetch_extract(Portal(running.url, TOKEN, page_size=200), "dossiers", DAY, tmp_path)
+    assert land(fetched, tmp_path, "dossiers", DAY).exists()
+
+
+def test_a_page_that_never_arrives_whole_fails_naming_the_url(tmp_path):
+    from chiso.simulator.faults import FaultSchedule
+
+    schedule = FaultSchedule.parse("*=drop_connection:attempts=9")
+    with RunningSimulator(PortalSimulator(11, get_scenario("cu_kuin_2024"), schedule), TOKEN) as running, \
+            pytest.raises(PortalError, match=r"/api/v1/dossiers/manifest .* failed 3 times"):
+        fetch_extract(Portal(running.url, TOKEN, page_size=200), "dossiers", DAY, tmp_path)
+
+
+@pytest.fixture
+def portal_connection(monkeypatch, tmp_path):
+    """The Airflow connection and landing zone the pipeline's tasks read, pointed at a simulator."""
+    import json as _json
+
+    def connect_to(running):
+        monkeypatch.setenv("AIRFLOW_CONN_CHISO_PORTAL", _json.dumps(
+            {"conn_type": "http", "host": running.url, "password": TOKEN}))
+        monkeypatch.setenv("CHISO_LANDING_DIR", str(tmp_path / "landing"))
+    return connect_to
+
+
+def test_a_corrupted_fetch_is_fetched_again_before_landing(portal_connection):
+    from chiso import pipeline
+
+    with RunningSimulator(PortalSimulator(11, get_scenario("cu_kuin_2024")), TOKEN) as running:
+        portal_connection(running)
+        fetched = Path(pipeline.fetch("dossiers", DAY))
+        page = fetched / "page-00001.json"
+        page.write_bytes(page.read_bytes().replace(b'"TrangThaiHoSo":4', b'"TrangThaiHoSo":5', 1))
+        landed = Path(pipeline.land("dossiers", DAY, str(fetched)))
+    assert landed.exists() and "_incoming" not in str(landed)
+
+
+def test_a_manifest_that_keeps_disagreeing_fails_loudly(portal_connection):
+    from chiso import pipeline
+    from chiso.simulator.faults import FaultSchedule
+
+    schedule = FaultSchedule.parse("*=manifest_mismatch")
+    with RunningSimulator(PortalSimulator(11, get_scenario("cu_kuin_2024"), schedule), TOKEN) as running:
+        portal_connection(running)
+        fetched = pipeline.fetch("dossiers", DAY)
+        with pytest.raises(LandingError, match="even after a re-fetch"):
+            pipeline.land("dossiers", DAY, fetched)

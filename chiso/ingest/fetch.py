@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -12,7 +13,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from chiso.ingest.landing import incoming_dir, landed_dir, write_file_once
+from chiso.ingest.landing import LandingError, decode_page, incoming_dir, landed_dir, write_file_once
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +47,28 @@ class Portal:
         return session
 
 
-def _get(session: requests.Session, url: str, params: dict) -> requests.Response:
-    try:
-        response = session.get(url, params=params, timeout=TIMEOUT_SECONDS)
-    except requests.RequestException as exc:
-        raise PortalError(f"GET {url} {params} failed after retries: {exc}") from exc
-    if response.status_code != 200:
-        raise PortalError(f"GET {response.url} answered HTTP {response.status_code}: {response.text[:300]}")
-    return response
+BODY_ATTEMPTS = 3  # urllib3 retries connects and statuses; a body cut short is retried here
+
+
+def _get(session: requests.Session, url: str, params: dict, check=None) -> requests.Response:
+    """GET with retries, including bodies cut short or unreadable (``check`` raises on a bad body)."""
+    for attempt in range(1, BODY_ATTEMPTS + 1):
+        try:
+            response = session.get(url, params=params, timeout=TIMEOUT_SECONDS)
+            if response.status_code == 200 and check is not None:
+                check(response.content)
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError, LandingError) as exc:
+            if attempt == BODY_ATTEMPTS:
+                raise PortalError(f"GET {url} {params} failed {attempt} times; last: {exc}") from exc
+            log.warning("GET %s %s: %s; trying again", url, params, exc)
+            time.sleep(0.5 * 2 ** attempt)
+            continue
+        except requests.RequestException as exc:
+            raise PortalError(f"GET {url} {params} failed after retries: {exc}") from exc
+        if response.status_code != 200:
+            raise PortalError(f"GET {response.url} answered HTTP {response.status_code}: {response.text[:300]}")
+        return response
+    raise AssertionError("unreachable")
 
 
 def fetch_extract(portal: Portal, entity: str, day: date, landing_root: Path) -> Path:
@@ -80,9 +95,9 @@ def fetch_extract(portal: Portal, entity: str, day: date, landing_root: Path) ->
                 body = page_path.read_bytes()
             else:
                 params = {"ngay": day.isoformat(), "page": page, "page_size": portal.page_size}
-                body = _get(session, base, params).content
+                body = _get(session, base, params, check=lambda content: decode_page(content, base)).content
                 write_file_once(page_path, body)
-            total_pages = json.loads(body)["total_pages"]
+            total_pages = decode_page(body, str(page_path))["total_pages"]
             page += 1
         log.info("fetched %s %s: %d page(s), manifest says %d rows", entity, day, total_pages,
                  manifest["row_count"])

@@ -8,15 +8,17 @@ so lands beside the first. Files carry applicants' personal data: owner-only per
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from chiso.contract import sha256_of_rows
+from chiso.contract import canonical_line
 
 SOURCE = "portal"
 FILE_MODE = 0o600
@@ -62,21 +64,59 @@ def read_manifest(directory: Path) -> dict:
     return json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def decode_page(data: bytes, source: str) -> dict:
+    """A page as the portal sent it: UTF-8 (a BOM is dropped), or Windows-1258, which some provincial
+    systems still emit; anything else is refused with the file named."""
+    if data.startswith(UTF8_BOM):
+        data = data[len(UTF8_BOM):]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("cp1258", errors="strict")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LandingError(f"{source} is not a JSON page (truncated?): {exc}") from exc
+
+
+def nfc(value):
+    """Vietnamese text in one normal form (NFC), however it was composed, inside any JSON value."""
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, dict):
+        return {key: nfc(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [nfc(item) for item in value]
+    return value
+
+
 def iter_rows(directory: Path) -> Iterator[PageRow]:
     line_number = 0
     for page_path in sorted(directory.glob("page-*.json")):
-        for row in json.loads(page_path.read_bytes())["items"]:
+        for row in decode_page(page_path.read_bytes(), str(page_path))["items"]:
             line_number += 1
             yield PageRow(page_path.name, line_number, row)
 
 
 def verify(directory: Path) -> dict:
-    """Check the pages against the manifest (row count and sha256); return the manifest."""
+    """Check the pages against the manifest (row count and sha256); return the manifest.
+
+    The checksum is over the rows as sent, or over their NFC form: Windows-1258 cannot carry
+    precomposed Vietnamese letters, so a page the portal encoded that way decodes decomposed.
+    """
     manifest = read_manifest(directory)
-    sha256, count = sha256_of_rows(page_row.row for page_row in iter_rows(directory))
-    if (sha256, count) != (manifest["sha256"], manifest["row_count"]):
+    as_sent, normalised, count = hashlib.sha256(), hashlib.sha256(), 0
+    for page_row in iter_rows(directory):  # one streaming pass, two checksums
+        as_sent.update(canonical_line(page_row.row))
+        normalised.update(canonical_line(nfc(page_row.row)))
+        count += 1
+    expected = (manifest["sha256"], manifest["row_count"])
+    if expected not in ((as_sent.hexdigest(), count), (normalised.hexdigest(), count)):
         raise LandingError(
-            f"{directory}: payload has {count} rows, sha256 {sha256}; manifest says "
+            f"{directory}: payload has {count} rows, sha256 {as_sent.hexdigest()}; manifest says "
             f"{manifest['row_count']} rows, sha256 {manifest['sha256']}"
         )
     return manifest

@@ -17,7 +17,7 @@ import psycopg
 
 from chiso.contract import get_entity
 from chiso.contract.canonical import canonical_line
-from chiso.ingest.landing import iter_rows, read_manifest
+from chiso.ingest.landing import iter_rows, nfc, read_manifest
 from chiso.ingest.pseudonymise import Pseudonymiser
 from chiso.ingest.validate import check_columns, row_problems
 from chiso.warehouse import RAW_SCHEMA
@@ -80,13 +80,14 @@ def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: 
                     f"(load_id, business_date, source_file, line_number, record) from stdin")
         with conn.cursor().copy(copy_sql) as copy:
             for page_row in iter_rows(landed):
-                new_columns = page_row.row.keys() - columns_seen
+                row = nfc(page_row.row)  # NFD, Windows-1258 and clean UTF-8 inputs load to the same bytes
+                new_columns = row.keys() - columns_seen
                 if new_columns:
                     columns_seen |= new_columns
                     check_columns(entity, columns_seen)
-                problems = row_problems(entity, page_row.row)
+                problems = row_problems(entity, row)
                 # Quarantined rows are pseudonymised too: personal data never enters in clear.
-                record = pseudonymiser.apply(page_row.row, entity.personal_fields)
+                record = pseudonymiser.apply(row, entity.personal_fields)
                 if problems:
                     quarantined.append((load_id, entity.name, day, page_row.source_file, page_row.line_number,
                                         "; ".join(problems), canonical_line(record).decode().rstrip("\n")))

@@ -16,6 +16,7 @@ with versions as (
         {{ portal_timestamp("record ->> 'NgayKetThucXuLy'") }}  as processing_finished_at,
         {{ portal_timestamp("record ->> 'NgayTra'") }}          as returned_at,
         {{ portal_timestamp("record ->> 'NgayTuChoi'") }}       as refused_at,
+        {{ portal_timestamp("record ->> 'NgayCapNhat'") }}      as updated_at,
         record ->> 'ChuHoSo'                   as applicant_name_pseudonym,
         record ->> 'SoGiayToChuHoSo'           as applicant_id_pseudonym,
         (record ->> 'LoaiDoiTuong')::smallint  as applicant_kind_code,
@@ -24,7 +25,10 @@ with versions as (
         line_number,
         row_number() over (
             partition by record ->> 'MaHoSo'
-            order by business_date desc, load_id desc, line_number desc
+            -- The version recorded last wins, whatever order the feed delivered it in: an update can
+            -- arrive before the creation it follows (a fault the portal really has).
+            order by {{ portal_timestamp("record ->> 'NgayCapNhat'") }} desc nulls last,
+                     business_date desc, load_id desc, line_number desc
         ) as version_rank
 
     from {{ source('portal', 'portal__dossiers') }}
@@ -46,6 +50,7 @@ select
     processing_finished_at,
     returned_at,
     refused_at,
+    updated_at,
     applicant_name_pseudonym,
     applicant_id_pseudonym,
     applicant_kind_code,

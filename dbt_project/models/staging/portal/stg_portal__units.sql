@@ -8,11 +8,12 @@ with versions as (
         record ->> 'TenDonVi'     as unit_name,
         record ->> 'LoaiDonVi'    as unit_kind,
         record ->> 'MaDonViCha'   as parent_unit_code,
-        {{ portal_timestamp("record ->> 'HieuLucTu'") }}::date as valid_from,
+        -- A version without a start (extracts before contract 2.0) has always been valid.
+        coalesce({{ portal_timestamp("record ->> 'HieuLucTu'") }}::date, date '2000-01-01') as valid_from,
         {{ portal_timestamp("record ->> 'HieuLucDen'") }}::date as valid_to,
         business_date             as extract_date,
         row_number() over (
-            partition by record ->> 'MaDonVi', record ->> 'HieuLucTu'
+            partition by record ->> 'MaDonVi', coalesce(record ->> 'HieuLucTu', '20000101000000')
             order by business_date desc, load_id desc, line_number desc
         ) as version_rank
     from {{ source('portal', 'portal__units') }}
