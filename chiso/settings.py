@@ -45,6 +45,12 @@ SETTINGS: dict[str, Setting] = {
                 "chiso_pseudonym_key"),
         Setting("CHISO_RETRY_DELAY_SECONDS", "First retry delay of the daily DAG's tasks (doubles each try).",
                 "60"),
+        Setting("CHISO_ALLOW_NEW_COLUMNS",
+                "true: columns the contract does not know are kept in the raw record (and logged) instead of "
+                "stopping the load.", "false"),
+        Setting("CHISO_LANDING_RETENTION_DAYS",
+                "Landed extracts (they hold personal data) older than this many days are deleted by chiso_housekeeping.",
+                "90"),
         Setting("CHISO_PORTAL_PAGE_SIZE", "Rows per page requested from the portal.", "500"),
         # The simulator's own settings (it plays the portal, so it is configured apart).
         Setting("CHISO_SIMULATOR_TOKEN", "Token the portal simulator requires in X-Api-Token.",

@@ -24,7 +24,14 @@ def daily(dagbag):
 
 def test_dags_import_without_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert "chiso_daily" in dagbag.dags
+    assert {"chiso_daily", "chiso_housekeeping"} <= set(dagbag.dags)
+
+
+def test_every_dag_runs_in_vietnam_time_and_retries(dagbag):
+    for dag_id, dag in dagbag.dags.items():
+        assert str(dag.timezone.name) == "Asia/Ho_Chi_Minh", dag_id
+        assert dag.max_active_runs == 1, dag_id
+        assert all(t.retries >= 1 for t in dag.tasks if t.task_id != "quality_gate"), dag_id
 
 
 def test_no_cycles_and_the_stages_in_order(daily):

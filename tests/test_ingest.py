@@ -234,3 +234,36 @@ def test_a_manifest_that_keeps_disagreeing_fails_loudly(portal_connection):
         fetched = pipeline.fetch("dossiers", DAY)
         with pytest.raises(LandingError, match="even after a re-fetch"):
             pipeline.land("dossiers", DAY, fetched)
+
+
+def test_an_extra_column_is_kept_when_the_setting_allows_it(warehouse_url, landed, tmp_path):
+    extra = tmp_path / "extra"
+    shutil.copytree(landed, extra)
+    page = extra / "page-00001.json"
+    body = json.loads(page.read_text())
+    for item in body["items"]:
+        item["GhiChuNoiBo"] = "ghi chú"
+    page.write_text(json.dumps(body, ensure_ascii=False))
+    ensure_schema(warehouse_url)
+    with psycopg.connect(warehouse_url) as conn:
+        with pytest.raises(ContractError, match="GhiChuNoiBo"):
+            load_extract(conn, "dossiers", DAY, extra, KEY, allow_new_columns=False)
+        result = load_extract(conn, "dossiers", DAY, extra, KEY, allow_new_columns=True)
+        kept = conn.execute("select count(*) from raw.portal__dossiers where record ? 'GhiChuNoiBo'").fetchone()[0]
+    assert result.rows_quarantined == 0 and kept == len(body["items"])
+
+
+def test_housekeeping_deletes_extracts_past_their_retention(tmp_path):
+    from datetime import date as day_type
+
+    from chiso.ingest.housekeeping import purge_landing
+
+    for entity, day in (("dossiers", "2024-01-01"), ("dossiers", "2024-03-30"), ("units", "2024-01-02")):
+        (tmp_path / "portal" / entity / f"business_date={day}" / "sha256=ab").mkdir(parents=True)
+    (tmp_path / "_incoming" / "portal" / "dossiers" / "business_date=2023-12-31").mkdir(parents=True)
+    removed = purge_landing(tmp_path, retention_days=30, today=day_type(2024, 4, 1))
+    assert sorted(p.name for p in removed) == ["business_date=2023-12-31", "business_date=2024-01-01",
+                                               "business_date=2024-01-02"]
+    assert (tmp_path / "portal" / "dossiers" / "business_date=2024-03-30").exists()
+    with pytest.raises(ValueError):
+        purge_landing(tmp_path, retention_days=0, today=day_type(2024, 4, 1))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 
+from chiso import settings
 from chiso.contract import get_entity
 from chiso.contract.canonical import canonical_line
 from chiso.ingest.landing import iter_rows, nfc, read_manifest
@@ -45,8 +46,13 @@ class LoadResult:
 
 
 def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: Path,
-                 pseudonymiser: Pseudonymiser) -> LoadResult:
+                 pseudonymiser: Pseudonymiser, allow_new_columns: bool | None = None) -> LoadResult:
+    """Load a landed extract. Columns the contract does not know stop the load, naming them, unless
+    ``allow_new_columns`` (default: CHISO_ALLOW_NEW_COLUMNS) keeps them in the raw record."""
     entity = get_entity(entity_name)
+    known = set(entity.fields)
+    if allow_new_columns is None:
+        allow_new_columns = settings.get("CHISO_ALLOW_NEW_COLUMNS") == "true"
     manifest = read_manifest(landed)
     checksum = manifest["sha256"]
     with conn.transaction():
@@ -84,8 +90,12 @@ def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: 
                 new_columns = row.keys() - columns_seen
                 if new_columns:
                     columns_seen |= new_columns
-                    check_columns(entity, columns_seen)
-                problems = row_problems(entity, row)
+                    if not allow_new_columns:
+                        check_columns(entity, columns_seen)
+                    elif columns_seen - known:
+                        log.warning("%s %s: keeping columns the contract does not know: %s", entity.name, day,
+                                    ", ".join(sorted(columns_seen - known)))
+                problems = row_problems(entity, {k: v for k, v in row.items() if k in known})
                 # Quarantined rows are pseudonymised too: personal data never enters in clear.
                 record = pseudonymiser.apply(row, entity.personal_fields)
                 if problems:

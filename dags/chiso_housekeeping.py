@@ -1,0 +1,42 @@
+"""chiso_housekeeping: deletes landed extracts older than CHISO_LANDING_RETENTION_DAYS.
+
+Landed extracts carry applicants' personal data in clear; the warehouse holds only pseudonyms, so
+once the retention has passed nothing needs the files.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import CronTriggerTimetable, dag, task
+
+from chiso import settings
+
+TIMEZONE = pendulum.timezone("Asia/Ho_Chi_Minh")
+
+
+@dag(
+    dag_id="chiso_housekeeping",
+    description="Delete landed extracts past their retention",
+    schedule=CronTriggerTimetable("30 5 * * *", timezone=TIMEZONE),
+    start_date=pendulum.parse(settings.require("CHISO_PIPELINE_START"), tz=TIMEZONE),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"owner": "data-engineering", "retries": 2, "retry_delay": timedelta(minutes=5)},
+    tags=["chiso", "housekeeping"],
+    doc_md=__doc__,
+)
+def chiso_housekeeping():
+    @task
+    def purge_landing_zone() -> list[str]:
+        from chiso.ingest.housekeeping import purge_landing
+
+        removed = purge_landing(settings.landing_dir(), int(settings.require("CHISO_LANDING_RETENTION_DAYS")),
+                                pendulum.now(TIMEZONE).date())
+        return [str(path) for path in removed]
+
+    purge_landing_zone()
+
+
+chiso_housekeeping()
