@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         setup = AirflowSetup(home=home / "airflow", metadata_url=metadata_url, warehouse_url=warehouse_url,
                              portal_url=simulator.url, portal_token=token, smtp_host=mail.host,
                              smtp_port=mail.port, pseudonym_key=_pseudonym_key(home), chiso_home=home,
-                             recipients_file=Path(settings.require("CHISO_RECIPIENTS_FILE")))
+                             recipients_file=Path(settings.require("CHISO_RECIPIENTS_FILE")),
+                             retry_delay_seconds=int(settings.require("CHISO_RETRY_DELAY_SECONDS")))
         _say("airflow db migrate")
         setup.migrate()
 

@@ -103,7 +103,7 @@ def transform() -> None:
 
     # Seeds are small reference data: recreate them every time, so that a seed whose columns changed
     # between releases never fails the build; then build and test everything else.
-    run_dbt(["build", "--select", "resource_type:seed", "--full-refresh"])
+    run_dbt(["build", "--select", "resource_type:seed", "--full-refresh", "--indirect-selection", "cautious"])
     run_dbt(["build", "--exclude", "resource_type:seed"])
 
 
