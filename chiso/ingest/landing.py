@@ -75,11 +75,17 @@ def decode_page(data: bytes, source: str) -> dict:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        text = data.decode("cp1258", errors="strict")
+        try:
+            text = data.decode("cp1258", errors="strict")
+        except UnicodeDecodeError as exc:
+            raise LandingError(f"{source} is neither UTF-8 nor Windows-1258 text: {exc}") from exc
     try:
-        return json.loads(text)
+        page = json.loads(text)
     except json.JSONDecodeError as exc:
         raise LandingError(f"{source} is not a JSON page (truncated?): {exc}") from exc
+    if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+        raise LandingError(f"{source} is not a page of the portal's API (no list of items)")
+    return page
 
 
 def nfc(value):

@@ -87,6 +87,11 @@ def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: 
         with conn.cursor().copy(copy_sql) as copy:
             for page_row in iter_rows(landed):
                 row = nfc(page_row.row)  # NFD, Windows-1258 and clean UTF-8 inputs load to the same bytes
+                if not isinstance(row, dict):
+                    quarantined.append((load_id, entity.name, day, page_row.source_file, page_row.line_number,
+                                        f"a row must be a JSON object, got {type(row).__name__}",
+                                        json.dumps(row, ensure_ascii=False)))
+                    continue
                 new_columns = row.keys() - columns_seen
                 if new_columns:
                     columns_seen |= new_columns

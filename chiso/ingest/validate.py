@@ -65,14 +65,15 @@ def _readable_problems(entity: Entity, row: dict) -> list[str]:
     problems = [f"missing required field {name}" for name in entity.required if row.get(name) in (None, "")]
     for name, allowed in entity.code_lists.items():
         value = row.get(name)
-        if value is not None and value not in allowed:
+        if value is not None and (isinstance(value, (bool, list, dict, float)) or value not in allowed):
             problems.append(f"{name}={value!r} is not in the code list")
     for name in entity.datetime_fields:
         value = row.get(name)
         if value not in (None, "") and not is_portal_datetime(value):
             problems.append(f"{name}={value!r} is not a yyyyMMddHHmmss date")
     for list_name, name in entity.nested_datetime_fields:
-        for item in row.get(list_name) or ():
+        items = row.get(list_name)
+        for item in items if isinstance(items, list) else ():
             value = item.get(name) if isinstance(item, dict) else None
             if value not in (None, "") and not is_portal_datetime(value):
                 problems.append(f"{list_name}[].{name}={value!r} is not a yyyyMMddHHmmss date")
