@@ -60,7 +60,13 @@ def chiso_daily():
 
     @task
     def load(entity: str, business_date: str, landed: str) -> dict:
-        return pipeline.load(entity, pendulum.parse(business_date).date(), landed)
+        from chiso.ingest.validate import ContractError
+
+        try:
+            return pipeline.load(entity, pendulum.parse(business_date).date(), landed)
+        except ContractError as mismatch:
+            # The extract's shape broke the contract: retrying cannot help, a person must look.
+            raise AirflowFailException(str(mismatch)) from None
 
     @task
     def dbt_build() -> None:
