@@ -17,8 +17,9 @@ from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, t
 from airflow.sdk.exceptions import AirflowFailException
 
 from chiso import pipeline, settings
+from chiso.contract.model import PORTAL_TIMEZONE
 
-TIMEZONE = pendulum.timezone("Asia/Ho_Chi_Minh")
+TIMEZONE = pendulum.timezone(PORTAL_TIMEZONE)  # business days are Vietnam days
 ENTITIES = ("units", "dossiers")
 
 

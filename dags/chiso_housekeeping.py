@@ -12,8 +12,9 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, dag, task
 
 from chiso import settings
+from chiso.contract.model import PORTAL_TIMEZONE
 
-TIMEZONE = pendulum.timezone("Asia/Ho_Chi_Minh")
+TIMEZONE = pendulum.timezone(PORTAL_TIMEZONE)  # business days are Vietnam days
 
 
 @dag(

@@ -66,7 +66,3 @@ class Behaviour:
     feedback_per_day: Schedule = _constant(0.05)  # PAKN received per day
     feedback_on_time: Schedule = _constant(0.9)  # of PAKN: answered within 15 working days
 
-
-def quota(expected_before: float, expected_through: float) -> int:
-    """Items to hand out today so that the running total equals the rounded running expectation."""
-    return round(expected_through) - round(expected_before)

@@ -96,7 +96,7 @@ class GroupYear:
         last = np.array([np.datetime64(u.valid_to or date(9999, 12, 31)) for u in self.units])[:, None]
         active = (self.days >= first) & (self.days <= last)
         means = np.array([u.daily_dossiers for u in self.units])[:, None] * WEEKDAY_FACTOR[weekday]
-        rng = np.random.default_rng([seed, list(world.groups).index(group), year, 0])
+        rng = np.random.default_rng([seed, world.group_index[group], year, 0])
         self.received = rng.poisson(means) * active
         self.cum_received = np.cumsum(self.received, axis=1)
         self.mixes = [procedure_mix(tuple(world.procedures_for(u, date(year, 7, 1)) or world.procedures))
@@ -170,7 +170,7 @@ class Block:
         cell = self.unit_of * 400 + self.day_of  # (unit, day) group of each dossier
         position, size = _group_positions(cell)
         self.counter = position + 1
-        rng = np.random.default_rng([seed, list(world.groups).index(group), year, month])
+        rng = np.random.default_rng([seed, world.group_index[group], year, month])
 
         def share(name: str, population: str = "received", within: np.ndarray | None = None) -> np.ndarray:
             quota = gy.quotas(name, population)[self.unit_of, self.day_of]

@@ -76,11 +76,6 @@ class World:
         return {u.code: u for u in self.units}
 
     @cached_property
-    def unit_index(self) -> dict[str, int]:
-        """A stable small integer per unit, used to seed its random streams."""
-        return {u.code: i for i, u in enumerate(self.units)}
-
-    @cached_property
     def groups(self) -> dict[str, tuple[Unit, ...]]:
         """Units that receive dossiers, by province: the generators work a province at a time."""
         grouped: dict[str, list[Unit]] = {}
@@ -89,13 +84,15 @@ class World:
                 grouped.setdefault(self.province_of(unit), []).append(unit)
         return {code: tuple(units) for code, units in grouped.items()}
 
+    @cached_property
+    def group_index(self) -> dict[str, int]:
+        """A stable small integer per province group, used to seed its random streams."""
+        return {code: i for i, code in enumerate(self.groups)}
+
     def province_of(self, unit: Unit) -> str:
         while unit.kind != "PROVINCE" and unit.parent_code in self.by_code:
             unit = self.by_code[unit.parent_code]
         return unit.code
-
-    def receiving_units(self, day: date) -> list[Unit]:
-        return [u for u in self.units if u.daily_dossiers > 0 and u.active_on(day)]
 
     def procedures_for(self, unit: Unit, day: date) -> list[Procedure]:
         """Procedures a unit handles on a day: communes the commune level, others the rest."""

@@ -13,9 +13,8 @@ rules as (
 
     -- The active rule version's rows for the sub-indicators this model computes so far.
     select *
-    from {{ ref('rule_registry') }}
-    where rule_version = '{{ var("rule_version", "portal-2026") }}'
-      and indicator_code in ('ON_TIME', 'ONLINE_DOSSIER_SHARE')
+    from ({{ active_rules() }}) as active
+    where indicator_code in ('ON_TIME', 'ONLINE_DOSSIER_SHARE')
 
 ),
 
@@ -76,8 +75,7 @@ spine as (
        and day.business_date >= unit.valid_from
        and (unit.valid_to is null or day.business_date <= unit.valid_to)
     inner join rules as rule
-        on day.business_date >= rule.valid_from
-       and (rule.valid_to is null or day.business_date <= rule.valid_to)
+        on {{ rule_in_force('rule', 'day.business_date') }}
 
 ),
 

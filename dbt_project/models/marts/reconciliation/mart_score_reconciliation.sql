@@ -12,8 +12,7 @@ with published as (
 
 rules as (
 
-    select * from {{ ref('rule_registry') }}
-    where rule_version = '{{ var("rule_version", "portal-2026") }}'
+    {{ active_rules() }}
 
 ),
 
@@ -46,8 +45,7 @@ recomputed as (
     from published
     left join rules as rule
         on rule.indicator_code = published.indicator_code
-       and published.evaluated_on >= rule.valid_from
-       and (rule.valid_to is null or published.evaluated_on <= rule.valid_to)
+       and {{ rule_in_force('rule', 'published.evaluated_on') }}
 
 )
 
