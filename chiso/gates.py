@@ -150,7 +150,8 @@ def gate_indicator_values(business_date: date, url: str | None = None) -> GateRe
     url = url or warehouse_url()
     with connect(url) as conn:
         units = [row[0] for row in conn.execute(
-            "select unit_code from marts.dim_units where is_evaluated and valid_from <= %s "
+            # Every unit that exists on the day has values: evaluated units and the provinces pooling them.
+            "select unit_code from marts.dim_units where valid_from <= %s "
             "and (valid_to is null or valid_to >= %s) order by 1", (business_date, business_date))]
     query = f"select * from marts.fct_indicator_values where business_date = '{business_date.isoformat()}'"
     result = run_gate("fct_indicator_values", query, business_date, {"active_unit_codes": units}, url)

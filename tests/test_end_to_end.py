@@ -110,9 +110,10 @@ def _rate(numerator, denominator):
 def expected_values(stack, days: list[date]) -> dict[tuple[date, str, str], tuple[int, int, Decimal | None]]:
     """(day, unit, indicator) -> (numerator, denominator, rate), from the payload alone.
 
-    Latest version of each dossier wins (later extract, then later line). ON_TIME: dossiers received or
-    ended on the day; on time if ended by the due date, or still open at the day's end with the due
-    date not yet passed. ONLINE_DOSSIER_SHARE: dossiers received on the day, online (channel 2).
+    Latest version of each dossier wins (later extract, then later line). ON_TIME: dossiers received on
+    the day; on time if ended by the due date (the supplement's new due date if any; more than one
+    supplement is late), or still open at the day's end with that date not yet passed.
+    ONLINE_DOSSIER_SHARE: dossiers received on the day, online (channel 2).
     """
     latest = {}
     for day in sorted(days):
@@ -123,8 +124,11 @@ def expected_values(stack, days: list[date]) -> dict[tuple[date, str, str], tupl
         if row["TrangThaiHoSo"] in (1, 3):
             continue
         ends = [_moment(row.get(f)) for f in ("NgayKetThucXuLy", "NgayTra", "NgayTuChoi") if row.get(f)]
+        supplements = row.get("DanhSachHoSoBoSung") or []
+        new_dues = [_moment(s["NgayHenTraMoi"]) for s in supplements if s.get("NgayHenTraMoi")]
         dossiers.append({"unit": row["MaDonViTiepNhan"], "received": _moment(row["NgayTiepNhan"]),
-                         "due": _moment(row["NgayHenTra"]), "end": min(ends) if ends else None,
+                         "due": max(new_dues) if new_dues else _moment(row["NgayHenTra"]),
+                         "supplements": len(supplements), "end": min(ends) if ends else None,
                          "online": row.get("KenhThucHien") == 2})
     catalogue = served_rows(stack, "units", days[-1])
     values = {}
@@ -136,9 +140,9 @@ def expected_values(stack, days: list[date]) -> dict[tuple[date, str, str], tupl
                  and u["HieuLucTu"][:8] <= stamp and (u["HieuLucDen"] is None or u["HieuLucDen"][:8] >= stamp)]
         for unit in units:
             mine = [d for d in dossiers if d["unit"] == unit]
-            population = [d for d in mine if d["received"].date() == day or (d["end"] and d["end"].date() == day)]
-            on_time = sum(1 for d in population
-                          if d["due"] is not None and min(d["end"] or day_end, day_end) <= d["due"])
+            population = [d for d in mine if d["received"].date() == day]
+            on_time = sum(1 for d in population if d["supplements"] <= 1 and d["due"] is not None
+                          and ((d["end"] is not None and d["end"] <= d["due"]) or d["due"] >= day_end))
             values[(day, unit, "ON_TIME")] = (on_time, len(population), _rate(on_time, len(population)))
             received = [d for d in mine if d["received"].date() == day]
             online = sum(1 for d in received if d["online"])
@@ -224,7 +228,9 @@ def test_every_indicator_value_equals_the_independent_calculation(two_days):
     expected = expected_values(two_days, [DAY_1, DAY_2])
     actual = {(d, u, c): (n, m, r) for d, u, c, n, m, r in query(
         two_days["warehouse"],
-        "select business_date, unit_code, indicator_code, numerator, denominator, rate from marts.fct_indicator_values")}
+        "select business_date, unit_code, indicator_code, numerator, denominator, rate "
+        "from marts.fct_indicator_values join marts.dim_units using (unit_code) "
+        "where period_type = 'day' and indicator_code in ('ON_TIME', 'ONLINE_DOSSIER_SHARE') and is_evaluated")}
     assert actual == expected
     # The data is not degenerate: both indicators vary and some dossiers are late.
     assert len({v[2] for k, v in expected.items() if k[2] == "ON_TIME"}) > 3

@@ -13,6 +13,9 @@ from chiso.reports.recipients import Recipient
 from chiso.warehouse import connect
 
 REPORT_CODE = "daily_indicators"
+# The nightly table shows the day's figures of these indicators for the units the 766 index scores
+# (the full scorecard, charts and targets come with the report of issue #8).
+HEADLINE_INDICATORS = ("ON_TIME", "ONLINE_DOSSIER_SHARE")
 TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -65,17 +68,18 @@ def build_daily_report(business_date: date, url: str | None = None) -> DailyRepo
             from reference.rule_registry as r
             join marts.fct_indicator_values as v
               on v.indicator_code = r.indicator_code and v.rule_version = r.rule_version
-            where v.business_date = %s
+            where v.business_date = %s and v.period_type = 'day' and v.indicator_code = any(%s)
             order by r.indicator_group desc, r.indicator_code
-            """, (business_date,)).fetchall()]
+            """, (business_date, list(HEADLINE_INDICATORS))).fetchall()]
         rows = conn.execute(
             """
             select u.unit_code, u.unit_name, v.indicator_code, v.numerator, v.denominator, v.rate
             from marts.fct_indicator_values as v
             join marts.dim_units as u using (unit_code)
-            where v.business_date = %s
+            where v.business_date = %s and v.period_type = 'day' and v.indicator_code = any(%s)
+              and u.is_evaluated
             order by u.unit_name, u.unit_code
-            """, (business_date,)).fetchall()
+            """, (business_date, list(HEADLINE_INDICATORS))).fetchall()
     units: dict[str, UnitRow] = {}
     for unit_code, unit_name, code, numerator, denominator, rate in rows:
         unit = units.setdefault(unit_code, UnitRow(unit_code, unit_name, {}))
