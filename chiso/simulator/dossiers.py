@@ -313,7 +313,10 @@ class DayView:
         ended = before_end_of_day(b.ended_at)
         self.ended = _portal_times(ended)
         self.returned = _portal_times(ended + 30 * MINUTE)
-        self.rated_at = _portal_times(ended + 45 * MINUTE)
+        # Rated 45 minutes after the end, but on the same day: a rating is delivered with the day's extract
+        # of the dossier's end (one after midnight would never be sent, yet the portal counts it).
+        end_of_end_day = ended.astype("datetime64[D]").astype("datetime64[m]") + np.timedelta64(1439, "m")
+        self.rated_at = _portal_times(np.minimum(ended + 45 * MINUTE, end_of_end_day))
         self.supplement = _portal_times(before_end_of_day(b.supplement_at))
         self.supplement_back = _portal_times(before_end_of_day(b.supplement_back_at))
         self.all_supplement = _portal_times(b.supplement_at[idx])

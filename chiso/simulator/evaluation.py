@@ -7,9 +7,12 @@ straight from its own generation arrays (not from the extracts, and not with chi
 it is an independent implementation for chiso's reconciliation to be checked against. Weights, caps
 and zero-denominator policies are read from the rule registry seed: they exist in one place only.
 
-Simulator definitions (year to date, received from 1 January to the day): ON_TIME judges dossiers at
-the day's end against their (supplement-extended) due date; ONLINE is online over received dossiers
-(every simulated procedure is online-capable); the CKMB publication indicators are the province's,
+Simulator definitions (year to date, received from 1 January to the day), those of the rule registry:
+ON_TIME judges dossiers at the day's end against their (supplement-extended) due date; ONLINE is online
+dossiers of full-online-eligible procedures over those procedures' dossiers; ORIGINAL_RESULT_AVAILABLE
+counts ended dossiers of written-result procedures; procedure-level indicators count procedures with at
+least one dossier in the period; publication deadlines count working days on the state agencies'
+calendar (chiso.calendar, holidays and swaps included); the CKMB publication indicators are the province's,
 inherited by every unit; the province's own figures (the overview) are computed on its units' pooled
 populations, never as an average of their scores; ranks order totals descending, ties by unit code.
 """
@@ -25,6 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from chiso.calendar import WorkingCalendar
 from chiso.contract.model import PORTAL_DATETIME_FORMAT
 from chiso.settings import REPO_ROOT
 from chiso.simulator import catalogue, dossiers, feedback
@@ -97,8 +101,11 @@ def _dossier_counts(seed: int, world: World, group: str, day: date):
         effective_due = np.where(np.isnat(b.new_due_at), b.due_at, b.new_due_at)
         on_time = received & np.where(ended, b.ended_at <= effective_due, effective_due >= end)
         rated = received & b.rated & ended
+        eligible, written, individuals = _procedure_flags(b)
         flags = {
             "received": received, "on_time": on_time, "online": received & b.online, "ended": ended,
+            "eligible": received & eligible, "online_eligible": received & eligible & b.online,
+            "ended_written": ended & written, "e_result_written": ended & written & b.e_result,
             "fee": received & (b.fee > 0), "paid": received & (b.paid > 0), "synced": received & b.synced,
             "e_result": ended & b.e_result, "digitised": received & b.digitised, "reused": received & b.reused,
             "personal_store": received & b.personal_store, "vneid": received & b.vneid & b.online,
@@ -111,13 +118,25 @@ def _dossier_counts(seed: int, world: World, group: str, day: date):
         for u, unit in enumerate(b.units):
             mine = b.unit_of == u
             procedures = b.mixes[u].procedures
-            for name, mask in (("with_fee", flags["fee"]), ("paid", flags["paid"]), ("vneid", flags["vneid"])):
+            for name, mask in (("with_fee", flags["fee"]), ("paid", flags["paid"]),
+                               ("vneid", flags["vneid"] & individuals), ("individual", received & individuals)):
                 procedure_sets[unit.code][name].update(procedures[k].code for k in np.unique(b.procedure[mine & mask]))
-            procedure_sets[unit.code]["individual"].update(p.code for p in procedures if p.individuals)
     for code, sets in procedure_sets.items():
         for name, values in sets.items():
             counts[code][f"procedures_{name}"] = len(values)
     return counts, procedure_sets
+
+
+def _procedure_flags(b) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per dossier of a block: its procedure is full-online eligible, returns a written result, serves
+    individuals."""
+    flags = np.zeros((3, len(b.unit_of)), dtype=bool)
+    for u, mix in enumerate(b.mixes):
+        mine = b.unit_of == u
+        table = np.array([(p.full_online_eligible, p.written_result, p.individuals) for p in mix.procedures],
+                         dtype=bool).reshape(-1, 3)
+        flags[:, mine] = table[b.procedure[mine]].T
+    return flags[0], flags[1], flags[2]
 
 
 def _pooled(counts: list[dict[str, int]], procedure_sets: list[dict[str, set]] | None = None) -> dict[str, int]:
@@ -153,7 +172,13 @@ def _feedback_counts(seed: int, unit: Unit, day: date) -> dict[str, int]:
     return counts
 
 
+@lru_cache(maxsize=1)
+def _calendar() -> WorkingCalendar:
+    return WorkingCalendar.from_seeds()
+
+
 def _publication_counts(seed: int, world: World, publisher: str, day: date) -> dict[str, int]:
+    calendar = _calendar()
     counts = defaultdict(int)
     for month in range(1, day.month + 1):
         for event in catalogue._decisions_of_month(seed, world, publisher, day.year, month):
@@ -162,11 +187,11 @@ def _publication_counts(seed: int, world: World, publisher: str, day: date) -> d
                 continue
             effective = datetime.strptime(event["NgayHieuLucVanBan"], PORTAL_DATETIME_FORMAT).date()
             made_public = event["_made_public"]
-            working_days = int(np.busday_count(np.datetime64(decided), np.datetime64(effective)))
+            working_days = calendar.working_days_between(decided, effective)
             counts["published"] += 1
             counts["published_on_time"] += working_days >= 5
             counts["due_public"] += 1
-            public_working_days = int(np.busday_count(np.datetime64(decided), np.datetime64(made_public)))
+            public_working_days = calendar.working_days_between(decided, made_public)
             counts["public_on_time"] += made_public <= day and public_working_days <= 5
             counts["public"] += made_public <= day
             counts["public_full"] += made_public <= day and event["DayDuBayBoPhan"] == 1
@@ -183,7 +208,7 @@ def _unit_detail(unit: Unit, c: dict[str, int], pakn: dict[str, int], publicatio
                  metric("PUBLIC_UPDATE_ON_TIME", publications["public_on_time"], publications["due_public"]),
                  metric("PUBLIC_CONTENT_FULL", publications["public_full"], publications["public"]),
                  metric("DOSSIER_SYNC", c["synced"], received)],
-        "MDSH": [metric("ORIGINAL_RESULT_AVAILABLE", c["e_result"], c["ended"]),
+        "MDSH": [metric("ORIGINAL_RESULT_AVAILABLE", c["e_result_written"], c["ended_written"]),
                  metric("SO_HOA_GIAY_TO_GIAI_QUYET", c["digitised"], received),
                  metric("REUSED_DIGITIZED_DATA", c["reused"], received),
                  metric("SYNCED_WITH_DVCQG_PERSONAL_STORAGE", c["personal_store"], received),
@@ -197,7 +222,7 @@ def _unit_detail(unit: Unit, c: dict[str, int], pakn: dict[str, int], publicatio
                  metric("PETITION_CLASSIFICATION_STAFF", pakn["about_staff"], pakn["petitions"])],
     }
     on_time = metric("ON_TIME", c["on_time"], received)
-    online = metric("ONLINE", c["online"], received)
+    online = metric("ONLINE", c["online_eligible"], c["eligible"])
     payment = [metric("DOSSIER_ONLINE_PAYMENT", c["paid"], c["fee"]),
                metric("ONLINE_FORMALITY_PAYMENT", c["procedures_paid"], c["procedures_with_fee"]),
                metric("FEE_FORMALITY_INTEGRATED", c["procedures_with_fee"], c["procedures_with_fee"])]

@@ -1,6 +1,7 @@
 -- Whose dossiers count for whom, and when: one row per (member unit, reporting unit, as-of window).
--- A unit counts its own dossiers; a parent (district until 30/6/2025, province) counts its children's
--- pooled population while they are its children; a successor of the 1/7/2025 reorganisation counts
+-- A unit counts its own dossiers; a province counts its units' pooled population while they are its
+-- units (through their district until 30/6/2025); a district (until 30/6/2025) is scored on its own
+-- dossiers like a department — its communes are its peers for ranking, not its population; a successor of the 1/7/2025 reorganisation counts
 -- its former units' history in every report whose as-of date falls in the successor's life, so a
 -- 2024 dossier of a merged commune counts for that commune in 2024 and for its successor in any
 -- period that spans the change.
@@ -97,9 +98,13 @@ islands as (
 )
 
 select
-    member_unit_code,
-    reporting_unit_code,
-    min(window_from)                                          as window_from,
-    nullif(max(window_to), date '9999-12-31')                 as window_to
+    islands.member_unit_code,
+    islands.reporting_unit_code,
+    min(islands.window_from)                                  as window_from,
+    nullif(max(islands.window_to), date '9999-12-31')         as window_to
 from islands
-group by member_unit_code, reporting_unit_code, island
+where islands.member_unit_code = islands.reporting_unit_code
+   or not exists (
+        select 1 from {{ ref('stg_portal__units') }} as reporting
+        where reporting.unit_code = islands.reporting_unit_code and reporting.unit_kind = 'DISTRICT')
+group by islands.member_unit_code, islands.reporting_unit_code, islands.island

@@ -1,6 +1,7 @@
--- Our rules against the portal's published figures: for every published sub-indicator, the score our
--- active rule version gives from the published numerator and denominator (tests our rules). The
--- score from our own dossier data (tests our data) joins here when the 766 engine computes it (#5).
+-- Our rules and our data against the portal's published figures: for every published sub-indicator,
+-- the score our active rule version gives from the published numerator and denominator (tests our
+-- rules), and the value our engine computed from our own dossier data for the same unit, period and
+-- day (tests our data).
 with published as (
 
     select
@@ -47,12 +48,38 @@ recomputed as (
         on rule.indicator_code = published.indicator_code
        and {{ rule_in_force('rule', 'published.evaluated_on') }}
 
+),
+
+ours as (
+
+    -- Our value for the same unit (published under its portal code), period and as-of day.
+    select units.portal_code, units.unit_code as our_unit_code, values.*
+    from {{ ref('fct_indicator_values') }} as values
+    inner join {{ ref('dim_units') }} as units using (unit_code)
+
 )
 
 select
-    *,
-    cast(null as numeric) as score_from_our_dossiers,
+    recomputed.*,
+    ours.our_unit_code,
+    ours.numerator                                                          as numerator_from_our_dossiers,
+    ours.denominator                                                        as denominator_from_our_dossiers,
+    ours.score                                                              as score_from_our_dossiers,
+    -- Data matches: our counts give the published score (±0.01), or both are null.
+    case when ours.our_unit_code is not null and recomputed.is_comparable then
+        coalesce(abs(ours.score - recomputed.published_score) <= 0.01, false)
+        or (ours.score is null and recomputed.published_score is null)
+    end                                                                     as data_matches,
+    -- Counts match: where the portal publishes counts, ours are the same.
+    case when ours.our_unit_code is not null and recomputed.numerator is not null then
+        ours.numerator = recomputed.numerator and ours.denominator = recomputed.denominator
+    end                                                                     as counts_match,
     abs(coalesce(score_from_published_counts, score_from_published_rate) - published_score) as score_difference,
     coalesce(abs(coalesce(score_from_published_counts, score_from_published_rate) - published_score) <= 0.01, false)
         or (score_from_published_counts is null and published_score is null) as matches
 from recomputed
+left join ours
+    on coalesce(ours.portal_code, ours.our_unit_code) = recomputed.unit_code
+   and ours.business_date = recomputed.evaluated_on
+   and ours.period_type = recomputed.period_type
+   and ours.indicator_code = recomputed.indicator_code
