@@ -25,8 +25,8 @@ def dbt_environment(url: str) -> dict[str, str]:
     return {f"CHISO_DBT_{key.upper()}": value for key, value in parts.items()}
 
 
-def run_dbt(args: list[str], url: str | None = None) -> None:
-    """Run one dbt command in-process; raise DbtError naming what failed."""
+def run_dbt(args: list[str], url: str | None = None):
+    """Run one dbt command in-process and return dbt's result; raise DbtError naming what failed."""
     from dbt.cli.main import dbtRunner
 
     project_dir = Path(settings.require("CHISO_DBT_PROJECT_DIR"))
@@ -42,6 +42,18 @@ def run_dbt(args: list[str], url: str | None = None) -> None:
             if status.lower() in ("error", "fail", "runtime error"):
                 failed.append(f"{node_result.node.unique_id}: {node_result.message}")
         raise DbtError(f"dbt {' '.join(args)} failed: " + ("; ".join(failed) or "see the dbt log above"))
+    return result
+
+
+def compile_inline(sql: str, url: str | None = None) -> str:
+    """The SQL that dbt compiles from ``sql`` (Jinja: refs, macros) against the warehouse's project."""
+    import contextlib
+    import io
+
+    # dbt prints an inline compilation to stdout; the caller wants it as a value.
+    with contextlib.redirect_stdout(io.StringIO()):
+        result = run_dbt(["compile", "--quiet", "--inline", sql], url)
+    return result.result.results[0].node.compiled_code
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -150,3 +150,23 @@ def test_a_month_as_of_its_last_day_equals_the_portals_evaluation_of_that_day(en
             assert abs(score - Decimal(str(metric["score"]))) <= Decimal("0.01"), key
         compared += 1
     assert compared >= 9 * 15
+
+
+@pytest.mark.parametrize("indicator, period, kind", [("ON_TIME", "month", "COMMUNE"), ("ONLINE", "year", "PROVINCE")])
+def test_the_dossiers_behind_a_value_add_up_to_it(engine, indicator, period, kind):
+    """explain_indicator lists the value's population dossier by dossier (pooled for a province)."""
+    from chiso.explain import explain
+
+    units = query(engine["url"], """
+        select v.unit_code, v.numerator, v.denominator from marts.fct_indicator_values as v
+        join marts.dim_units as u using (unit_code)
+        where v.business_date = %s and v.period_type = %s and v.indicator_code = %s and u.unit_kind = %s
+        order by v.numerator desc limit 2""", (DAY, period, indicator, kind))
+    assert units
+    for unit_code, numerator, denominator in units:
+        columns, rows = explain(unit_code, indicator, DAY, period, engine["url"])
+        in_numerator = columns.index("in_numerator")
+        assert (sum(1 for r in rows if r[in_numerator]), len(rows)) == (numerator, denominator) and denominator > 0
+        if indicator == "ON_TIME":
+            late = [r for r in rows if not r[in_numerator]]
+            assert all(r[columns.index("overdue_from_date")] <= DAY for r in late)

@@ -1,0 +1,69 @@
+"""The dossiers behind one indicator value: which dossiers made a unit late, or offline, on a day.
+
+    python -m chiso.explain --unit 000.37.27.H15 --indicator ON_TIME --as-of 2024-11-14 [--period month]
+        [--outside-numerator-only] [--csv FILE]
+
+Runs the dbt macro explain_indicator against CHISO_WAREHOUSE_URL and prints one line per dossier of the
+value's population (in the numerator or not, since when, due and end dates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from datetime import date
+
+import psycopg
+
+from chiso.transform import compile_inline
+from chiso.warehouse import warehouse_url
+
+PERIODS = ("day", "month", "quarter", "year")
+_SAFE = set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._-")
+
+
+def _literal(value: str, what: str) -> str:
+    if not value or set(value) - _SAFE:
+        raise ValueError(f"{what} {value!r} is not a code (letters, digits, '.', '_', '-')")
+    return value
+
+
+def explain(unit_code: str, indicator_code: str, as_of: date, period_type: str = "year",
+            url: str | None = None) -> tuple[list[str], list[tuple]]:
+    if period_type not in PERIODS:
+        raise ValueError(f"period must be one of {', '.join(PERIODS)}, got {period_type!r}")
+    sql = compile_inline("{{ explain_indicator('%s', '%s', '%s', '%s') }}" % (
+        _literal(unit_code, "unit"), _literal(indicator_code, "indicator"), as_of.isoformat(), period_type), url)
+    with psycopg.connect(url or warehouse_url()) as conn:
+        cursor = conn.execute(sql)
+        return [column.name for column in cursor.description], cursor.fetchall()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--unit", required=True)
+    parser.add_argument("--indicator", required=True)
+    parser.add_argument("--as-of", required=True, type=date.fromisoformat)
+    parser.add_argument("--period", default="year", choices=PERIODS)
+    parser.add_argument("--outside-numerator-only", action="store_true",
+                        help="only the dossiers that keep the value below 100%% (late, offline…)")
+    parser.add_argument("--csv", help="write the rows to this CSV file instead of the terminal")
+    args = parser.parse_args(argv)
+    columns, rows = explain(args.unit, args.indicator, args.as_of, args.period)
+    numerator = sum(1 for row in rows if row[columns.index("in_numerator")])
+    print(f"{args.indicator} of {args.unit}, {args.period} as of {args.as_of}: {numerator}/{len(rows)} dossiers",
+          file=sys.stderr)
+    if args.outside_numerator_only:
+        rows = [row for row in rows if not row[columns.index("in_numerator")]]
+    out = open(args.csv, "w", newline="", encoding="utf-8") if args.csv else sys.stdout
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    writer.writerows(rows)
+    if args.csv:
+        out.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
