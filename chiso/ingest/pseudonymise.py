@@ -12,12 +12,15 @@ import hmac
 import re
 import unicodedata
 
+_NOT_A_DIGIT = re.compile(r"\D")
+
 
 class Pseudonymiser:
     def __init__(self, key: str | bytes):
         if not key:
             raise ValueError("The pseudonymisation key is empty: set the Airflow connection's password")
         self._key = key.encode() if isinstance(key, str) else key
+        self._keyed = hmac.new(self._key, digestmod=hashlib.sha256)  # copied per value: no key set-up each time
 
     @staticmethod
     def normalise(field: str, value: str) -> str:
@@ -25,14 +28,20 @@ class Pseudonymiser:
         if field == "Email":
             return text.lower()
         if field in ("SoDienThoai", "SoGiayToChuHoSo"):
-            return re.sub(r"\D", "", text)
+            return _NOT_A_DIGIT.sub("", text)
         return " ".join(text.split()).upper()
 
     def pseudonym(self, field: str, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        message = f"{field}\x1f{self.normalise(field, value)}".encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        mac = self._keyed.copy()  # the same as hmac.new(self._key, message, hashlib.sha256)
+        mac.update(f"{field}\x1f{self.normalise(field, value)}".encode())
+        return mac.hexdigest()
 
     def apply(self, row: dict, fields: tuple[str, ...]) -> dict:
-        return {k: (self.pseudonym(k, v) if k in fields else v) for k, v in row.items()}
+        """A copy of ``row`` (same keys, same order) with the values of ``fields`` pseudonymised."""
+        record = dict(row)
+        for field in fields:
+            if field in record:
+                record[field] = self.pseudonym(field, record[field])
+        return record
