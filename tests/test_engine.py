@@ -170,3 +170,56 @@ def test_the_dossiers_behind_a_value_add_up_to_it(engine, indicator, period, kin
         if indicator == "ON_TIME":
             late = [r for r in rows if not r[in_numerator]]
             assert all(r[columns.index("overdue_from_date")] <= DAY for r in late)
+
+
+# ---------------------------------------------------------------- the 1/7/2025 reorganisation
+
+REORG_FIRST, REORG_LAST = date(2025, 6, 26), date(2025, 7, 3)
+
+
+@pytest.fixture(scope="module")
+def reorganised(make_database):
+    url = make_database("chiso_engine_reorg")
+    backfill(url, "reorg_2025", days_between(REORG_FIRST, REORG_LAST), seed=SEED)
+    run_dbt(["build", "--select", "resource_type:seed", "--full-refresh", "--indirect-selection", "cautious"], url)
+    run_dbt(["build", "--exclude", "resource_type:seed"], url)
+    return url
+
+
+def received_by_unit(url, first: date, last: date) -> dict[str, int]:
+    return dict(query(url, "select unit_code, count(*) from marts.fct_dossiers where is_received "
+                           "and received_date between %s and %s group by 1", (first, last)))
+
+
+def test_a_merged_communes_history_counts_for_it_before_and_for_its_successor_after(reorganised):
+    successions = dict(query(reorganised, "select former_unit_code, successor_unit_code from staging.stg_portal__unit_crosswalk"))
+    assert len(successions) == 6 and len(set(successions.values())) == 2
+    values = {(d, u): (n, m) for d, u, n, m in query(reorganised, """
+        select business_date, unit_code, numerator, denominator from marts.fct_indicator_values
+        where indicator_code = 'ON_TIME' and period_type = 'year'""")}
+    june = received_by_unit(reorganised, date(2025, 1, 1), date(2025, 6, 30))
+    after = received_by_unit(reorganised, date(2025, 1, 1), REORG_LAST)
+    for former, successor in successions.items():
+        # The former commune: its own dossiers, until its last day; nothing after.
+        assert values[(date(2025, 6, 30), former)][1] == june[former] > 0
+        assert (REORG_LAST, former) not in values
+        # The successor: its own dossiers and its former communes' since 1 January.
+        formers = [f for f, s in successions.items() if s == successor]
+        assert values[(REORG_LAST, successor)][1] == after.get(successor, 0) + sum(june[f] for f in formers)
+    # The province pools everything, before and after, without counting anything twice.
+    ((province,),) = query(reorganised, "select unit_code from marts.dim_units where unit_kind = 'PROVINCE'")
+    assert values[(REORG_LAST, province)][1] == sum(after.values())
+    assert values[(date(2025, 6, 30), province)][1] == sum(june.values())
+
+
+def test_communes_rank_inside_their_district_before_and_inside_the_province_after(reorganised):
+    before = query(reorganised, """
+        select unit_code, rank_in_district, district_peer_count, rank_in_peer_set, peer_count from marts.fct_unit_scores
+        where business_date = '2025-06-30' and period_type = 'year' and unit_kind = 'COMMUNE' order by rank_in_district""")
+    assert [r[1] for r in before] == list(range(1, 7)) and {r[2] for r in before} == {6}
+    assert {r[4] for r in before} == {7}  # the district and its six communes, inside the province
+    after = query(reorganised, """
+        select unit_code, rank_in_district, rank_in_peer_set, peer_count from marts.fct_unit_scores
+        where business_date = %s and period_type = 'year' and unit_kind = 'COMMUNE' order by rank_in_peer_set""",
+                  (REORG_LAST,))
+    assert [r[2] for r in after] == [1, 2] and {r[3] for r in after} == {2} and {r[1] for r in after} == {None}

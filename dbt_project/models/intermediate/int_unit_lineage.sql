@@ -19,12 +19,19 @@ with recursive unit_spans as (
 
 parent_edges as (
 
-    -- A unit version says who its parent was during that version.
+    -- A unit version says who its parent was during that version. The parent keeps the unit's history
+    -- for good unless the unit moved on to another version (another parent) while alive: a unit that
+    -- ceased as its parent's child (a district dissolved on 30/6/2025) still counts in the parent's
+    -- year to date afterwards.
     select
         version.unit_code                                     as from_unit_code,
         version.parent_unit_code                              as to_unit_code,
         greatest(version.valid_from, parent.valid_from)       as window_from,
-        least(coalesce(version.valid_to, date '9999-12-31'), parent.valid_to) as window_to
+        case when exists (select 1 from {{ ref('stg_portal__units') }} as later
+                          where later.unit_code = version.unit_code and later.valid_from > version.valid_from)
+             then version.valid_to
+             else date '9999-12-31'
+        end                                                   as window_to
     from {{ ref('stg_portal__units') }} as version
     inner join unit_spans as parent on parent.unit_code = version.parent_unit_code
 
@@ -52,7 +59,8 @@ edges as (
 
 lineage (member_unit_code, reporting_unit_code, window_from, window_to, depth) as (
 
-    select unit_code, unit_code, valid_from, valid_to, 0
+    -- A unit's own history: open-ended (the unit leaves the spine when it ceases).
+    select unit_code, unit_code, valid_from, date '9999-12-31', 0
     from unit_spans
 
     union all

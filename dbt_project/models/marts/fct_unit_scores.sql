@@ -30,19 +30,23 @@ units as (
 
 memberships as (
 
-    -- Province and (until 30/6/2025) district of each unit on each day, from the lineage.
+    -- Province of each unit on each day (from the lineage: the province pooling it) and, until
+    -- 30/6/2025, its district (the parent of its version in force).
     select
-        groups.business_date, groups.unit_code,
+        days.business_date, days.unit_code,
         max(lineage.reporting_unit_code) filter (where ancestor.unit_kind = 'PROVINCE') as province_unit_code,
-        max(lineage.reporting_unit_code) filter (where ancestor.unit_kind = 'DISTRICT'
-                                                   and lineage.reporting_unit_code <> groups.unit_code) as district_unit_code
-    from (select distinct business_date, unit_code from groups) as groups
-    inner join {{ ref('int_unit_lineage') }} as lineage
-        on lineage.member_unit_code = groups.unit_code
-       and groups.business_date >= lineage.window_from
-       and (lineage.window_to is null or groups.business_date <= lineage.window_to)
-    inner join units as ancestor on ancestor.unit_code = lineage.reporting_unit_code
-    group by groups.business_date, groups.unit_code
+        max(versions.parent_unit_code) filter (where versions.parent_unit_kind = 'DISTRICT') as district_unit_code
+    from (select distinct business_date, unit_code from groups) as days
+    left join {{ ref('int_unit_lineage') }} as lineage
+        on lineage.member_unit_code = days.unit_code
+       and days.business_date >= lineage.window_from
+       and (lineage.window_to is null or days.business_date <= lineage.window_to)
+    left join units as ancestor on ancestor.unit_code = lineage.reporting_unit_code
+    left join {{ ref('dim_unit_versions') }} as versions
+        on versions.unit_code = days.unit_code
+       and days.business_date >= versions.valid_from
+       and (versions.valid_to is null or days.business_date <= versions.valid_to)
+    group by days.business_date, days.unit_code
 
 ),
 
