@@ -101,6 +101,7 @@ def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: 
 
         loaded, quarantined = 0, []
         columns_seen: set[str] = set()
+        all_known = True  # columns_seen <= known
         personal = entity.personal_fields
         copy_sql = (f"copy {RAW_SCHEMA}.{entity.raw_table} "
                     f"(load_id, business_date, source_file, line_number, record) from stdin")
@@ -122,13 +123,14 @@ def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: 
                         continue
                     if not columns_seen.issuperset(row):
                         columns_seen |= row.keys()
+                        all_known = columns_seen <= known
                         if not allow_new_columns:
                             check_columns(entity, columns_seen)
                         elif columns_seen - known:
                             log.warning("%s %s: keeping columns the contract does not know: %s", entity.name,
                                         day, ", ".join(sorted(columns_seen - known)))
                     # Checked without the columns the contract does not know (kept only when allowed).
-                    checked = row if columns_seen <= known or known.issuperset(row) else \
+                    checked = row if all_known or known.issuperset(row) else \
                         {k: v for k, v in row.items() if k in known}
                     sure = surely_valid(entity, checked)
                     problems = None if sure else row_problems(entity, checked)

@@ -28,7 +28,7 @@ class Pseudonymiser:
         if field == "Email":
             return text.lower()
         if field in ("SoDienThoai", "SoGiayToChuHoSo"):
-            return _NOT_A_DIGIT.sub("", text)
+            return text if text.isdecimal() else _NOT_A_DIGIT.sub("", text)  # \D: not a decimal digit
         return " ".join(text.split()).upper()
 
     def pseudonym(self, field: str, value: str | None) -> str | None:
