@@ -50,7 +50,9 @@ def portal_from_connection(conn_id: str):
     if not conn.password:
         raise ValueError(f"Airflow connection {conn_id} has no password: it must hold the portal token")
     return Portal(base_url=base_url, token=conn.password,
-                  page_size=int(settings.require("CHISO_PORTAL_PAGE_SIZE")))
+                  page_size=int(settings.require("CHISO_PORTAL_PAGE_SIZE")),
+                  transfer=settings.require("CHISO_PORTAL_TRANSFER"),
+                  read_timeout=float(settings.require("CHISO_PORTAL_READ_TIMEOUT_SECONDS")))
 
 
 def pseudonymiser_from_connection(conn_id: str):
@@ -62,10 +64,11 @@ def pseudonymiser_from_connection(conn_id: str):
 
 
 def fetch(entity: str, business_date: date) -> str:
-    from chiso.ingest.fetch import fetch_extract
+    """Download the day's extract of ``entity`` (pages or the whole-day file: CHISO_PORTAL_TRANSFER)."""
+    from chiso.ingest.fetch import fetch_day
 
     portal = portal_from_connection(settings.require("CHISO_PORTAL_CONN_ID"))
-    return str(fetch_extract(portal, entity, business_date, settings.landing_dir()))
+    return str(fetch_day(portal, entity, business_date, settings.landing_dir()))
 
 
 def land(entity: str, business_date: date, fetched: str) -> str:
@@ -107,9 +110,53 @@ def transform() -> None:
     run_dbt(["build", "--exclude", "resource_type:seed"])
 
 
-def gate(business_date: date) -> str:
+# An empty extract of these is never a quiet day: the catalogues are whole snapshots, and a day without
+# a single dossier is far likelier a portal that failed to export than a province that did no work.
+MUST_HAVE_ROWS = ("units", "procedures", "dossiers")
+WAIVABLE_WHEN_EMPTY = ("dossiers",)  # a person may confirm that a day really had no dossiers
+
+
+class EmptyExtract(RuntimeError):
+    """The day's extract of an entity that is never empty has no rows: nothing is published."""
+
+
+def check_extracts_have_rows(business_date: date, accept_empty_day: bool = False) -> dict[str, int]:
+    """Rows loaded per entity for the day; raises EmptyExtract if one of MUST_HAVE_ROWS has none
+    (an empty extract, or one whose every row was quarantined).
+
+    Without this check an empty dossiers extract would publish a report of zero dossiers that looks
+    like any other day's. ``accept_empty_day`` (the run's conf) lets a person who checked with the
+    portal publish such a day anyway; an empty catalogue is never accepted.
+    """
+    from chiso.warehouse import RAW_SCHEMA, connect
+
+    with connect() as conn:
+        ledger = {entity: (in_manifest, loaded) for entity, in_manifest, loaded in conn.execute(
+            f"select entity, rows_in_manifest, rows_loaded from {RAW_SCHEMA}.load_ledger "
+            f"where business_date = %s and status = 'loaded'", (business_date,)).fetchall()}
+    empty = [entity for entity in MUST_HAVE_ROWS if not ledger.get(entity, (0, 0))[1]]
+    if accept_empty_day and empty:
+        waived = [entity for entity in empty if entity in WAIVABLE_WHEN_EMPTY]
+        log.warning("%s: the run's conf accepts an empty day; publishing without rows of %s", business_date,
+                    ", ".join(waived) or "nothing")
+        empty = [entity for entity in empty if entity not in WAIVABLE_WHEN_EMPTY]
+    if empty:
+        counts = ", ".join(f"{e}: {ledger.get(e, (0, 0))[0]} in the manifest, {ledger.get(e, (0, 0))[1]} loaded"
+                           for e in empty)
+        hint = ""
+        if set(empty) <= set(WAIVABLE_WHEN_EMPTY):
+            hint = (f" If the portal confirms that the day really had none, run the day again with conf "
+                    f'{{"business_date": "{business_date}", "accept_empty_day": true}}.')
+        raise EmptyExtract(f"The extract of {business_date} has no rows of {', '.join(empty)} ({counts}): "
+                           f"nothing is published rather than a report of zeros.{hint}")
+    return {entity: loaded for entity, (_, loaded) in ledger.items()}
+
+
+def gate(business_date: date, accept_empty_day: bool = False) -> str:
+    """The day's gate: every extract that must have rows has some, then the GX suite on the marts."""
     from chiso.gates import gate_indicator_values
 
+    check_extracts_have_rows(business_date, accept_empty_day)
     return gate_indicator_values(business_date).message()
 
 

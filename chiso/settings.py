@@ -52,6 +52,11 @@ SETTINGS: dict[str, Setting] = {
                 "Landed extracts (they hold personal data) older than this many days are deleted by chiso_housekeeping.",
                 "90"),
         Setting("CHISO_PORTAL_PAGE_SIZE", "Rows per page requested from the portal.", "500"),
+        Setting("CHISO_PORTAL_TRANSFER",
+                "How a day's extract is downloaded: pages (the paged JSON API) or files (the whole-day "
+                "NDJSON.gz file, streamed to disk and checked against its manifest).", "pages"),
+        Setting("CHISO_PORTAL_READ_TIMEOUT_SECONDS",
+                "Seconds the portal may stay silent on a request before it is abandoned and retried.", "60"),
         # The simulator's own settings (it plays the portal, so it is configured apart).
         Setting("CHISO_SIMULATOR_TOKEN", "Token the portal simulator requires in X-Api-Token.",
                 "demo-token"),

@@ -1,9 +1,13 @@
 """chiso_daily: one business day from the portal's extract to the published nightly report.
 
-fetch → land → load (units, dossiers) → dbt build → quality gate → send report → record publication
+fetch → land → load (each of the contract's 8 entities) → dbt build → quality gate → send report
+→ record publication
 
 * Schedule: 06:00 Asia/Ho_Chi_Minh, reporting on the previous day; catch-up fills missed days.
 * Manual runs and backfills name the day: conf {"business_date": "YYYY-MM-DD"}.
+* A day whose dossiers extract is empty is not published (docs/ingest.md); once the portal confirms
+  the day really had none: conf {"business_date": "YYYY-MM-DD", "accept_empty_day": true}.
+* CHISO_PORTAL_TRANSFER chooses how extracts are downloaded: pages (default) or whole-day files.
 * Every step is idempotent: re-running a day re-uses the landed extract, skips the identical load,
   rebuilds the same marts and sends nothing twice.
 """
@@ -17,10 +21,10 @@ from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, t
 from airflow.sdk.exceptions import AirflowFailException
 
 from chiso import pipeline, settings
+from chiso.contract.entities import ENTITIES
 from chiso.contract.model import PORTAL_TIMEZONE
 
 TIMEZONE = pendulum.timezone(PORTAL_TIMEZONE)  # business days are Vietnam days
-ENTITIES = ("units", "dossiers")
 
 
 @dag(
@@ -40,6 +44,9 @@ ENTITIES = ("units", "dossiers")
     params={
         "business_date": Param(None, type=["null", "string"], format="date",
                                description="Day to process (YYYY-MM-DD); empty = the day before the run"),
+        "accept_empty_day": Param(False, type="boolean",
+                                  description="Publish even though the day's dossiers extract is empty "
+                                              "(only once the portal confirmed it)"),
     },
     tags=["chiso", "daily"],
     doc_md=__doc__,
@@ -77,9 +84,10 @@ def chiso_daily():
     def quality_gate(business_date: str) -> str:
         from chiso.gates import GateFailed
 
+        accept_empty_day = bool(get_current_context()["params"].get("accept_empty_day"))
         try:
-            return pipeline.gate(pendulum.parse(business_date).date())
-        except GateFailed as failure:
+            return pipeline.gate(pendulum.parse(business_date).date(), accept_empty_day)
+        except (GateFailed, pipeline.EmptyExtract) as failure:
             # Bad data is not transient: fail at once, without retries, and publish nothing.
             raise AirflowFailException(str(failure)) from None
 
@@ -93,7 +101,7 @@ def chiso_daily():
 
     business_date = resolve_business_date()
     loads = []
-    for entity in ENTITIES:
+    for entity in ENTITIES:  # fetch_units, land_units, load_units, ..., load_ratings
         fetched = fetch.override(task_id=f"fetch_{entity}")(entity, business_date)
         landed = land.override(task_id=f"land_{entity}")(entity, business_date, fetched)
         loads.append(load.override(task_id=f"load_{entity}")(entity, business_date, landed))

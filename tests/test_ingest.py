@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from chiso.contract import canonical_line, sha256_of_rows
-from chiso.ingest.fetch import Portal, PortalError, fetch_extract
+from chiso.ingest.fetch import Portal, PortalError, fetch_day, fetch_day_file, fetch_extract
 from chiso.ingest.landing import LandingError, iter_rows, land, landed_dir
 from chiso.ingest.load import load_extract
 from chiso.ingest.pseudonymise import Pseudonymiser
@@ -267,3 +267,154 @@ def test_housekeeping_deletes_extracts_past_their_retention(tmp_path):
     assert (tmp_path / "portal" / "dossiers" / "business_date=2024-03-30").exists()
     with pytest.raises(ValueError):
         purge_landing(tmp_path, retention_days=0, today=day_type(2024, 4, 1))
+
+
+# ---------------------------------------------------------------- whole-day files (CHISO_PORTAL_TRANSFER=files)
+
+
+def _files_portal(running, **kwargs):
+    return Portal(running.url, TOKEN, transfer="files", **kwargs)
+
+
+def _counting_file_downloads(portal, cut_first: int = 0):
+    """Count the simulator's whole-day file downloads; the first ``cut_first`` lose their last bytes."""
+    served = []
+    original = portal.file_chunks
+
+    def file_chunks(*args, **kwargs):
+        served.append(args[:3])
+        body = b"".join(original(*args, **kwargs))
+        return iter([body[:-100]] if len(served) <= cut_first else [body])
+
+    portal.file_chunks = file_chunks
+    return served
+
+
+def test_a_whole_day_file_lands_where_the_pages_land_and_loads_the_same_rows(simulator, make_database, tmp_path):
+    from chiso.ingest.landing import DAY_FILE, FILE_MANIFEST
+
+    portal, running = simulator
+    pages = land(fetch_extract(Portal(running.url, TOKEN, page_size=100), "dossiers", DAY, tmp_path / "p"),
+                 tmp_path / "p", "dossiers", DAY)
+    files = land(fetch_day(_files_portal(running), "dossiers", DAY, tmp_path / "f"), tmp_path / "f", "dossiers", DAY)
+    assert files.relative_to(tmp_path / "f") == pages.relative_to(tmp_path / "p")  # same rows, same place
+    assert sorted(p.name for p in files.iterdir()) == [DAY_FILE, FILE_MANIFEST, "manifest.json"]
+    assert all((p.stat().st_mode & 0o077) == 0 for p in files.iterdir())
+    manifest = json.loads((files / "manifest.json").read_text())
+    assert (manifest["sha256"], manifest["row_count"]) == sha256_of_rows(portal.rows("dossiers", DAY))
+    stored = {}
+    for name, landed_extract in (("pages", pages), ("files", files)):
+        url = make_database()
+        ensure_schema(url)
+        with psycopg.connect(url) as conn:
+            result = load_extract(conn, "dossiers", DAY, landed_extract, KEY)
+            stored[name] = sorted(r[0] for r in conn.execute(
+                "select line_number || ' ' || record::text from raw.portal__dossiers"))
+        assert (result.rows_loaded, result.rows_quarantined) == (manifest["row_count"], 0)
+        assert result.checksum == manifest["sha256"]
+    assert stored["files"] == stored["pages"]
+
+
+def test_a_day_already_landed_from_pages_is_not_downloaded_again_as_a_file(simulator, landed, tmp_path):
+    portal, running = simulator
+    served = _counting_file_downloads(portal)
+    assert fetch_day(_files_portal(running), "dossiers", DAY, tmp_path) == landed
+    assert served == []
+
+
+def test_a_whole_file_left_by_an_interrupted_try_is_not_downloaded_again(simulator, tmp_path):
+    from chiso.ingest.landing import DAY_FILE
+
+    portal, running = simulator
+    fetched = fetch_day_file(_files_portal(running), "dossiers", DAY, tmp_path)
+    (fetched / "manifest.json").unlink()  # the try died before writing its manifests
+    served = _counting_file_downloads(portal)
+    again = fetch_day_file(_files_portal(running), "dossiers", DAY, tmp_path)
+    assert again == fetched and served == [] and (again / DAY_FILE).exists()
+    assert land(again, tmp_path, "dossiers", DAY).exists()
+
+
+def test_a_file_cut_short_once_is_downloaded_again(simulator, tmp_path):
+    portal, running = simulator
+    served = _counting_file_downloads(portal, cut_first=1)
+    fetched = fetch_day_file(_files_portal(running), "dossiers", DAY, tmp_path)
+    assert len(served) == 2
+    assert sum(1 for _ in iter_rows(land(fetched, tmp_path, "dossiers", DAY))) == len(portal.rows("dossiers", DAY))
+
+
+def test_a_truncated_file_is_downloaded_again_then_refused_naming_its_url(tmp_path):
+    from chiso.simulator.faults import FaultSchedule
+
+    portal = PortalSimulator(11, get_scenario("cu_kuin_2024"), FaultSchedule.parse("*=truncated_file"))
+    served = _counting_file_downloads(portal)
+    with RunningSimulator(portal, TOKEN) as running, pytest.raises(
+            PortalError, match=r"GET http://\S+/api/v1/dossiers/files/2024-11-15\.ndjson\.gz gave \d+ bytes .*"
+                               r"manifest says \d+ bytes .*truncated or corrupted, 2 downloads"):
+        fetch_day_file(_files_portal(running), "dossiers", DAY, tmp_path)
+    assert len(served) == 2
+    assert not list(tmp_path.rglob("*.ndjson.gz*")), "no partial file is left to be mistaken for a whole one"
+
+
+def test_a_truncated_gzip_file_is_refused_when_read(simulator, tmp_path):
+    from chiso.ingest.landing import DAY_FILE
+
+    _, running = simulator
+    fetched = fetch_day_file(_files_portal(running), "dossiers", DAY, tmp_path)
+    data = (fetched / DAY_FILE).read_bytes()
+    (fetched / DAY_FILE).write_bytes(data[: len(data) // 2])
+    with pytest.raises(LandingError, match=r"day\.ndjson\.gz is not a whole gzip file \(truncated\?\)"):
+        land(fetched, tmp_path, "dossiers", DAY)
+
+
+def test_an_empty_day_file_loads_no_row_and_the_ledger_says_so(warehouse_url, tmp_path):
+    from chiso.simulator.faults import FaultSchedule
+
+    portal = PortalSimulator(11, get_scenario("cu_kuin_2024"), FaultSchedule.parse("*=empty_day"))
+    with RunningSimulator(portal, TOKEN) as running:
+        landed_extract = land(fetch_day_file(_files_portal(running), "dossiers", DAY, tmp_path), tmp_path,
+                              "dossiers", DAY)
+    ensure_schema(warehouse_url)
+    with psycopg.connect(warehouse_url) as conn:
+        result = load_extract(conn, "dossiers", DAY, landed_extract, KEY)
+    assert (result.rows_in_manifest, result.rows_loaded, result.rows_quarantined) == (0, 0, 0)
+    assert [row[2:] for row in _ledger(warehouse_url)] == [(0, 0, 0, "loaded")]
+
+
+def test_throttling_and_read_timeouts_are_retried_and_logged(tmp_path, caplog):
+    from chiso.simulator.faults import FaultSchedule
+
+    schedule = FaultSchedule.parse("units=http_429:attempts=1:retry_after=1;procedures=timeout:attempts=1:seconds=1.5")
+    with RunningSimulator(PortalSimulator(11, get_scenario("cu_kuin_2024"), schedule), TOKEN) as running:
+        portal = _files_portal(running, read_timeout=0.5)
+        for entity in ("units", "procedures"):
+            land(fetch_day(portal, entity, DAY, tmp_path), tmp_path, entity, DAY)
+    retried = [r.getMessage() for r in caplog.records if "answered after" in r.getMessage()]
+    throttled = [m for m in retried if "/units/files/" in m]
+    assert len(throttled) == 2 and all("1 retry (HTTP 429)" in m for m in throttled)  # manifest and file
+    assert all(float(m.rsplit(", ", 1)[1].split(" s")[0]) >= 1.0 for m in throttled), "Retry-After was honoured"
+    timed_out = [m for m in retried if "/procedures/files/" in m]
+    assert len(timed_out) == 2 and all("1 retry (ReadTimeoutError)" in m for m in timed_out)
+
+
+def test_the_transfer_is_checked():
+    with pytest.raises(ValueError, match="pages, files"):
+        Portal("http://127.0.0.1:1", TOKEN, transfer="ftp")
+
+
+def test_an_empty_dossiers_day_is_not_published_unless_a_person_accepts_it(warehouse_url):
+    from chiso import pipeline
+
+    ensure_schema(warehouse_url)
+    with psycopg.connect(warehouse_url) as conn:
+        for entity, rows, loaded in (("units", 10, 10), ("procedures", 17, 17), ("dossiers", 0, 0), ("feedback", 0, 0)):
+            conn.execute("insert into raw.load_ledger (entity, business_date, checksum, source_path, rows_in_manifest, "
+                         "rows_loaded, rows_quarantined, status) values (%s, %s, 'x', 'x', %s, %s, %s, 'loaded')",
+                         (entity, DAY, rows, loaded, rows - loaded))
+    with pytest.raises(pipeline.EmptyExtract, match=r"no rows of dossiers \(dossiers: 0 in the manifest, 0 loaded\)"
+                                                    r".*\"accept_empty_day\": true"):
+        pipeline.check_extracts_have_rows(DAY)
+    assert pipeline.check_extracts_have_rows(DAY, accept_empty_day=True)["dossiers"] == 0
+    with psycopg.connect(warehouse_url) as conn:
+        conn.execute("update raw.load_ledger set rows_loaded = 0, rows_quarantined = 10 where entity = 'units'")
+    with pytest.raises(pipeline.EmptyExtract, match=r"no rows of units \(units: 10 in the manifest, 0 loaded\)"):
+        pipeline.check_extracts_have_rows(DAY, accept_empty_day=True)  # an empty catalogue is never accepted

@@ -2,17 +2,23 @@
 
     <root>/portal/<entity>/business_date=<YYYY-MM-DD>/sha256=<first 16 hex>/{manifest.json,page-*.json}
 
+or, when the day was downloaded as one whole-day file (CHISO_PORTAL_TRANSFER=files, see docs/ingest.md),
+``{manifest.json, file-manifest.json, day.ndjson.gz}``. Either way the directory is named by the
+checksum of the day's rows, which the pages and the file share, so one day lands in one place.
+
 A landed directory is never modified: a corrected extract for the same day has another checksum and
 so lands beside the first. Files carry applicants' personal data: owner-only permissions.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
 import shutil
 import unicodedata
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -107,6 +113,9 @@ def nfc(value):
 
 
 def iter_rows(directory: Path) -> Iterator[PageRow]:
+    if is_day_file_extract(directory):
+        yield from iter_day_file_rows(directory)
+        return
     line_number = 0
     for page_path in sorted(directory.glob("page-*.json")):
         for row in decode_page(page_path.read_bytes(), str(page_path))["items"]:
@@ -123,10 +132,80 @@ def iter_pages(directory: Path) -> Iterator[tuple[str, list, bool]]:
     between two JSON quotes is a string's text, and a quote or the ASCII character of an escape such
     as ``\\n`` neither composes with nor reorders around a combining mark.
     """
+    if is_day_file_extract(directory):
+        yield from iter_day_file_pages(directory)
+        return
     for page_path in sorted(directory.glob("page-*.json")):
         text = _page_text(page_path.read_bytes(), str(page_path))
         items = _parse_page(text, str(page_path))["items"]
         yield page_path.name, items, "\\u" not in text and unicodedata.is_normalized("NFC", text)
+
+
+# ----------------------------------------------------------------------------- whole-day files
+
+DAY_FILE = "day.ndjson.gz"  # the portal's whole-day export, as downloaded
+FILE_MANIFEST = "file-manifest.json"  # the file's manifest, as the portal sent it
+DAY_FILE_BATCH = 500  # rows per batch when the loader asks for the file page by page
+
+
+def is_day_file_extract(directory: Path) -> bool:
+    """Whether ``directory`` holds a whole-day file rather than pages."""
+    return (directory / DAY_FILE).exists()
+
+
+def _line_text(data: bytes, source: str) -> str:
+    """One NDJSON line's text: UTF-8, or Windows-1258 like a page."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            return data.decode("cp1258", errors="strict")
+        except UnicodeDecodeError as exc:
+            raise LandingError(f"{source} is neither UTF-8 nor Windows-1258 text: {exc}") from exc
+
+
+def _parse_line(text: str, source: str):
+    """A row as sent, whatever its JSON type (the loader quarantines rows that are not objects)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LandingError(f"{source} is not a JSON line: {exc}") from exc
+
+
+def _day_file_lines(directory: Path) -> Iterator[tuple[int, str, str]]:
+    """(line number, text, where) of each line of a landed whole-day file, streamed: a national day
+    never sits in memory."""
+    path = directory / DAY_FILE
+    line_number = 0
+    try:
+        with gzip.open(path, "rb") as lines:
+            for line in lines:
+                line_number += 1
+                where = f"{path}, line {line_number}"
+                yield line_number, _line_text(line.removeprefix(UTF8_BOM) if line_number == 1 else line, where), where
+    except (EOFError, OSError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise LandingError(f"{path} is not a whole gzip file (truncated?) after line {line_number}: {exc}") from exc
+
+
+def iter_day_file_rows(directory: Path) -> Iterator[PageRow]:
+    """The rows of a landed whole-day file, as ``iter_rows`` gives a paged extract's."""
+    for line_number, text, where in _day_file_lines(directory):
+        yield PageRow(DAY_FILE, line_number, _parse_line(text, where))
+
+
+def iter_day_file_pages(directory: Path, batch: int = DAY_FILE_BATCH) -> Iterator[tuple[str, list, bool]]:
+    """A landed whole-day file in batches of rows, as ``iter_pages`` gives a paged extract's pages:
+    (file name, rows, whether every text in them is already NFC, checked as ``iter_pages`` does)."""
+    rows: list = []
+    already_nfc = True
+    for _, text, where in _day_file_lines(directory):
+        rows.append(_parse_line(text, where))
+        already_nfc = already_nfc and "\\u" not in text and unicodedata.is_normalized("NFC", text)
+        if len(rows) == batch:
+            yield DAY_FILE, rows, already_nfc
+            rows, already_nfc = [], True
+    if rows:
+        yield DAY_FILE, rows, already_nfc
 
 
 def verify(directory: Path) -> dict:
