@@ -108,8 +108,8 @@ def _rate(numerator, denominator):
     return (Decimal(100 * numerator) / Decimal(denominator)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def expected_values(stack, days: list[date]) -> dict[tuple[date, str, str], tuple[int, int, Decimal | None]]:
-    """(day, unit, indicator) -> (numerator, denominator, rate), from the payload alone.
+def expected_values(stack, days: list[date]) -> dict[tuple[date, str, str, str], tuple[int, int, Decimal | None]]:
+    """(day, period, unit, indicator) -> (numerator, denominator, rate), from the payload alone.
 
     Latest version of each dossier wins (later extract, then later line). ON_TIME: dossiers received on
     the day; on time if ended by the due date (the supplement's new due date if any; more than one
@@ -141,13 +141,15 @@ def expected_values(stack, days: list[date]) -> dict[tuple[date, str, str], tupl
                  and u["HieuLucTu"][:8] <= stamp and (u["HieuLucDen"] is None or u["HieuLucDen"][:8] >= stamp)]
         for unit in units:
             mine = [d for d in dossiers if d["unit"] == unit]
-            population = [d for d in mine if d["received"].date() == day]
-            on_time = sum(1 for d in population if d["supplements"] <= 1 and d["due"] is not None
-                          and ((d["end"] is not None and d["end"] <= d["due"]) or d["due"] >= day_end))
-            values[(day, unit, "ON_TIME")] = (on_time, len(population), _rate(on_time, len(population)))
-            received = [d for d in mine if d["received"].date() == day]
-            online = sum(1 for d in received if d["online"])
-            values[(day, unit, "ONLINE_DOSSIER_SHARE")] = (online, len(received), _rate(online, len(received)))
+            # The day, and the month to date (the dossiers of the month the two extracts carried).
+            for period, first in (("day", day), ("month", day.replace(day=1))):
+                population = [d for d in mine if first <= d["received"].date() <= day]
+                on_time = sum(1 for d in population if d["supplements"] <= 1 and d["due"] is not None
+                              and ((d["end"] is not None and d["end"] <= d["due"]) or d["due"] >= day_end))
+                values[(day, period, unit, "ON_TIME")] = (on_time, len(population), _rate(on_time, len(population)))
+                online = sum(1 for d in population if d["online"])
+                values[(day, period, unit, "ONLINE_DOSSIER_SHARE")] = (online, len(population),
+                                                                     _rate(online, len(population)))
     return values
 
 
@@ -228,15 +230,16 @@ def test_raw_row_counts_equal_the_manifests(two_days):
 
 def test_every_indicator_value_equals_the_independent_calculation(two_days):
     expected = expected_values(two_days, [DAY_1, DAY_2])
-    actual = {(d, u, c): (n, m, r) for d, u, c, n, m, r in query(
+    actual = {(d, p, u, c): (n, m, r) for d, p, u, c, n, m, r in query(
         two_days["warehouse"],
-        "select business_date, unit_code, indicator_code, numerator, denominator, rate "
+        "select business_date, period_type, unit_code, indicator_code, numerator, denominator, rate "
         "from marts.fct_indicator_values join marts.dim_units using (unit_code) "
-        "where period_type = 'day' and indicator_code in ('ON_TIME', 'ONLINE_DOSSIER_SHARE') and is_evaluated")}
+        "where period_type in ('day', 'month') and indicator_code in ('ON_TIME', 'ONLINE_DOSSIER_SHARE') "
+        "and is_evaluated")}
     assert actual == expected
-    # The data is not degenerate: both indicators vary and some dossiers are late.
-    assert len({v[2] for k, v in expected.items() if k[2] == "ON_TIME"}) > 3
-    assert any(v[0] < v[1] for k, v in expected.items() if k[2] == "ON_TIME")
+    # The data is not degenerate: the online share varies, and some dossiers of the month are late.
+    assert len({v[2] for k, v in expected.items() if k[3] == "ONLINE_DOSSIER_SHARE"}) > 3
+    assert any(v[0] < v[1] for k, v in expected.items() if k[3] == "ON_TIME" and k[1] == "month")
 
 
 def test_one_email_per_recipient_per_day_with_the_figures(two_days):
@@ -250,10 +253,10 @@ def test_one_email_per_recipient_per_day_with_the_figures(two_days):
             assert "Tỷ lệ hồ sơ giải quyết đúng hạn" in html and "Tỷ lệ hồ sơ trực tuyến" in html
             figures = figures_in(message)
             scope = {SCOPED_UNIT} if str(message["To"]).startswith("chutich") else \
-                {unit for (d, unit, _) in expected if d == day}
+                {unit for (d, _, unit, _) in expected if d == day}
             assert {unit for unit, _ in figures} == scope
             for (unit, code), (numerator, denominator, rate_text) in figures.items():
-                exp_num, exp_den, exp_rate = expected[(day, unit, code)]
+                exp_num, exp_den, exp_rate = expected[(day, "day", unit, code)]
                 assert (numerator, denominator, rate_text) == (exp_num, exp_den, vietnamese_rate(exp_rate))
     published = query(two_days["warehouse"], "select business_date, recipients from ops.publications order by 1")
     assert published == [(DAY_1, 2), (DAY_2, 2)]
@@ -320,4 +323,4 @@ def test_after_the_data_is_fixed_the_day_publishes(two_days):
     expected = expected_values(two_days, [DAY_1, DAY_2, DAY_3])
     for message in messages_for(two_days, DAY_3):
         for (unit, code), (numerator, denominator, _) in figures_in(message).items():
-            assert (numerator, denominator) == expected[(DAY_3, unit, code)][:2]
+            assert (numerator, denominator) == expected[(DAY_3, "day", unit, code)][:2]
