@@ -84,6 +84,7 @@ select
     judged.ended_at,
     judged.ended_at::date                                         as ended_date,
     judged.ended_at is not null                                   as is_ended,
+    judged.returned_at,
     -- On time as far as known today: ended on/before the effective due date with at most one
     -- supplement request; an open dossier is on time until its due date passes.
     case
