@@ -1,7 +1,17 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    indexes=[{'columns': ['unit_code', 'cohort_date']}],
+    pre_hook="{{ engine_prepare_incremental('cohorts', 'feedback') }}"
+) }}
+-- depends_on: {{ ref('int_engine_run') }}
+-- depends_on: {{ ref('int_engine_changes') }}
 -- The PAKN sub-indicators as events (see int_dossier_indicator_events for the method): each feedback
 -- item sent in the period counts +1 until the day it becomes overdue (its handling deadline passed
 -- unanswered, or answered late) or, for satisfaction, the day its published answer drew more dislikes
 -- than likes or a follow-up complaint.
+-- Incremental (docs/engine-incremental.md): a nightly build deletes and recomputes only the (unit, day
+-- sent) cohorts of the PAKN changed since the last build (int_engine_changes).
 with feedback as (
 
     select
@@ -17,6 +27,10 @@ with feedback as (
                 then published_at::date
         end as dissatisfied_from_date
     from {{ ref('stg_portal__feedback') }}
+    {% if engine_is_incremental() %}
+    where (unit_code, sent_at::date) in (
+        select unit_code, cohort_date from {{ ref('int_engine_changes') }} where source_kind = 'feedback')
+    {% endif %}
 
 ),
 

@@ -1,3 +1,11 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    indexes=[{'columns': ['unit_code', 'period_type', 'period_start', 'indicator_code', 'event_date']}],
+    pre_hook="{{ engine_prepare_incremental('periods') }}"
+) }}
+-- depends_on: {{ ref('int_engine_run') }}
+-- depends_on: {{ ref('int_engine_reopened_periods') }}
 -- Every change to every reporting unit's indicator counts, per period: on event_date the numerator
 -- and the denominator of (unit, period type, period start, indicator) move by the deltas. A value as
 -- of day E is the running sum of its period's deltas up to E (fct_indicator_values), so a nightly
@@ -10,11 +18,24 @@
 -- A member counts for a reporting unit only while their lineage window holds: its deltas take
 -- effect no earlier than the window's first day, and if the window ends, a cancelling delta the day
 -- after removes what it had contributed.
-with member_events as (
+--
+-- Incremental (docs/engine-incremental.md): a nightly build deletes and recomputes only the (unit,
+-- period type, period) buckets of int_engine_reopened_periods, each from all of its events (the
+-- window-closing deltas are sums over the bucket).
+{% set incremental = engine_is_incremental() %}
+with {% if incremental %}reopened as (
+
+    select unit_code, period_type, period_start from {{ ref('int_engine_reopened_periods') }}
+
+),
+
+{% endif %}member_events as (
 
     select * from {{ ref('int_dossier_indicator_events') }}
+    {% if incremental %}where cohort_date >= (select min(period_start) from reopened){% endif %}
     union all
     select * from {{ ref('int_feedback_indicator_events') }}
+    {% if incremental %}where cohort_date >= (select min(period_start) from reopened){% endif %}
 
 ),
 
@@ -63,7 +84,11 @@ routed as (
        and routes.route_kind = events.route_kind
     cross join {{ period_types_relation() }} as periods
     -- What takes effect after the window has closed never counts for this reporting unit.
-    where routes.window_to is null or greatest(events.event_date, routes.window_from) <= routes.window_to
+    where (routes.window_to is null or greatest(events.event_date, routes.window_from) <= routes.window_to)
+    {% if incremental %}
+      and (routes.reporting_unit_code, periods.period_type,
+           {{ period_start('periods.period_type', 'events.cohort_date') }}) in (select * from reopened)
+    {% endif %}
 
 ),
 
@@ -86,6 +111,9 @@ deltas as (
     select reporting_unit_code, period_type, period_start, indicator_code, event_date,
            numerator_delta, denominator_delta
     from {{ ref('int_procedure_indicator_events') }}
+    {% if incremental %}
+    where (reporting_unit_code, period_type, period_start) in (select * from reopened)
+    {% endif %}
 
 )
 

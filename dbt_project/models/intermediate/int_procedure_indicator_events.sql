@@ -1,8 +1,19 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    indexes=[{'columns': ['reporting_unit_code', 'period_type', 'period_start']}],
+    pre_hook="{{ engine_prepare_incremental('periods', unit_column='reporting_unit_code') }}"
+) }}
+-- depends_on: {{ ref('int_engine_run') }}
+-- depends_on: {{ ref('int_engine_reopened_periods') }}
 -- The procedure-based sub-indicators ("procedures with at least one dossier that…") as events per
 -- reporting unit and period: a procedure counts from the first day in the period on which one of the
 -- unit's dossiers (its members' for a parent or successor, see int_unit_lineage) qualified it. Unlike
 -- dossier counts these are distinct counts, so they are computed per reporting unit and period
 -- rather than summed from members.
+-- Incremental (docs/engine-incremental.md): a nightly build deletes and recomputes only the (reporting
+-- unit, period) buckets of int_engine_reopened_periods, from all of their dossiers (a distinct count
+-- cannot be patched by one dossier).
 with dossiers as (
 
     select
@@ -12,6 +23,11 @@ with dossiers as (
     inner join {{ ref('int_unit_lineage') }} as lineage
         on lineage.member_unit_code = dossiers.unit_code
     where dossiers.is_received
+    {% if engine_is_incremental() %}
+      -- Only the members of reopened units, received in or after the earliest reopened period.
+      and lineage.reporting_unit_code in (select unit_code from {{ ref('int_engine_reopened_periods') }})
+      and dossiers.received_date >= (select min(period_start) from {{ ref('int_engine_reopened_periods') }})
+    {% endif %}
 
 ),
 
@@ -45,6 +61,11 @@ qualifying as (
         ('ONLINE_SERVICES_WITH_DOSSIER', 'denominator', coalesce(online_level <> 'KHONG', true))
     ) as flag (indicator_code, side, qualifies)
     where flag.qualifies
+    {% if engine_is_incremental() %}
+      and (dossiers.reporting_unit_code, periods.period_type,
+           {{ period_start('periods.period_type', 'dossiers.received_date') }}) in (
+        select unit_code, period_type, period_start from {{ ref('int_engine_reopened_periods') }})
+    {% endif %}
     group by 1, 2, 3, 4, 5, 6
 
 )

@@ -1,8 +1,24 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['business_date', 'unit_code', 'period_type', 'indicator_code'],
+    indexes=[{'columns': ['business_date', 'unit_code', 'period_type', 'indicator_code'], 'unique': true}],
+    pre_hook="{{ engine_prepare_incremental() }}"
+) }}
+-- depends_on: {{ ref('int_engine_run') }}
+-- depends_on: {{ ref('int_engine_reopened_periods') }}
 -- Sub-indicator values per business date (as of its end) × unit × period × sub-indicator: numerator,
 -- denominator, rate and score under the active rule version. Periods are the day, month, quarter and
 -- year containing the business date, each to date (the year is the portal's year-to-date view).
 -- Every (day, unit, period, indicator) of the spine has a row, with 0/0 where a unit had nothing,
 -- so a missing unit is visible rather than silently absent.
+--
+-- Incremental (docs/engine-incremental.md): a nightly build computes the rows of the business dates not
+-- built yet, and recomputes, in the buckets of int_engine_reopened_periods, the rows from the bucket's
+-- reopen_from day on; each row is the last stored value of its period before the first recomputed day
+-- (its anchor) plus the deltas since, so the cost follows the days recomputed, not the history.
+-- A complete build (first build, --full-refresh, changed reference data) computes every row at once.
+{% set incremental = engine_is_incremental() %}
 with business_days as (
 
     select distinct business_date as as_of_date
@@ -32,6 +48,164 @@ rules as (
 
 ),
 
+{% if incremental %}
+new_days as materialized (
+
+    -- Business dates not built yet (the next days, or a day loaded late into a gap).
+    select as_of_date from business_days
+    where not exists (select 1 from {{ this }} as built where built.business_date = business_days.as_of_date)
+
+),
+
+reopened_days as materialized (
+
+    select reopened.unit_code, reopened.period_type, reopened.period_start, business_days.as_of_date
+    from {{ ref('int_engine_reopened_periods') }} as reopened
+    inner join business_days
+        on business_days.as_of_date >= reopened.reopen_from
+       and {{ period_start('reopened.period_type', 'business_days.as_of_date') }} = reopened.period_start
+
+),
+
+target_keys as (
+
+    select day.as_of_date, unit.unit_code, periods.period_type
+    from new_days as day
+    inner join units as unit
+        on day.as_of_date >= unit.valid_from
+       and (unit.valid_to is null or day.as_of_date <= unit.valid_to)
+    cross join {{ period_types_relation() }} as periods
+
+    union
+
+    select reopened_days.as_of_date, reopened_days.unit_code, reopened_days.period_type
+    from reopened_days
+    inner join units as unit
+        on unit.unit_code = reopened_days.unit_code
+       and reopened_days.as_of_date >= unit.valid_from
+       and (unit.valid_to is null or reopened_days.as_of_date <= unit.valid_to)
+
+),
+
+targets as materialized (
+
+    -- The rows to (re)compute, each with the first day of its partition in the full spine.
+    select
+        target_keys.as_of_date,
+        target_keys.unit_code,
+        target_keys.period_type,
+        {{ period_start('target_keys.period_type', 'target_keys.as_of_date') }} as period_start,
+        rule.indicator_code,
+        greatest({{ period_start('target_keys.period_type', 'target_keys.as_of_date') }},
+                 (select min(as_of_date) from as_of_days), unit.valid_from, rule.valid_from) as first_spine_day
+    from target_keys
+    inner join units as unit using (unit_code)
+    inner join (select distinct indicator_code, valid_from, valid_to from rules) as rule
+        on {{ rule_in_force('rule', 'target_keys.as_of_date') }}
+
+),
+
+partitions as materialized (
+
+    select unit_code, period_type, period_start, indicator_code,
+           min(as_of_date) as first_target, min(first_spine_day) as first_spine_day
+    from targets
+    group by 1, 2, 3, 4
+
+),
+
+anchor_days as materialized (
+
+    -- The last built business date before each first target day.
+    select first_target,
+           (select max(built.business_date) from {{ this }} as built
+            where built.business_date < firsts.first_target) as anchor_date
+    from (select distinct first_target from partitions) as firsts
+
+),
+
+anchored as materialized (
+
+    -- Values run from the anchor (same period, built before the first target) or, without one, from
+    -- the partition's first spine day.
+    select
+        partitions.*,
+        coalesce(anchor.numerator, 0)                                   as base_numerator,
+        coalesce(anchor.denominator, 0)                                 as base_denominator,
+        coalesce(anchor.business_date, partitions.first_spine_day - 1)  as after_day
+    from partitions
+    inner join anchor_days using (first_target)
+    left join {{ this }} as anchor
+        on anchor.business_date = anchor_days.anchor_date
+       and anchor.business_date >= partitions.first_spine_day
+       and anchor.unit_code = partitions.unit_code
+       and anchor.period_type = partitions.period_type
+       and anchor.indicator_code = partitions.indicator_code
+       and anchor.period_start = partitions.period_start
+
+),
+
+stream as (
+
+    select unit_code, period_type, period_start, indicator_code, as_of_date as day, 1 as is_target,
+           0::bigint as numerator_delta, 0::bigint as denominator_delta
+    from targets
+
+    union all
+
+    -- The anchor's value as one delta on its day (0 without an anchor)...
+    select unit_code, period_type, period_start, indicator_code, after_day, 0,
+           base_numerator, base_denominator
+    from anchored
+
+    union all
+
+    -- ... then the deltas since. Deltas dated before the first as-of day take effect on it (as in a
+    -- complete build).
+    select deltas.unit_code, deltas.period_type, deltas.period_start, deltas.indicator_code,
+           greatest(deltas.event_date, (select min(as_of_date) from as_of_days)), 0,
+           deltas.numerator_delta, deltas.denominator_delta
+    from {{ ref('int_indicator_deltas') }} as deltas
+    inner join anchored
+        on anchored.unit_code = deltas.unit_code
+       and anchored.period_type = deltas.period_type
+       and anchored.period_start = deltas.period_start
+       and anchored.indicator_code = deltas.indicator_code
+    where greatest(deltas.event_date, (select min(as_of_date) from as_of_days)) > anchored.after_day
+      and deltas.event_date <= (select max(as_of_date) from as_of_days)
+
+),
+
+running as materialized (
+
+    select
+        stream.*,
+        sum(numerator_delta) over so_far   as numerator,
+        sum(denominator_delta) over so_far as denominator
+    from stream
+    window so_far as (
+        partition by unit_code, period_type, period_start, indicator_code
+        order by day, is_target rows between unbounded preceding and current row)
+
+),
+
+valued as (
+
+    select
+        day                                           as as_of_date,
+        unit_code,
+        period_type,
+        period_start,
+        indicator_code,
+        numerator,
+        denominator,
+        {{ indicator_ratio('numerator', 'denominator') }} as ratio
+    from running
+    where is_target = 1
+
+)
+
+{% else %}
 spine as (
 
     select
@@ -97,6 +271,8 @@ valued as (
     where running.as_of_date in (select as_of_date from business_days)
 
 )
+
+{% endif %}
 
 select
     valued.as_of_date                                   as business_date,

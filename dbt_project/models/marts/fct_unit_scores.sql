@@ -1,12 +1,87 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['business_date', 'period_type', 'unit_code'],
+    indexes=[{'columns': ['business_date', 'period_type', 'unit_code'], 'unique': true}],
+    pre_hook="{{ engine_prepare_incremental() }}"
+) }}
+-- depends_on: {{ ref('int_engine_run') }}
+-- depends_on: {{ ref('int_engine_reopened_periods') }}
 -- One row per business date × unit × period: the six group scores, the total, its class and the
 -- unit's rank among its peers (inside its province: all units, units of its kind; inside its former
 -- district until 30/6/2025; provinces nationally), with the change since the previous business date
 -- and against the previous period.
-with values as (
+--
+-- Incremental (docs/engine-incremental.md): ranks compare every unit of a day and period type, so a
+-- nightly build recomputes whole (business date, period type) slices: the new business dates, the days
+-- fct_indicator_values recomputed in a reopened bucket, the next business date after each of those (its
+-- change since the previous day) and, when a period's last day changed, the days of the following period
+-- (their change against the previous period). Totals of the days referenced but not recomputed are read
+-- back from the table.
+{% set incremental = engine_is_incremental() %}
+with {% if incremental %}business_days as (
+
+    select distinct business_date
+    from {{ source('portal', 'load_ledger') }}
+    where entity = 'dossiers' and status = 'loaded'
+
+),
+
+changed_slices as materialized (
+
+    select business_days.business_date, periods.period_type
+    from business_days
+    cross join {{ period_types_relation() }} as periods
+    where not exists (select 1 from {{ this }} as built
+                      where built.business_date = business_days.business_date and built.period_type = periods.period_type)
+
+    union
+
+    select business_days.business_date, reopened.period_type
+    from (select period_type, period_start, min(reopen_from) as reopen_from
+          from {{ ref('int_engine_reopened_periods') }} group by 1, 2) as reopened
+    inner join business_days
+        on business_days.business_date >= reopened.reopen_from
+       and {{ period_start('reopened.period_type', 'business_days.business_date') }} = reopened.period_start
+
+),
+
+slices as materialized (
+
+    select business_date, period_type from changed_slices
+
+    union
+
+    -- The next business date's change since the previous day.
+    select next_day.business_date, changed_slices.period_type
+    from changed_slices
+    cross join lateral (select min(later.business_date) as business_date from business_days as later
+                        where later.business_date > changed_slices.business_date) as next_day
+    where next_day.business_date is not null
+
+    union
+
+    -- A period's last day changed: the following period's change against the previous period.
+    select business_days.business_date, changed_slices.period_type
+    from changed_slices
+    inner join business_days
+        on {{ period_start('changed_slices.period_type', 'business_days.business_date') }} = changed_slices.business_date + 1
+
+),
+
+values as (
+
+    select *
+    from {{ ref('fct_indicator_values') }}
+    where (business_date, period_type) in (select business_date, period_type from slices)
+
+),
+{% else %}values as (
 
     select * from {{ ref('fct_indicator_values') }}
 
 ),
+{% endif %}
 
 groups as (
 
@@ -115,10 +190,15 @@ select
     ranked.kind_peer_count,
     ranked.rank_in_district,
     ranked.district_peer_count,
+{% if incremental %}
+    ranked.total_score - previous_day.total_score                       as change_since_previous_day,
+    ranked.total_score - coalesce(previous_period.total_score, stored_previous_period.total_score) as change_since_previous_period,
+{% else %}
     ranked.total_score - lag(ranked.total_score) over (
         partition by ranked.unit_code, ranked.period_type, ranked.period_start
         order by ranked.business_date)                                  as change_since_previous_day,
     ranked.total_score - previous_period.total_score                    as change_since_previous_period,
+{% endif %}
     ranked.rule_version
 from ranked
 left join {{ ref('score_classes') }} as classes
@@ -128,3 +208,26 @@ left join ranked as previous_period
     on previous_period.unit_code = ranked.unit_code
    and previous_period.period_type = ranked.period_type
    and previous_period.business_date = ranked.period_start - 1
+{% if incremental %}
+left join {{ this }} as stored_previous_period
+    on stored_previous_period.unit_code = ranked.unit_code
+   and stored_previous_period.period_type = ranked.period_type
+   and stored_previous_period.business_date = ranked.period_start - 1
+   and (stored_previous_period.business_date, stored_previous_period.period_type)
+       not in (select business_date, period_type from slices)
+-- The previous business date's total in the same period: recomputed now, or as stored.
+left join lateral (
+    select recomputed.total_score from ranked as recomputed
+    where recomputed.unit_code = ranked.unit_code and recomputed.period_type = ranked.period_type
+      and recomputed.period_start = ranked.period_start
+      and recomputed.business_date = (select max(earlier.business_date) from business_days as earlier
+                                      where earlier.business_date < ranked.business_date)
+    union all
+    select stored.total_score from {{ this }} as stored
+    where stored.unit_code = ranked.unit_code and stored.period_type = ranked.period_type
+      and stored.period_start = ranked.period_start
+      and stored.business_date = (select max(earlier.business_date) from business_days as earlier
+                                  where earlier.business_date < ranked.business_date)
+      and (stored.business_date, stored.period_type) not in (select business_date, period_type from slices)
+) as previous_day on true
+{% endif %}
