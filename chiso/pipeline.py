@@ -101,13 +101,29 @@ def load(entity: str, business_date: date, landed: str) -> dict:
         return load_extract(conn, entity, business_date, Path(landed), pseudonymiser).as_dict()
 
 
-def transform() -> None:
+def transform(business_date: date | None = None) -> None:
     from chiso.transform import run_dbt
 
     # Seeds are small reference data: recreate them every time, so that a seed whose columns changed
     # between releases never fails the build; then build and test everything else.
     run_dbt(["build", "--select", "resource_type:seed", "--full-refresh", "--indirect-selection", "cautious"])
-    run_dbt(["build", "--exclude", "resource_type:seed"])
+    # The marts are built incrementally (docs/engine-incremental.md). A day whose last gate failed is
+    # rebuilt completely: whatever made the gate fail may sit in the incremental state, and re-running
+    # the day after a fix must not carry it over.
+    rebuild = business_date is not None and _last_gate_failed(business_date)
+    if rebuild:
+        log.warning("The last gate of %s failed: rebuilding the marts completely", business_date)
+    run_dbt(["build", "--exclude", "resource_type:seed", *(["--full-refresh"] if rebuild else [])])
+
+
+def _last_gate_failed(business_date: date) -> bool:
+    from chiso.warehouse import OPS_SCHEMA, connect, ensure_schema
+
+    ensure_schema()
+    with connect() as conn:
+        row = conn.execute(f"select success from {OPS_SCHEMA}.gate_runs where business_date = %s "
+                           "order by gate_run_id desc limit 1", (business_date,)).fetchone()
+    return row is not None and not row[0]
 
 
 # An empty extract of these is never a quiet day: the catalogues are whole snapshots, and a day without

@@ -77,8 +77,8 @@ def chiso_daily():
             raise AirflowFailException(str(mismatch)) from None
 
     @task
-    def dbt_build() -> None:
-        pipeline.transform()
+    def dbt_build(business_date: str) -> None:
+        pipeline.transform(pendulum.parse(business_date).date())
 
     @task(retries=0)
     def quality_gate(business_date: str) -> str:
@@ -105,7 +105,7 @@ def chiso_daily():
         fetched = fetch.override(task_id=f"fetch_{entity}")(entity, business_date)
         landed = land.override(task_id=f"land_{entity}")(entity, business_date, fetched)
         loads.append(load.override(task_id=f"load_{entity}")(entity, business_date, landed))
-    built = dbt_build()
+    built = dbt_build(business_date)
     loads >> built
     gated = quality_gate(business_date)
     built >> gated
