@@ -1,17 +1,24 @@
 """Great Expectations gates: nothing is published unless the day's data passes them.
 
-Suites are JSON files in ``expectations/`` (one per checked model). Each expectation carries
-``meta.severity``: ``block`` failures stop publication, ``warn`` failures are reported only. The
-checkpoint runs in an ephemeral GX context against Postgres, so every check is SQL pushed down to
-the warehouse; each run is recorded in ``ops.gate_runs``.
+One suite per layer in ``expectations/`` (``raw.json``, ``staging.json``, ``marts.json``; docs/quality.md).
+A layer's file lists *batches*: a SQL query over the warehouse for the business date (a GX query
+asset, so every expectation is evaluated by Postgres, never by pulling rows into Python) and the
+expectations on it. Each expectation carries ``meta.severity``: ``block`` failures stop publication,
+``warn`` failures are reported and the day is published with a notice.
+
+Every run of a layer is recorded in ``ops.gate_runs`` (one row) and ``ops.validation_results`` (one row
+per expectation: suite, layer, severity, success, observed value, sample of failing rows), and renders
+GX Data Docs into ``CHISO_DATA_DOCS_DIR`` (the validation results accumulate in a file store next to
+it, so the site's index lists every run).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 from chiso import settings
@@ -19,25 +26,45 @@ from chiso.warehouse import OPS_SCHEMA, connect, sqlalchemy_url, warehouse_url
 
 log = logging.getLogger(__name__)
 
+LAYERS = ("raw", "staging", "marts")
+SEVERITIES = ("block", "warn")
+SAMPLE_ROWS = 5
+DATA_DOCS_SITE = "chiso"
+
 
 @dataclass
 class GateFailure:
-    expectation: str
+    suite: str  # layer.batch
+    expectation: str  # GX expectation type
+    name: str | None  # meta.name: what the expectation checks, in words
     column: str | None
     severity: str
-    observed: str
+    observed: str  # the observed value and sample failing values, as text
+    why: str | None = None
+    sample: list | None = None
+
+    def line(self) -> str:
+        where = f" on column {self.column}" if self.column else ""
+        named = f" {self.name}:" if self.name else ""
+        return f"  [{self.severity}] {self.suite}:{named} {self.expectation}{where}: {self.observed}"
 
 
 @dataclass
 class GateResult:
-    suite: str
+    suite: str  # the layer
     business_date: date
-    evaluated: int
+    evaluated: int = 0
     failures: list[GateFailure] = field(default_factory=list)
+    data_docs: list[str] = field(default_factory=list)  # the validation pages of this run
+    gate_run_id: int | None = None
 
     @property
     def blocking(self) -> list[GateFailure]:
         return [f for f in self.failures if f.severity == "block"]
+
+    @property
+    def warnings(self) -> list[GateFailure]:
+        return [f for f in self.failures if f.severity == "warn"]
 
     @property
     def passed(self) -> bool:
@@ -47,27 +74,104 @@ class GateResult:
         if not self.failures:
             return f"Gate {self.suite} for {self.business_date}: all {self.evaluated} expectations passed."
         lines = [f"Gate {self.suite} for {self.business_date}: {len(self.blocking)} blocking and "
-                 f"{len(self.failures) - len(self.blocking)} warning failure(s) of {self.evaluated}:"]
-        for failure in self.failures:
-            where = f" on column {failure.column}" if failure.column else ""
-            lines.append(f"  [{failure.severity}] {failure.expectation}{where}: {failure.observed}")
+                 f"{len(self.warnings)} warning failure(s) of {self.evaluated}:"]
+        lines += [failure.line() for failure in self.blocking + self.warnings]
+        if self.data_docs:
+            lines.append("  Data Docs: " + " ".join(self.data_docs))
         return "\n".join(lines)
 
 
 class GateFailed(RuntimeError):
-    def __init__(self, result: GateResult):
-        super().__init__(result.message())
-        self.result = result
+    def __init__(self, result: GateResult | list[GateResult]):
+        results = result if isinstance(result, list) else [result]
+        super().__init__("\n".join(r.message() for r in results))
+        self.results = results
+        self.result = next(r for r in results if not r.passed)
 
 
-def load_suite_definition(suite: str) -> dict:
-    path = Path(settings.require("CHISO_EXPECTATIONS_DIR")) / f"{suite}.json"
+# ------------------------------------------------------------------------- suites as code
+
+
+def suite_path(layer: str) -> Path:
+    return Path(settings.require("CHISO_EXPECTATIONS_DIR")) / f"{layer}.json"
+
+
+def load_suite_definition(layer: str) -> dict:
+    """The layer's suite file, checked: every batch has a query, every expectation a severity."""
+    path = suite_path(layer)
     definition = json.loads(path.read_text(encoding="utf-8"))
-    for expectation in definition["expectations"]:
-        severity = expectation.get("meta", {}).get("severity")
-        if severity not in ("block", "warn"):
-            raise ValueError(f"{path}: {expectation['type']} needs meta.severity block or warn, got {severity!r}")
+    if not definition.get("batches"):
+        raise ValueError(f"{path}: no batches")
+    for batch in definition["batches"]:
+        if not batch.get("name") or not batch.get("query") or not batch.get("expectations"):
+            raise ValueError(f"{path}: every batch needs a name, a query and expectations")
+        for expectation in batch["expectations"]:
+            severity = expectation.get("meta", {}).get("severity")
+            if severity not in SEVERITIES:
+                raise ValueError(f"{path}: {batch['name']}: {expectation['type']} needs meta.severity "
+                                 f"block or warn, got {severity!r}")
     return definition
+
+
+_PLACEHOLDER = re.compile(r"(?<!:):(business_date|contract_fields_([a-z_]+))\b")
+
+
+def render_sql(text: str, business_date: date) -> str:
+    """Substitute the suites' placeholders: ``:business_date`` and ``:contract_fields_<entity>``."""
+    from chiso.contract import ENTITIES
+
+    def replace(match: re.Match) -> str:
+        if match.group(1) == "business_date":
+            return f"date '{business_date.isoformat()}'"
+        entity = ENTITIES[match.group(2)]
+        return "array[" + ", ".join("'" + name.replace("'", "''") + "'" for name in entity.fields) + "]::text[]"
+
+    return _PLACEHOLDER.sub(replace, text)
+
+
+def _render_kwargs(value, business_date: date):
+    if isinstance(value, str):
+        return render_sql(value, business_date)
+    if isinstance(value, dict):
+        return {key: _render_kwargs(item, business_date) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_render_kwargs(item, business_date) for item in value]
+    return value
+
+
+# ------------------------------------------------------------------------- running a layer
+
+
+def data_docs_dir() -> Path:
+    return Path(settings.get("CHISO_DATA_DOCS_DIR") or settings.home() / "data_docs")
+
+
+def _validation_store_dir() -> Path:
+    # Outside the served site: GX's raw validation results (the site renders them).
+    return data_docs_dir().parent / "gx_validation_results"
+
+
+def _context():
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults())
+    config.stores["validation_results_store"] = {
+        "class_name": "ValidationResultsStore",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                          "base_directory": str(_validation_store_dir())},
+    }
+    config.data_docs_sites = {DATA_DOCS_SITE: {
+        "class_name": "SiteBuilder",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(data_docs_dir())},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    }}
+    config.progress_bars = ProgressBarsConfig(globally=False)  # keep task logs readable
+    return gx.get_context(mode="ephemeral", project_config=config)
 
 
 def _columns(kwargs: dict) -> str | None:
@@ -78,83 +182,215 @@ def _columns(kwargs: dict) -> str | None:
     return kwargs.get("column")
 
 
-def _observed(result) -> str:
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _observed(result) -> tuple[str, object, list | None]:
+    """(text for people, observed value, sample of failing values) of a failed expectation."""
     details = result.result or {}
-    for key in ("partial_unexpected_list", "observed_value", "details"):
-        if details.get(key) not in (None, [], {}):
-            return f"{key}={json.dumps(details[key], ensure_ascii=False, default=str)[:300]}"
-    if details.get("unexpected_count"):
-        return f"unexpected_count={details['unexpected_count']}"
-    if result.exception_info and result.exception_info.get("raised_exception"):
-        return f"exception: {result.exception_info.get('exception_message')}"
-    return "failed"
+    observed = details.get("observed_value")
+    if observed is None and "unexpected_count" in details:
+        observed = {"unexpected_count": details.get("unexpected_count"),
+                    "unexpected_percent": details.get("unexpected_percent")}
+    sample = details.get("partial_unexpected_list") or None
+    if sample is None and details.get("details", {}).get("unexpected_rows"):
+        sample = details["details"]["unexpected_rows"]
+    if sample is not None:
+        sample = list(sample)[:SAMPLE_ROWS]
+    parts = []
+    if observed is not None:
+        parts.append(f"observed {_json(observed)}")
+    if sample:
+        parts.append(f"e.g. {_json(sample)[:400]}")
+    messages = _exception_messages(result.exception_info)
+    if messages:
+        parts.append("exception: " + "; ".join(messages)[:500])
+    return "; ".join(parts) or "failed", observed, sample
 
 
-def run_gate(suite: str, query: str, business_date: date, parameters: dict | None = None,
-             url: str | None = None) -> GateResult:
-    """Validate the rows of ``query`` against ``suite``; record and return the result."""
+def _gx_rows_query(query: str) -> str:
+    """An unexpected_rows_query as GX must receive it. The suites alias every ``{batch}`` themselves
+    (``{batch} as batch_rows``, ``{batch} b``); GX adds its own alias unless the query has a JOIN, so a
+    query without one is wrapped in one that has."""
+    from great_expectations.expectations.metrics.query_metric_provider import _query_has_join_clause
+
+    if _query_has_join_clause(query):
+        return query
+    return f"select unexpected.* from ({query}) as unexpected left join (select 1) as no_alias_from_gx on true"
+
+
+def _exception_messages(info) -> list[str]:
+    """GX reports errors as {"raised_exception": ..., "exception_message": ...}, or a dict of those."""
+    if not isinstance(info, dict):
+        return []
+    if info.get("raised_exception"):
+        return [str(info.get("exception_message"))]
+    return [message for value in info.values() for message in _exception_messages(value)]
+
+
+def _sample_unexpected_rows(url: str, batch_query: str, rows_query: str) -> list[dict]:
+    """The first failing rows of an unexpected_rows_expectation, asked of Postgres directly (GX only
+    returns them in its COMPLETE result format, which would also fetch every failing value of the
+    column expectations)."""
+    from psycopg.rows import dict_row
+
+    sql = rows_query.replace("{batch}", f"({batch_query})")
+    with connect(url) as conn, conn.cursor(row_factory=dict_row) as cursor:
+        cursor.execute(f"select * from ({sql}) as failing limit {SAMPLE_ROWS}")
+        return [{key: value for key, value in row.items()} for row in cursor.fetchall()]
+
+
+def run_layer(layer: str, business_date: date, url: str | None = None, run_name: str | None = None) -> GateResult:
+    """Validate the business date's data of ``layer`` against its suite; record and return the result."""
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-    definition = load_suite_definition(suite)
+    definition = load_suite_definition(layer)
     url = url or warehouse_url()
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # keep task logs readable
+    context = _context()
     datasource = context.data_sources.add_postgres(name="warehouse", connection_string=sqlalchemy_url(url))
-    asset = datasource.add_query_asset(name=f"{suite}_{business_date:%Y%m%d}", query=query)
-    batch_definition = asset.add_batch_definition_whole_table("whole_day")
-    gx_suite = context.suites.add(gx.ExpectationSuite(name=suite))
-    for expectation in definition["expectations"]:
-        gx_suite.add_expectation_configuration(
-            ExpectationConfiguration(type=expectation["type"], kwargs=expectation["kwargs"],
-                                     meta=expectation.get("meta", {}))
-        )
-    gx_suite.save()
-    validation = context.validation_definitions.add(
-        gx.ValidationDefinition(name=f"{suite}_validation", data=batch_definition, suite=gx_suite)
-    )
-    checkpoint = context.checkpoints.add(gx.Checkpoint(name=f"{suite}_gate", validation_definitions=[validation]))
-    run = checkpoint.run(expectation_parameters=parameters or {})
+    validations, batch_queries = [], {}
+    for batch in definition["batches"]:
+        suite_name = f"{layer}.{batch['name']}"
+        query = render_sql(batch["query"], business_date)
+        if not query.lstrip().lower().startswith("select "):  # GX's query assets start with SELECT
+            query = f"select * from ({query}) as {batch['name']}"
+        batch_queries[suite_name] = query
+        asset = datasource.add_query_asset(name=batch["name"], query=query)
+        batch_definition = asset.add_batch_definition_whole_table(business_date.isoformat())
+        suite = context.suites.add(gx.ExpectationSuite(name=suite_name, meta={"layer": layer}))
+        for expectation in batch["expectations"]:
+            kwargs = _render_kwargs(expectation["kwargs"], business_date)
+            if "unexpected_rows_query" in kwargs:
+                kwargs["unexpected_rows_query"] = _gx_rows_query(kwargs["unexpected_rows_query"])
+            suite.add_expectation_configuration(ExpectationConfiguration(
+                type=expectation["type"], kwargs=kwargs, meta=expectation.get("meta", {})))
+        suite.save()
+        validations.append(context.validation_definitions.add(
+            gx.ValidationDefinition(name=suite_name, data=batch_definition, suite=suite)))
+    checkpoint = context.checkpoints.add(gx.Checkpoint(name=f"{layer}_gate", validation_definitions=validations))
+    run_id = RunIdentifier(run_name=run_name or f"{business_date.isoformat()}",
+                           run_time=datetime.now(timezone.utc))
+    run = checkpoint.run(run_id=run_id)
 
-    result = GateResult(suite, business_date, evaluated=0)
-    for validation_result in run.run_results.values():
+    result = GateResult(layer, business_date)
+    rows = []  # for ops.validation_results
+    for identifier, validation_result in run.run_results.items():
+        suite_name = validation_result.suite_name
+        page = _data_docs_page(context, identifier)
         for expectation_result in validation_result.results:
             result.evaluated += 1
-            if expectation_result.success:
-                continue
             config = expectation_result.expectation_config
-            result.failures.append(GateFailure(
-                expectation=config.type,
-                column=_columns(config.kwargs),
-                severity=config.meta.get("severity", "block"),
-                observed=_observed(expectation_result),
-            ))
-    _record(result, url)
-    log.info(result.message())
+            meta = config.meta or {}
+            text, observed, sample = _observed(expectation_result)
+            if not expectation_result.success and config.type == "unexpected_rows_expectation":
+                try:
+                    sample = _sample_unexpected_rows(url, batch_queries[suite_name],
+                                                     config.kwargs["unexpected_rows_query"])
+                    text = f"{text}; e.g. {_json(sample)[:400]}"
+                except Exception as exc:  # the sample is a courtesy; the verdict stands without it
+                    log.warning("could not sample the failing rows of %s: %s", meta.get("name"), exc)
+            failure = GateFailure(suite=suite_name, expectation=config.type, name=meta.get("name"),
+                                  column=_columns(config.kwargs), severity=meta.get("severity", "block"),
+                                  observed=text, why=meta.get("why"), sample=sample)
+            if not expectation_result.success:
+                result.failures.append(failure)
+            rows.append((failure, bool(expectation_result.success), observed, page))
+    result.data_docs = _build_data_docs(context, list(run.run_results), result)
+    _record(result, rows, url)
+    (log.info if not result.failures else log.warning)(result.message())
     return result
 
 
-def _record(result: GateResult, url: str) -> None:
-    failures = [failure.__dict__ for failure in result.failures]
+def _data_docs_page(context, identifier) -> str | None:
+    """Path of the validation's page, relative to the Data Docs folder."""
+    try:
+        urls = context.get_docs_sites_urls(resource_identifier=identifier, site_name=DATA_DOCS_SITE)
+    except Exception:  # noqa: BLE001
+        return None
+    for entry in urls or []:
+        url = entry.get("site_url") or ""
+        prefix = data_docs_dir().resolve().as_uri() + "/"
+        if url.startswith(prefix):
+            return url[len(prefix):]
+        if url.startswith("file://"):
+            return url[len("file://"):]
+    return None
+
+
+def _build_data_docs(context, identifiers, result: GateResult) -> list[str]:
+    """Render this run's validation pages and the index; returns where to read the failing ones."""
+    try:
+        context.build_data_docs(site_names=[DATA_DOCS_SITE], resource_identifiers=identifiers)
+    except Exception as exc:  # noqa: BLE001 - Data Docs must never decide whether a gate passes
+        log.warning("Data Docs were not built: %s", exc)
+        return []
+    failing = {failure.suite for failure in result.failures}
+    pages = []
+    for identifier in identifiers:
+        page = _data_docs_page(context, identifier)
+        if page and (not failing or any(f"/{suite.replace('.', '/')}/" in f"/{page}" for suite in failing)):
+            pages.append(data_docs_link(page))
+    return pages or [data_docs_link("index.html")]
+
+
+def data_docs_link(page: str) -> str:
+    """Where a person reads a Data Docs page: CHISO_DATA_DOCS_URL (the served site) or the folder."""
+    base = settings.get("CHISO_DATA_DOCS_URL")
+    if base:
+        return base.rstrip("/") + "/" + page
+    return str(data_docs_dir() / page)
+
+
+def _record(result: GateResult, rows: list, url: str) -> None:
+    failures = [{key: value for key, value in failure.__dict__.items() if key != "sample"}
+                for failure in result.failures]
     with connect(url) as conn:
-        conn.execute(
+        (result.gate_run_id,) = conn.execute(
             f"insert into {OPS_SCHEMA}.gate_runs (suite, business_date, success, failed_expectations) "
-            f"values (%s, %s, %s, %s)",
-            (result.suite, result.business_date, result.passed, json.dumps(failures, ensure_ascii=False)),
-        )
+            f"values (%s, %s, %s, %s) returning gate_run_id",
+            (result.suite, result.business_date, result.passed, _json(failures)),
+        ).fetchone()
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                f"insert into {OPS_SCHEMA}.validation_results (gate_run_id, business_date, layer, suite, "
+                f"expectation_type, expectation_name, column_names, severity, success, observed_value, sample, "
+                f"data_docs_page) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [(result.gate_run_id, result.business_date, result.suite, failure.suite, failure.expectation,
+                  failure.name, failure.column, failure.severity, success,
+                  None if observed is None else _json(observed),
+                  None if success or failure.sample is None else _json(failure.sample), page)
+                 for failure, success, observed, page in rows],
+            )
 
 
-def gate_indicator_values(business_date: date, url: str | None = None) -> GateResult:
-    """The daily gate on fct_indicator_values; raises GateFailed on a blocking failure."""
-    url = url or warehouse_url()
+# ------------------------------------------------------------------------- the daily gates
+
+
+def run_gate(layers: list[str] | tuple[str, ...], business_date: date, url: str | None = None) -> list[GateResult]:
+    """Run each layer's suite (all of them, so that one report names every problem); raise GateFailed
+    if any has a blocking failure."""
+    results = [run_layer(layer, business_date, url) for layer in layers]
+    if not all(result.passed for result in results):
+        raise GateFailed(results)
+    return results
+
+
+def gate_raw(business_date: date, url: str | None = None) -> list[GateResult]:
+    return run_gate(["raw"], business_date, url)
+
+
+def gate_built(business_date: date, url: str | None = None) -> list[GateResult]:
+    """Staging/intermediate and marts, after dbt built them and before anything is published."""
+    return run_gate(["staging", "marts"], business_date, url)
+
+
+def warnings_of(business_date: date, url: str | None = None) -> list[dict]:
+    """The warn failures of the latest run of each layer for the day (what a publication notes)."""
     with connect(url) as conn:
-        units = [row[0] for row in conn.execute(
-            # Every unit that exists on the day has values: evaluated units and the provinces pooling them.
-            "select unit_code from marts.dim_units where valid_from <= %s "
-            "and (valid_to is null or valid_to >= %s) order by 1", (business_date, business_date))]
-    query = f"select * from marts.fct_indicator_values where business_date = '{business_date.isoformat()}'"
-    result = run_gate("fct_indicator_values", query, business_date, {"active_unit_codes": units}, url)
-    if not result.passed:
-        raise GateFailed(result)
-    return result
+        rows = conn.execute(f"""
+            select distinct on (suite) suite, failed_expectations from {OPS_SCHEMA}.gate_runs
+            where business_date = %s order by suite, gate_run_id desc""", (business_date,)).fetchall()
+    return [failure for _, failures in rows for failure in failures if failure.get("severity") == "warn"]

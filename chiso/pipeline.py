@@ -107,6 +107,8 @@ def transform(business_date: date | None = None) -> None:
     # Seeds are small reference data: recreate them every time, so that a seed whose columns changed
     # between releases never fails the build; then build and test everything else.
     run_dbt(["build", "--select", "resource_type:seed", "--full-refresh", "--indirect-selection", "cautious"])
+    # Stale raw sources (freshness errors in _portal__sources.yml) stop the build like a failed dbt test.
+    run_dbt(["source", "freshness"])
     # The marts are built incrementally (docs/engine-incremental.md). A day whose last gate failed is
     # rebuilt completely: whatever made the gate fail may sit in the incremental state, and re-running
     # the day after a fix must not carry it over.
@@ -121,9 +123,11 @@ def _last_gate_failed(business_date: date) -> bool:
 
     ensure_schema()
     with connect() as conn:
-        row = conn.execute(f"select success from {OPS_SCHEMA}.gate_runs where business_date = %s "
-                           "order by gate_run_id desc limit 1", (business_date,)).fetchone()
-    return row is not None and not row[0]
+        # The latest run of each layer's gate (raw runs before the build, staging and marts after it).
+        row = conn.execute(f"select bool_or(not success) from (select distinct on (suite) success "
+                           f"from {OPS_SCHEMA}.gate_runs where business_date = %s "
+                           "order by suite, gate_run_id desc) as latest", (business_date,)).fetchone()
+    return bool(row and row[0])
 
 
 # An empty extract of these is never a quiet day: the catalogues are whole snapshots, and a day without
@@ -168,12 +172,32 @@ def check_extracts_have_rows(business_date: date, accept_empty_day: bool = False
     return {entity: loaded for entity, (_, loaded) in ledger.items()}
 
 
-def gate(business_date: date, accept_empty_day: bool = False) -> str:
-    """The day's gate: every extract that must have rows has some, then the GX suite on the marts."""
-    from chiso.gates import gate_indicator_values
+def raw_gate(business_date: date, accept_empty_day: bool = False) -> str:
+    """Before the build: every extract that must have rows has some, then the raw layer's GX suite."""
+    from chiso.gates import gate_raw
 
     check_extracts_have_rows(business_date, accept_empty_day)
-    return gate_indicator_values(business_date).message()
+    return "\n".join(result.message() for result in gate_raw(business_date))
+
+
+def gate(business_date: date) -> str:
+    """After the build, before publication: the staging/intermediate and marts suites (docs/quality.md)."""
+    from chiso.gates import gate_built
+
+    return "\n".join(result.message() for result in gate_built(business_date))
+
+
+def publish_reporting(business_date: date) -> dict:
+    """Expose the audited marts to the reporting schema and the BI role (write-audit-publish); a day
+    that passed with warn-level failures is published with them noted, and the engineers are told."""
+    from chiso.alerts import warning_notice
+    from chiso.gates import warnings_of
+    from chiso.publish import publish as publish_marts
+
+    warnings = warnings_of(business_date)
+    publication = publish_marts(business_date, warnings)
+    warning_notice(business_date, warnings)
+    return {"relations": len(publication.relations), "warnings": len(warnings)}
 
 
 def send_daily_report(business_date: date) -> dict:

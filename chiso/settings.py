@@ -57,6 +57,15 @@ SETTINGS: dict[str, Setting] = {
                 "NDJSON.gz file, streamed to disk and checked against its manifest).", "pages"),
         Setting("CHISO_PORTAL_READ_TIMEOUT_SECONDS",
                 "Seconds the portal may stay silent on a request before it is abandoned and retried.", "60"),
+        Setting("CHISO_DATA_DOCS_DIR",
+                "Folder the Great Expectations Data Docs site is built into on every gate run "
+                "(defaults to $CHISO_HOME/data_docs; the validation results it renders sit next to it)."),
+        Setting("CHISO_DATA_DOCS_URL",
+                "Base URL where the Data Docs folder is served (the compose stack: http://localhost:8081); "
+                "alerts link to pages under it. Unset: alerts give the pages' paths in the folder."),
+        Setting("CHISO_REPORT_HOLD_NOTICE",
+                "What report recipients get when a day's gate or task fails: none (nothing) or notice (once a "
+                "day, the short notice 'Số liệu hôm nay đang được kiểm tra').", "none"),
         # The simulator's own settings (it plays the portal, so it is configured apart).
         Setting("CHISO_SIMULATOR_TOKEN", "Token the portal simulator requires in X-Api-Token.",
                 "demo-token"),

@@ -104,6 +104,35 @@ create table if not exists {OPS_SCHEMA}.gate_runs (
     run_at             timestamptz not null default now()
 );
 
+-- One row per expectation per gate run: data-quality trends for Metabase (docs/quality.md).
+create table if not exists {OPS_SCHEMA}.validation_results (
+    validation_result_id bigserial primary key,
+    gate_run_id      bigint      not null references {OPS_SCHEMA}.gate_runs (gate_run_id),
+    business_date    date        not null,
+    layer            text        not null,
+    suite            text        not null,
+    expectation_type text        not null,
+    expectation_name text,
+    column_names     text,
+    severity         text        not null check (severity in ('block', 'warn')),
+    success          boolean     not null,
+    observed_value   jsonb,
+    sample           jsonb,
+    data_docs_page   text,
+    validated_at     timestamptz not null default now()
+);
+create index if not exists validation_results_business_date_idx
+    on {OPS_SCHEMA}.validation_results (business_date, layer);
+
+-- Every publication of the marts to the reporting schema (chiso.publish).
+create table if not exists {OPS_SCHEMA}.reporting_publications (
+    publication_id bigserial primary key,
+    business_date  date        not null,
+    relations      integer     not null,
+    warnings       jsonb       not null,
+    published_at   timestamptz not null default now()
+);
+
 create table if not exists {OPS_SCHEMA}.report_deliveries (
     report_code    text        not null,
     business_date  date        not null,

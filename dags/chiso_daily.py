@@ -1,13 +1,16 @@
 """chiso_daily: one business day from the portal's extract to the published nightly report.
 
-fetch → land → load (each of the contract's 8 entities) → dbt build → quality gate → send report
-→ record publication
+fetch → land → load (each of the contract's 8 entities) → raw gate → dbt build (tests, source
+freshness) → quality gate (staging, marts) → publish to the reporting schema → send report → record
+publication (write-audit-publish: docs/quality.md)
 
 * Schedule: 06:00 Asia/Ho_Chi_Minh, reporting on the previous day; catch-up fills missed days.
 * Manual runs and backfills name the day: conf {"business_date": "YYYY-MM-DD"}.
 * A day whose dossiers extract is empty is not published (docs/ingest.md); once the portal confirms
   the day really had none: conf {"business_date": "YYYY-MM-DD", "accept_empty_day": true}.
 * CHISO_PORTAL_TRANSFER chooses how extracts are downloaded: pages (default) or whole-day files.
+* A task that fails for good (a failed gate at once) e-mails the data engineers (chiso.alerts);
+  nothing is published and the reporting schema keeps the last good day.
 * Every step is idempotent: re-running a day re-uses the landed extract, skips the identical load,
   rebuilds the same marts and sends nothing twice.
 """
@@ -20,7 +23,7 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from chiso import pipeline, settings
+from chiso import alerts, pipeline, settings
 from chiso.contract.entities import ENTITIES
 from chiso.contract.model import PORTAL_TIMEZONE
 
@@ -40,6 +43,8 @@ TIMEZONE = pendulum.timezone(PORTAL_TIMEZONE)  # business days are Vietnam days
         "retry_delay": timedelta(seconds=int(settings.require("CHISO_RETRY_DELAY_SECONDS"))),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=15),
+        # Runs once a task has failed for good: an e-mail to the data engineers (chiso.alerts).
+        "on_failure_callback": alerts.task_failed,
     },
     params={
         "business_date": Param(None, type=["null", "string"], format="date",
@@ -76,6 +81,17 @@ def chiso_daily():
             # The extract's shape broke the contract: retrying cannot help, a person must look.
             raise AirflowFailException(str(mismatch)) from None
 
+    @task(retries=0)
+    def raw_gate(business_date: str) -> str:
+        from chiso.gates import GateFailed
+
+        accept_empty_day = bool(get_current_context()["params"].get("accept_empty_day"))
+        try:
+            return pipeline.raw_gate(pendulum.parse(business_date).date(), accept_empty_day)
+        except (GateFailed, pipeline.EmptyExtract) as failure:
+            # Bad data is not transient: fail at once, without retries, and build nothing on it.
+            raise AirflowFailException(str(failure)) from None
+
     @task
     def dbt_build(business_date: str) -> None:
         pipeline.transform(pendulum.parse(business_date).date())
@@ -84,12 +100,15 @@ def chiso_daily():
     def quality_gate(business_date: str) -> str:
         from chiso.gates import GateFailed
 
-        accept_empty_day = bool(get_current_context()["params"].get("accept_empty_day"))
         try:
-            return pipeline.gate(pendulum.parse(business_date).date(), accept_empty_day)
-        except (GateFailed, pipeline.EmptyExtract) as failure:
+            return pipeline.gate(pendulum.parse(business_date).date())
+        except GateFailed as failure:
             # Bad data is not transient: fail at once, without retries, and publish nothing.
             raise AirflowFailException(str(failure)) from None
+
+    @task
+    def publish_reporting(business_date: str) -> dict:
+        return pipeline.publish_reporting(pendulum.parse(business_date).date())
 
     @task
     def send_report(business_date: str) -> dict:
@@ -105,12 +124,16 @@ def chiso_daily():
         fetched = fetch.override(task_id=f"fetch_{entity}")(entity, business_date)
         landed = land.override(task_id=f"land_{entity}")(entity, business_date, fetched)
         loads.append(load.override(task_id=f"load_{entity}")(entity, business_date, landed))
+    raw_gated = raw_gate(business_date)
+    loads >> raw_gated
     built = dbt_build(business_date)
-    loads >> built
+    raw_gated >> built
     gated = quality_gate(business_date)
     built >> gated
+    published = publish_reporting(business_date)
+    gated >> published
     delivery = send_report(business_date)
-    gated >> delivery
+    published >> delivery
     record_publication(business_date, delivery)
 
 

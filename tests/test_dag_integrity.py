@@ -9,6 +9,8 @@ import pytest
 from chiso.pipeline import resolve_business_date
 from chiso.settings import REPO_ROOT
 
+GATES = {"raw_gate", "quality_gate"}  # bad data is not transient: gates never retry
+
 
 @pytest.fixture(scope="module")
 def dagbag():
@@ -31,13 +33,13 @@ def test_every_dag_runs_in_vietnam_time_and_retries(dagbag):
     for dag_id, dag in dagbag.dags.items():
         assert str(dag.timezone.name) == "Asia/Ho_Chi_Minh", dag_id
         assert dag.max_active_runs == 1, dag_id
-        assert all(t.retries >= 1 for t in dag.tasks if t.task_id != "quality_gate"), dag_id
+        assert all(t.retries >= 1 for t in dag.tasks if t.task_id not in GATES), dag_id
 
 
 def test_no_cycles_and_the_stages_in_order(daily):
     ids = set(daily.task_ids)
-    assert {"fetch_dossiers", "land_dossiers", "load_dossiers", "dbt_build", "quality_gate", "send_report",
-            "record_publication"} <= ids
+    assert {"fetch_dossiers", "land_dossiers", "load_dossiers", "raw_gate", "dbt_build", "quality_gate",
+            "publish_reporting", "send_report", "record_publication"} <= ids
 
     def upstream_closure(task_id):
         seen, todo = set(), [task_id]
@@ -50,16 +52,28 @@ def test_no_cycles_and_the_stages_in_order(daily):
 
     for task_id in ids:
         assert task_id not in upstream_closure(task_id), f"{task_id} depends on itself"
-    assert {"load_units", "load_dossiers", "dbt_build", "quality_gate"} <= upstream_closure("send_report")
+    assert {"load_units", "load_dossiers", "raw_gate", "dbt_build", "quality_gate",
+            "publish_reporting"} <= upstream_closure("send_report")
+    assert {"load_dossiers", "raw_gate"} <= upstream_closure("dbt_build")
+    assert "quality_gate" in upstream_closure("publish_reporting")
     assert "send_report" in upstream_closure("record_publication")
 
 
 def test_every_task_retries_except_the_gate(daily):
     for task in daily.tasks:
-        if task.task_id == "quality_gate":
+        if task.task_id in GATES:
             assert task.retries == 0, "a failed gate is bad data, not a transient fault"
         else:
             assert task.retries >= 1, f"{task.task_id} has no retries"
+
+
+def test_every_task_alerts_the_data_engineers_when_it_fails(daily):
+    from chiso.alerts import task_failed
+
+    for task in daily.tasks:
+        callbacks = task.on_failure_callback
+        callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+        assert task_failed in callbacks, task.task_id
 
 
 def test_schedule_timezone_and_catch_up(daily):
