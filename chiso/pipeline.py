@@ -201,32 +201,17 @@ def publish_reporting(business_date: date) -> dict:
 
 
 def send_daily_report(business_date: date) -> dict:
-    from airflow.providers.smtp.hooks.smtp import SmtpHook
+    """The nightly e-mail (chiso.reports), once per recipient through the Airflow SMTP connection.
 
-    from chiso.reports.daily import REPORT_CODE, build_daily_report, render_html, render_subject
-    from chiso.reports.delivery import deliver_once
-    from chiso.reports.recipients import load_recipients
+    Raises (so the task retries, then fails) when a recipient could not be served; those served are
+    in ops.report_deliveries and are not sent again by the retry."""
+    from chiso.reports.send import send_daily
 
-    recipients = load_recipients()
-    report = build_daily_report(business_date)
-    if not report.units:
-        raise RuntimeError(f"No indicator values for {business_date}: nothing to report")
-    with SmtpHook(smtp_conn_id=settings.require("CHISO_SMTP_CONN_ID")) as smtp:
-        def send(recipient, message_id):
-            scoped = report.for_recipient(recipient)
-            smtp.send_email_smtp(
-                to=recipient.email,
-                subject=render_subject(scoped),
-                html_content=render_html(scoped, recipient),
-                custom_headers={"Message-ID": message_id,
-                                "X-Chiso-Publication": f"{REPORT_CODE}/{business_date}/{recipient.email}"},
-            )
-
-        summary = deliver_once(REPORT_CODE, business_date, recipients, send)
-    return {"sent": summary.sent, "already_sent": summary.already_sent}
+    return send_daily(business_date)
 
 
 def publish(business_date: date, delivery: dict) -> bool:
+    """Record the nightly report of the day as published (ops.publications), once."""
     from chiso.reports.daily import REPORT_CODE
     from chiso.reports.delivery import record_publication
 
@@ -234,3 +219,29 @@ def publish(business_date: date, delivery: dict) -> bool:
     first = record_publication(REPORT_CODE, business_date, recipients)
     log.info("%s %s %s", REPORT_CODE, business_date, "published" if first else "was already published")
     return first
+
+
+def daily_report_published(business_date: date) -> bool:
+    """The nightly report of the day is in ops.publications (the periodic reports wait for it)."""
+    from chiso.reports.daily import REPORT_CODE
+    from chiso.warehouse import OPS_SCHEMA, connect, ensure_schema
+
+    ensure_schema()
+    with connect() as conn:
+        return conn.execute(f"select 1 from {OPS_SCHEMA}.publications where report_code = %s and business_date = %s",
+                            (REPORT_CODE, business_date)).fetchone() is not None
+
+
+def campaign_reports_due(business_date: date) -> list[str]:
+    """The campaign reports whose period closes on the day (report codes; chiso.reports.campaign)."""
+    from chiso.reports.campaign import due_reports
+
+    return [due.report_code for due in due_reports(business_date)]
+
+
+def send_campaign_reports(business_date: date) -> dict:
+    """Every campaign report due on the day, with its Excel annex, once per recipient; each fully
+    delivered report is recorded in ops.publications."""
+    from chiso.reports.send import send_campaign_reports as send
+
+    return send(business_date)

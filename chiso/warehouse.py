@@ -142,6 +142,18 @@ create table if not exists {OPS_SCHEMA}.report_deliveries (
     primary key (report_code, business_date, recipient)
 );
 
+-- Reports (chiso/reports/delivery.py): which period a delivery covers, in words, and deliberate re-sends.
+alter table {OPS_SCHEMA}.report_deliveries add column if not exists period_label text;
+create table if not exists {OPS_SCHEMA}.report_resends (
+    resend_id      bigserial   primary key,
+    report_code    text        not null,
+    business_date  date        not null,
+    recipient      text        not null,
+    message_id     text        not null,
+    reason         text        not null,
+    sent_at        timestamptz not null default now()
+);
+
 create table if not exists {OPS_SCHEMA}.publications (
     report_code    text        not null,
     business_date  date        not null,

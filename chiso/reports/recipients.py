@@ -1,16 +1,35 @@
-"""Who receives reports: a YAML file (CHISO_RECIPIENTS_FILE), validated on load.
+"""Who receives reports, in which language, and which units each sees: a YAML file
+(CHISO_RECIPIENTS_FILE, default config/recipients.yml), validated on load.
 
     recipients:
+      - email: vanphong@daklak.example.vn
+        name: Văn phòng UBND tỉnh Đắk Lắk
+        scope: {province: 000.00.00.H15}      # every unit of the province
       - email: vanphong@cukuin.example.vn
         name: Văn phòng HĐND và UBND huyện Cư Kuin
-        scope: all                # every unit; or one unit code, e.g. 000.37.27.H15
+        scope: {district: 000.00.27.H15}      # a (former) district and its communes
+      - email: chutich@eaktur.example.vn
+        name: Chủ tịch UBND xã Ea Ktur
+        scope: {commune: 000.37.27.H15}       # one commune, ranked among its peers
+        language: vi                          # vi (default) or en
+        reports: [daily, campaign]            # default: both
+      - email: data@chiso.example.vn
+        name: Nhóm kỹ thuật dữ liệu
+        scope: team                           # every unit, plus the run's technical facts
+
+``scope: all`` (every unit) and ``scope: <unit code>`` (one commune) are accepted as short forms.
+The file is checked on load (syntax, addresses, duplicates, languages, report kinds); the unit codes
+are checked against the warehouse's ``marts.dim_units`` before anything is sent
+(:func:`check_scopes`), so a typo stops the send with the recipient's number rather than mailing an
+empty report.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -18,6 +37,12 @@ import yaml
 from chiso import settings
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_UNIT_CODE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]*$")
+LANGUAGES = ("vi", "en")
+REPORT_KINDS = ("daily", "campaign")
+SCOPE_KINDS = ("all", "team", "province", "district", "commune")
+# The unit kind a scope's code must name.
+_SCOPE_UNIT_KIND = {"province": "PROVINCE", "district": "DISTRICT", "commune": "COMMUNE"}
 
 
 class RecipientsError(ValueError):
@@ -25,13 +50,97 @@ class RecipientsError(ValueError):
 
 
 @dataclass(frozen=True)
+class Unit:
+    """A unit as the reports need it (a row of marts.dim_units)."""
+    code: str
+    name: str
+    kind: str
+    parent: str | None = None
+    is_evaluated: bool = True
+
+
+@dataclass(frozen=True)
+class Scope:
+    kind: str               # all, team, province, district or commune
+    unit_code: str | None = None
+
+    def describe(self) -> str:
+        return self.kind if self.unit_code is None else f"{self.kind} {self.unit_code}"
+
+
+@dataclass(frozen=True)
 class Recipient:
     email: str
     name: str
-    scope: str  # "all" or a unit code
+    scope: Scope = field(default_factory=lambda: Scope("all"))
+    language: str = "vi"
+    reports: tuple[str, ...] = REPORT_KINDS
 
-    def sees(self, unit_code: str) -> bool:
-        return self.scope == "all" or self.scope == unit_code
+    @property
+    def is_team(self) -> bool:
+        return self.scope.kind == "team"
+
+    def wants(self, report_kind: str) -> bool:
+        return report_kind in self.reports
+
+    def units(self, catalogue: Mapping[str, Unit]) -> set[str]:
+        """The codes of the units this recipient sees."""
+        kind, code = self.scope.kind, self.scope.unit_code
+        if kind in ("all", "team"):
+            return set(catalogue)
+        if kind == "commune":
+            return {code}
+        if kind == "district":
+            return {code} | {u.code for u in catalogue.values() if u.parent == code}
+        return {u.code for u in catalogue.values() if code in ancestors(u.code, catalogue) or u.code == code}
+
+    def sees(self, unit_code: str, catalogue: Mapping[str, Unit] | None = None) -> bool:
+        if self.scope.kind in ("all", "team"):
+            return True
+        if self.scope.kind == "commune":
+            return unit_code == self.scope.unit_code
+        if catalogue is None:
+            raise ValueError(f"A {self.scope.kind} scope needs the unit catalogue")
+        return unit_code in self.units(catalogue)
+
+    def focus_unit(self, catalogue: Mapping[str, Unit]) -> str | None:
+        """The unit whose score heads the report: the scope's unit, or the (first) province."""
+        if self.scope.unit_code:
+            return self.scope.unit_code
+        provinces = sorted(u.code for u in catalogue.values() if u.kind == "PROVINCE")
+        return provinces[0] if provinces else None
+
+
+def ancestors(unit_code: str, catalogue: Mapping[str, Unit]) -> list[str]:
+    chain, seen = [], {unit_code}
+    parent = catalogue[unit_code].parent if unit_code in catalogue else None
+    while parent and parent not in seen:
+        chain.append(parent)
+        seen.add(parent)
+        parent = catalogue[parent].parent if parent in catalogue else None
+    return chain
+
+
+def _parse_scope(value, where: str) -> Scope:
+    if value is None or value == "all":
+        return Scope("all")
+    if value == "team":
+        return Scope("team")
+    if isinstance(value, str):
+        if not _UNIT_CODE.match(value):
+            raise RecipientsError(f"{where}: scope {value!r} is not 'all', 'team', a unit code or "
+                                  f"a mapping like {{commune: <unit code>}}")
+        return Scope("commune", value)  # the short form: one commune's view
+    if isinstance(value, dict) and len(value) == 1:
+        (kind, code), = value.items()
+        if kind not in _SCOPE_UNIT_KIND:
+            raise RecipientsError(f"{where}: scope kind {kind!r} is not one of "
+                                  f"{', '.join(_SCOPE_UNIT_KIND)} (or 'all', 'team')")
+        if not isinstance(code, str) or not _UNIT_CODE.match(code):
+            raise RecipientsError(f"{where}: scope {kind}: {code!r} is not a unit code")
+        return Scope(kind, code)
+    raise RecipientsError(f"{where}: scope must be 'all', 'team', a unit code or one of "
+                          f"{{province|district|commune: <unit code>}}, got {value!r}")
 
 
 def load_recipients(path: Path | None = None) -> list[Recipient]:
@@ -40,15 +149,15 @@ def load_recipients(path: Path | None = None) -> list[Recipient]:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise RecipientsError(f"Cannot read recipients file {path}: {exc}") from exc
-    entries = (document or {}).get("recipients")
+    entries = (document or {}).get("recipients") if isinstance(document, dict) else None
     if not isinstance(entries, list) or not entries:
         raise RecipientsError(f"{path}: expected a non-empty list under 'recipients'")
     recipients, seen = [], set()
     for index, entry in enumerate(entries, start=1):
         where = f"{path}: recipient #{index}"
         if not isinstance(entry, dict):
-            raise RecipientsError(f"{where}: expected a mapping with email, name, scope")
-        unknown = set(entry) - {"email", "name", "scope"}
+            raise RecipientsError(f"{where}: expected a mapping with email, name, scope, language, reports")
+        unknown = set(entry) - {"email", "name", "scope", "language", "reports"}
         if unknown:
             raise RecipientsError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
         email = str(entry.get("email", "")).strip().lower()
@@ -58,6 +167,33 @@ def load_recipients(path: Path | None = None) -> list[Recipient]:
             raise RecipientsError(f"{where}: {email} is listed twice")
         seen.add(email)
         name = unicodedata.normalize("NFC", str(entry.get("name") or email))
-        scope = str(entry.get("scope", "all"))
-        recipients.append(Recipient(email, name, scope))
+        scope = _parse_scope(entry.get("scope", "all"), where)
+        language = str(entry.get("language") or "vi").strip().lower()
+        if language not in LANGUAGES:
+            raise RecipientsError(f"{where}: language {language!r} is not one of {', '.join(LANGUAGES)}")
+        reports = entry.get("reports", list(REPORT_KINDS))
+        if isinstance(reports, str):
+            reports = [reports]
+        if not isinstance(reports, list) or not reports or any(r not in REPORT_KINDS for r in reports):
+            raise RecipientsError(f"{where}: reports must be a non-empty list of {', '.join(REPORT_KINDS)}, "
+                                  f"got {entry.get('reports')!r}")
+        recipients.append(Recipient(email, name, scope, language, tuple(dict.fromkeys(reports))))
     return recipients
+
+
+def check_scopes(recipients: list[Recipient], catalogue: Mapping[str, Unit]) -> None:
+    """Every scope names a unit of the warehouse, of the kind the scope says; raises RecipientsError."""
+    problems = []
+    for index, recipient in enumerate(recipients, start=1):
+        code, kind = recipient.scope.unit_code, recipient.scope.kind
+        if code is None:
+            continue
+        unit = catalogue.get(code)
+        if unit is None:
+            problems.append(f"recipient #{index} ({recipient.email}): scope {kind} {code} is not a unit of "
+                            f"marts.dim_units")
+        elif unit.kind != _SCOPE_UNIT_KIND[kind]:
+            problems.append(f"recipient #{index} ({recipient.email}): {code} ({unit.name}) is a "
+                            f"{unit.kind}, not a {_SCOPE_UNIT_KIND[kind]}")
+    if problems:
+        raise RecipientsError("; ".join(problems))

@@ -1,0 +1,430 @@
+"""Periodic and campaign reports: every N days during a campaign, an interim and a final report, each
+as an HTML e-mail (with a chart), a printable HTML file and an Excel annex laid out like the plans'
+"Phụ lục I" (unit, value at baseline, target, value now, status).
+
+When a report is due comes from the plan: its first day is the earliest ``window_start`` of its
+targets in ``reference.target_registry``; the rhythm (every 10 days, interim on day 30 or 50, final
+on day 60 or 100) is the plan's own text, kept in :data:`RHYTHMS`. A report is due on the business
+date that closes its period (day 10, 20, … of the campaign) and describes the campaign as of that
+date; dags/chiso_periodic_reports.py sends it once that date's nightly report is published.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from chiso.reports import charts, text
+from chiso.reports.daily import STATUS_ORDER, PeerList, Score, environment
+from chiso.reports.mail import Attachment, InlineImage, RenderedReport
+from chiso.reports.recipients import Recipient, Unit
+from chiso.warehouse import connect
+
+REPORT_PREFIX = "campaign"
+
+
+@dataclass(frozen=True)
+class Rhythm:
+    every_days: int
+    interim_day: int
+    final_day: int
+    source_vi: str
+
+
+# The reporting rhythm each campaign plan sets, in its own words. (It is plan metadata; if
+# reference.target_plans grows columns for it, read them there instead.)
+RHYTHMS: dict[str, Rhythm] = {
+    "KH_CUKUIN_60NGAY_2024": Rhythm(10, 30, 60, "Kế hoạch Chiến dịch 60 ngày đêm huyện Cư Kuin, mục IV: báo cáo "
+                                                "kết quả theo các mốc thời gian: định kỳ 10 ngày/lần, sơ kết 30 ngày "
+                                                "và tổng kết (trước ngày 14/01/2025)"),
+    "KH_IATOR_100NGAY_2024": Rhythm(10, 50, 100, "Kế hoạch Chiến dịch 100 ngày đêm xã Ia Tôr: báo cáo kết quả "
+                                                 "theo các mốc thời gian: Định kỳ 10 ngày/lần, sơ kết 50 ngày và "
+                                                 "tổng kết 100 ngày Chiến dịch"),
+}
+KINDS = ("periodic", "interim", "final")
+
+
+@dataclass(frozen=True)
+class DueReport:
+    plan_id: str
+    kind: str               # periodic, interim or final
+    number: int             # the periodic report's number (1, 2, …); the day number otherwise
+    campaign_start: date
+    period_start: date      # first day the report covers
+    as_of: date             # the business date it describes (and the ledger's period)
+    day_number: int         # day of the campaign of as_of
+    length: int             # the campaign's days
+
+    @property
+    def report_code(self) -> str:
+        return f"{REPORT_PREFIX}/{self.plan_id}/{self.kind}"
+
+    def title(self, language: str = "vi") -> str:
+        words = text.labels(language)
+        rhythm = RHYTHMS[self.plan_id]
+        if self.kind == "periodic":
+            return words["periodic"].format(every=rhythm.every_days, number=self.number)
+        return words[self.kind].format(days=self.day_number)
+
+    def period_label(self, language: str = "vi") -> str:
+        return text.labels(language)["campaign_period"].format(
+            start=text.day(self.period_start), end=text.day(self.as_of), day=self.day_number, length=self.length)
+
+    def file_stem(self) -> str:
+        return f"bao-cao-{self.plan_id.lower().replace('_', '-')}-{self.kind}-{self.as_of:%Y%m%d}"
+
+
+def campaign_starts(url: str | None = None) -> dict[str, date]:
+    with connect(url) as conn:
+        return dict(conn.execute(
+            "select plan_id, min(window_start) from reference.target_registry where plan_id = any(%s) "
+            "group by plan_id", (list(RHYTHMS),)).fetchall())
+
+
+def due_on(business_date: date, starts: dict[str, date]) -> list[DueReport]:
+    """The campaign reports whose period closes on ``business_date``."""
+    due = []
+    for plan_id, start in sorted(starts.items()):
+        rhythm = RHYTHMS[plan_id]
+        day_number = (business_date - start).days + 1
+        if not 1 <= day_number <= rhythm.final_day:
+            continue
+        if day_number == rhythm.final_day:
+            kind, number, period_start = "final", day_number, start
+        elif day_number == rhythm.interim_day:
+            kind, number, period_start = "interim", day_number, start
+        elif day_number % rhythm.every_days == 0:
+            kind, number = "periodic", day_number // rhythm.every_days
+            period_start = business_date - timedelta(days=rhythm.every_days - 1)
+        else:
+            continue
+        due.append(DueReport(plan_id, kind, number, start, period_start, business_date, day_number,
+                             rhythm.final_day))
+    return due
+
+
+def due_reports(business_date: date, url: str | None = None) -> list[DueReport]:
+    return due_on(business_date, campaign_starts(url))
+
+
+def parse_report_code(report_code: str, as_of: date, url: str | None = None) -> DueReport:
+    """The due report behind a ledger entry (for re-sending): 'campaign/<plan>/<kind>' and its date."""
+    prefix, plan_id, kind = (report_code.split("/") + ["", ""])[:3]
+    if prefix != REPORT_PREFIX or plan_id not in RHYTHMS or kind not in KINDS:
+        raise ValueError(f"{report_code!r} is not a campaign report code (campaign/<plan>/<periodic|interim|final>)")
+    for due in due_reports(as_of, url):
+        if due.plan_id == plan_id and due.kind == kind:
+            return due
+    raise ValueError(f"No {kind} report of {plan_id} is due on {as_of}")
+
+
+# ----------------------------------------------------------------------------- the report's data
+
+@dataclass(frozen=True)
+class AnnexRow:
+    target_id: str
+    unit_code: str
+    unit_name: str
+    indicator_code: str
+    indicator_name_vi: str
+    unit_of_measure: str
+    comparator: str
+    target_kind: str
+    measure_period: str
+    target_value: Decimal
+    target_rule_vi: str | None
+    baseline_date: date | None
+    baseline_value: Decimal | None
+    baseline_from_data: Decimal | None
+    numerator: Decimal | None
+    denominator: Decimal | None
+    actual_value: Decimal | None
+    judged_on: date | None
+    judged_value: Decimal | None
+    is_final: bool
+    gap_points: Decimal | None
+    gap_items: int | None
+    deadline: date | None
+    status_code: str
+    status_vi: str
+
+    @property
+    def baseline(self) -> Decimal | None:
+        """The plan's stated baseline, else the one measured on the baseline day."""
+        return self.baseline_value if self.baseline_value is not None else self.baseline_from_data
+
+
+@dataclass
+class IndicatorBlock:
+    indicator_code: str
+    name_vi: str
+    measure_period: str
+    unit_of_measure: str
+    baseline_date: date | None
+    rows: list[AnnexRow]
+
+
+@dataclass
+class CampaignReport:
+    due: DueReport
+    document_vi: str
+    issuer_vi: str
+    rows: list[AnnexRow]
+    catalogue: dict[str, Unit]
+    scores: dict[str, Score] = field(default_factory=dict)
+    peer_lists: list[PeerList] = field(default_factory=list)
+
+    @property
+    def units(self) -> list[str]:
+        return sorted({r.unit_code for r in self.rows})
+
+    def blocks(self) -> list[IndicatorBlock]:
+        """One block per (indicator, measure): the baseline-plus-points targets first (the plan's annex
+        proper), then the others, each block's units in the registry's order of unit codes."""
+        grouped: dict[tuple[str, str], list[AnnexRow]] = defaultdict(list)
+        for row in self.rows:
+            grouped[(row.indicator_code, row.measure_period)].append(row)
+        blocks = [IndicatorBlock(code, rows[0].indicator_name_vi, measure, rows[0].unit_of_measure,
+                                 next((r.baseline_date for r in rows if r.baseline_date), None),
+                                 sorted(rows, key=lambda r: (self.catalogue.get(r.unit_code, Unit(r.unit_code, "", "")).kind
+                                                             != "DISTRICT", r.unit_code)))
+                  for (code, measure), rows in grouped.items()]
+        return sorted(blocks, key=lambda b: (b.baseline_date is None, b.indicator_code, b.measure_period))
+
+    def counts(self) -> dict[str, int]:
+        counts = {status: 0 for status in STATUS_ORDER}
+        for row in self.rows:
+            counts[row.status_code] = counts.get(row.status_code, 0) + 1
+        return counts
+
+
+def build_campaign_report(due: DueReport, url: str | None = None) -> CampaignReport:
+    with connect(url) as conn:
+        plan = conn.execute("select source_document_vi, issuer_vi from reference.target_plans where plan_id = %s",
+                            (due.plan_id,)).fetchone()
+        if plan is None:
+            raise ValueError(f"Plan {due.plan_id} is not in reference.target_plans")
+        rows = [AnnexRow(*r) for r in conn.execute(
+            """
+            select target_id, unit_code, unit_name, indicator_code, indicator_name_vi, unit_of_measure, comparator,
+                   target_kind, measure_period, target_value, target_rule_vi, baseline_date, baseline_value,
+                   baseline_from_data, numerator, denominator, actual_value, judged_on, judged_value, is_final,
+                   gap_points, gap_items, deadline, status_code, status_vi
+            from marts.mart_target_attainment
+            where plan_id = %s and business_date = %s
+            order by target_id, unit_code
+            """, (due.plan_id, due.as_of)).fetchall()]
+        if not rows:
+            raise ValueError(f"No attainment of {due.plan_id} as of {due.as_of} in marts.mart_target_attainment: "
+                             f"build that business date first")
+        catalogue = {code: Unit(code, name, kind, parent, evaluated) for code, name, kind, parent, evaluated in
+                     conn.execute("select unit_code, unit_name, unit_kind, parent_unit_code, is_evaluated "
+                                  "from marts.dim_units").fetchall()}
+        units = sorted({r.unit_code for r in rows})
+        scores = {}
+        for r in conn.execute(
+                """
+                select s.unit_code, s.ckmb_score, s.tdgq_score, s.online_score, s.tttt_score, s.mdsh_score,
+                       s.mdhl_score, s.total_score, s.class_code, s.class_name_vi, c.name_en, s.rank_in_peer_set,
+                       s.peer_count, s.rank_in_kind, s.kind_peer_count, s.rank_in_district, s.district_peer_count,
+                       s.change_since_previous_day
+                from marts.fct_unit_scores as s left join reference.score_classes as c using (class_code)
+                where s.business_date = %s and s.period_type = 'year' and s.unit_code = any(%s)
+                """, (due.as_of, units)).fetchall():
+            scores[r[0]] = Score(r[0], dict(zip(text.GROUPS, r[1:7])), r[7], r[8], r[9], r[10] or r[9], *r[11:18])
+        parents = sorted({catalogue[u].parent for u in units if u in catalogue and catalogue[u].parent} | set(units))
+        peer_lists = [PeerList(*r) for r in conn.execute(
+            """select list_code, peer_set_unit_code, member_unit_codes, sentence_vi from marts.mart_peer_lists
+               where business_date = %s and peer_set_unit_code = any(%s) order by peer_set_unit_code, list_code""",
+            (due.as_of, parents)).fetchall()]
+    return CampaignReport(due, plan[0], plan[1], rows, catalogue, scores, peer_lists)
+
+
+def recipients_for(report: CampaignReport, recipients: list[Recipient]) -> list[Recipient]:
+    """Those who asked for campaign reports and see at least one of the plan's units."""
+    plan_units = set(report.units)
+    return [r for r in recipients if r.wants("campaign") and r.units(report.catalogue) & plan_units]
+
+
+# ----------------------------------------------------------------------------- rendering
+
+def _context(report: CampaignReport, recipient: Recipient | None, language: str) -> dict:
+    words = text.labels(language)
+    focus = recipient.scope.unit_code if recipient else None
+    ranked = sorted(report.scores.items(),
+                    key=lambda item: (item[1].rank_district or item[1].rank_kind or 10**6, item[0]))
+    return {
+        "words": words, "language": language, "recipient": recipient, "report": report, "due": report.due,
+        "title": report.due.title(language), "period": report.due.period_label(language),
+        "blocks": report.blocks(), "counts": report.counts(), "focus": focus, "ranked": ranked,
+        "status_text": text.STATUS[language], "status_colours": text.STATUS_COLOURS,
+        "rhythm": RHYTHMS[report.due.plan_id], "catalogue": report.catalogue,
+    }
+
+
+def draw_charts(report: CampaignReport, language: str = "vi") -> dict[str, InlineImage]:
+    """One chart per baseline block of percentages: value now against baseline and target, per unit."""
+    words = text.labels(language)
+    images = {}
+    for block in report.blocks():
+        if block.baseline_date is None or block.unit_of_measure != "percent" or len(block.rows) < 2:
+            continue
+        rows = [(text.short_unit_name(r.unit_name), float(r.judged_value) if r.judged_value is not None else None,
+                 float(r.target_value), float(r.baseline) if r.baseline is not None else None) for r in block.rows]
+        key = f"{block.indicator_code}.{block.measure_period}"
+        images[key] = InlineImage(f"annex.{key}.{report.due.as_of:%Y%m%d}@chiso",
+                                  charts.units_against_targets(rows, words["target"], words["baseline_short"],
+                                                               words["now"]),
+                                  f"{block.indicator_code.lower()}-{block.measure_period}.png")
+    return images
+
+
+def render_html(report: CampaignReport, recipient: Recipient | None, images: dict[str, InlineImage],
+                image_src=None, language: str | None = None, printable: bool = False) -> str:
+    import base64
+
+    language = language or (recipient.language if recipient else "vi")
+    if image_src is None:
+        image_src = ((lambda image: "data:image/png;base64," + base64.b64encode(image.data).decode())
+                     if printable else (lambda image: f"cid:{image.cid}"))
+    html = environment().get_template("campaign_report.html.j2").render(
+        **_context(report, recipient, language), printable=printable,
+        images={key: image_src(image) for key, image in images.items()},
+        excel_name=f"{report.due.file_stem()}.xlsx")
+    return text.nfc(html)
+
+
+def render_subject(report: CampaignReport, language: str = "vi") -> str:
+    words = text.labels(language)
+    return text.nfc(words["campaign_subject"].format(title=report.due.title(language), plan=report.document_vi
+                                                     .split("(")[0].strip()) + f" – {text.day(report.due.as_of)}")
+
+
+def render_text(report: CampaignReport, language: str = "vi") -> str:
+    words = text.labels(language)
+    counts = report.counts()
+    lines = [report.due.title(language), report.document_vi, report.due.period_label(language), "",
+             words["summary_text"].format(day=text.day(report.due.as_of), met=counts["met"], at_risk=counts["at_risk"],
+                                          not_met=counts["not_met"], no_data=counts["no_data"],
+                                          total=len(report.rows), units=len(report.units)), "",
+             words["excel_attached"].format(name=f"{report.due.file_stem()}.xlsx")]
+    return text.nfc("\n".join(lines))
+
+
+def render_campaign(report: CampaignReport, recipient: Recipient) -> RenderedReport:
+    language = recipient.language
+    images = draw_charts(report, language)
+    stem = report.due.file_stem()
+    printable = render_html(report, None, images, language=language, printable=True)
+    return RenderedReport(
+        subject=render_subject(report, language),
+        html=render_html(report, recipient, images),
+        text=render_text(report, language),
+        images=list(images.values()),
+        attachments=[Attachment(f"{stem}.xlsx", excel_annex(report, language)),
+                     Attachment(f"{stem}.html", printable.encode("utf-8"), "text", "html")])
+
+
+# ----------------------------------------------------------------------------- the Excel annex
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def excel_annex(report: CampaignReport, language: str = "vi") -> bytes:
+    """The annex as the plans lay it out: one row per unit, per indicator four columns (value at
+    baseline, target, value now, status); a second sheet with every figure of every target."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+    from openpyxl.utils import get_column_letter
+
+    words = text.labels(language)
+    status_text = text.STATUS[language]
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "Phụ lục I" if language == "vi" else "Annex I"
+    thin = Side(style="thin", color="9FB3C8")
+    border = Border(left=thin, right=thin, top=thin, bottom=thin)
+    bold = Font(bold=True)
+    header_fill = PatternFill("solid", fgColor="D9E2EC")
+    centre = Alignment(horizontal="center", vertical="center", wrap_text=True)
+
+    blocks = [b for b in report.blocks()]
+    units: list[str] = []
+    for block in blocks:
+        for row in block.rows:
+            if row.unit_code not in units:
+                units.append(row.unit_code)
+    width = 2 + 4 * len(blocks)
+    sheet.cell(1, 1, words["annex"]).font = Font(bold=True, size=13)
+    sheet.cell(2, 1, f"{report.document_vi}")
+    sheet.cell(3, 1, f"{report.due.title(language)} · {report.due.period_label(language)}")
+    sheet.cell(4, 1, words["annex_note"].format(day=", ".join(sorted({text.day(b.baseline_date) for b in blocks
+                                                                        if b.baseline_date})) or "—"))
+    top, sub = 6, 7
+    for column, label in ((1, words["stt"]), (2, words["unit"])):
+        sheet.cell(top, column, label)
+        sheet.merge_cells(start_row=top, start_column=column, end_row=sub, end_column=column)
+    for index, block in enumerate(blocks):
+        first = 3 + 4 * index
+        suffix = " (%)" if block.unit_of_measure == "percent" else ""
+        sheet.cell(top, first, f"{block.name_vi}{suffix} – {text.measure_name(block.measure_period, language)}")
+        sheet.merge_cells(start_row=top, start_column=first, end_row=top, end_column=first + 3)
+        baseline_day = f" {text.day(block.baseline_date)}" if block.baseline_date else ""
+        for offset, label in enumerate((words["baseline_short"] + baseline_day, words["target"],
+                                        f"{words['now']} {text.day(report.due.as_of)}", words["status"])):
+            sheet.cell(sub, first + offset, label)
+    for row_index in (top, sub):
+        for column in range(1, width + 1):
+            cell = sheet.cell(row_index, column)
+            cell.font, cell.fill, cell.alignment, cell.border = bold, header_fill, centre, border
+    by_unit_block = {(row.unit_code, b.indicator_code, b.measure_period): row for b in blocks for row in b.rows}
+    for number, unit_code in enumerate(units, start=1):
+        line = sub + number
+        name = next(r.unit_name for r in report.rows if r.unit_code == unit_code)
+        sheet.cell(line, 1, number)
+        sheet.cell(line, 2, name)
+        for index, block in enumerate(blocks):
+            first = 3 + 4 * index
+            row = by_unit_block.get((unit_code, block.indicator_code, block.measure_period))
+            if row is None:
+                continue
+            values = (_float(row.baseline), _float(row.target_value), _float(row.judged_value),
+                      status_text.get(row.status_code, row.status_vi))
+            for offset, value in enumerate(values):
+                cell = sheet.cell(line, first + offset, value)
+                if offset < 3:
+                    cell.number_format = "0.00"
+        for column in range(1, width + 1):
+            sheet.cell(line, column).border = border
+    sheet.column_dimensions["A"].width = 5
+    sheet.column_dimensions["B"].width = 24
+    for column in range(3, width + 1):
+        sheet.column_dimensions[get_column_letter(column)].width = 12
+    sheet.row_dimensions[top].height = 45
+    sheet.freeze_panes = sheet.cell(sub + 1, 3)
+
+    detail = workbook.create_sheet("Chi tiết" if language == "vi" else "Detail")
+    columns = ("target_id", "unit_code", "unit_name", "indicator_code", "indicator_name_vi", "measure_period",
+               "comparator", "target_kind", "target_value", "target_rule_vi", "baseline_date", "baseline_value",
+               "baseline_from_data", "numerator", "denominator", "actual_value", "judged_on", "judged_value",
+               "is_final", "gap_points", "gap_items", "deadline", "status_code", "status_vi")
+    detail.append(list(columns))
+    for cell in detail[1]:
+        cell.font, cell.fill = bold, header_fill
+    for row in sorted(report.rows, key=lambda r: (r.target_id, r.unit_code)):
+        values = []
+        for name in columns:
+            value = getattr(row, name)
+            values.append(float(value) if isinstance(value, Decimal) else value)
+        detail.append(values)
+    detail.freeze_panes = "B2"
+    for column, name in enumerate(columns, start=1):
+        detail.column_dimensions[get_column_letter(column)].width = max(10, min(40, len(name) + 2))
+    workbook.properties.creator = "chiso"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()

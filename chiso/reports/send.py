@@ -1,0 +1,147 @@
+"""Sending the reports: the nightly e-mail, the campaign reports due on a day, and deliberate re-sends.
+
+Every send goes through the ledger (chiso.reports.delivery): a recipient already served for a
+(report, period) is skipped, a failed send is not recorded and makes the call raise
+:class:`~chiso.reports.delivery.DeliveryFailed` once every other recipient has been tried.
+By default messages leave through the Airflow SMTP connection (CHISO_SMTP_CONN_ID).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from chiso import settings
+from chiso.reports import text
+from chiso.reports.delivery import DeliveryFailed, deliver_once, new_message_id, record_publication, record_resend
+from chiso.reports.mail import SmtpHookMailer, build_message
+from chiso.reports.recipients import Recipient, RecipientsError, check_scopes, load_recipients
+from chiso.warehouse import ensure_schema
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 1_000_000  # the issue's ceiling; a report above it is refused, not sent
+
+
+def smtp_mailer():
+    return SmtpHookMailer(settings.require("CHISO_SMTP_CONN_ID"))
+
+
+def _publication_header(report_code: str, period: date, email: str) -> dict[str, str]:
+    return {"X-Chiso-Publication": f"{report_code}/{period}/{email}"}
+
+
+def _message(rendered, mailer, recipient: Recipient, message_id: str, report_code: str, period: date):
+    message = build_message(rendered, mailer.sender, recipient.email, message_id,
+                            _publication_header(report_code, period, recipient.email))
+    size = len(message.as_bytes())
+    if size > MAX_MESSAGE_BYTES:
+        raise ValueError(f"{report_code} {period} for {recipient.email} is {size} bytes, over {MAX_MESSAGE_BYTES}")
+    return message
+
+
+def send_daily(business_date: date, mailer=None, url: str | None = None,
+               recipients: list[Recipient] | None = None) -> dict:
+    """The nightly e-mail to every recipient who wants it; returns who was sent, who was already served."""
+    from chiso.reports.daily import REPORT_CODE, add_technical_facts, build_daily_report, render_daily
+
+    ensure_schema(url)
+    recipients = [r for r in (recipients or load_recipients()) if r.wants("daily")]
+    report = build_daily_report(business_date, url)
+    if not report.units:
+        raise RuntimeError(f"No indicator values for {business_date}: nothing to report")
+    check_scopes(recipients, report.catalogue)
+    if any(r.is_team for r in recipients):
+        add_technical_facts(report, url)
+    mailer = mailer or smtp_mailer()
+
+    def send(recipient: Recipient, message_id: str) -> None:
+        rendered = render_daily(report.for_recipient(recipient), recipient)
+        mailer.send(_message(rendered, mailer, recipient, message_id, REPORT_CODE, business_date))
+
+    try:
+        summary = deliver_once(REPORT_CODE, business_date, recipients, send, url,
+                               period_label=text.day(business_date))
+    finally:
+        mailer.close()
+    return {"sent": summary.sent, "already_sent": summary.already_sent}
+
+
+def send_campaign_reports(business_date: date, mailer=None, url: str | None = None,
+                          recipients: list[Recipient] | None = None) -> dict:
+    """Every campaign report due on ``business_date`` (chiso.reports.campaign), once per recipient;
+    each fully delivered report is recorded in ops.publications. Raises DeliveryFailed (after trying
+    every report) if any recipient could not be served."""
+    from chiso.reports.campaign import build_campaign_report, due_reports, recipients_for, render_campaign
+
+    ensure_schema(url)
+    due = due_reports(business_date, url)
+    if not due:
+        log.info("No campaign report is due on %s", business_date)
+        return {}
+    everyone = recipients or load_recipients()
+    mailer = mailer or smtp_mailer()
+    results, failures = {}, []
+    try:
+        for item in due:
+            report = build_campaign_report(item, url)
+            check_scopes(everyone, report.catalogue)
+            audience = recipients_for(report, everyone)
+
+            def send(recipient: Recipient, message_id: str, report=report, item=item) -> None:
+                rendered = render_campaign(report, recipient)
+                mailer.send(_message(rendered, mailer, recipient, message_id, item.report_code, item.as_of))
+
+            try:
+                summary = deliver_once(item.report_code, item.as_of, audience, send, url,
+                                       period_label=f"{item.title()}: {item.period_label()}")
+            except DeliveryFailed as failure:
+                failures.append(str(failure))
+                continue
+            record_publication(item.report_code, item.as_of, len(summary.sent) + len(summary.already_sent), url)
+            results[item.report_code] = {"sent": summary.sent, "already_sent": summary.already_sent}
+    finally:
+        mailer.close()
+    if failures:
+        raise DeliveryFailed(" | ".join(failures))
+    return results
+
+
+def render_for(report_code: str, period: date, recipient: Recipient, url: str | None = None):
+    """The report ``report_code`` of ``period`` as ``recipient`` receives it (RenderedReport)."""
+    from chiso.reports.campaign import build_campaign_report, parse_report_code, render_campaign
+    from chiso.reports.daily import REPORT_CODE, add_technical_facts, build_daily_report, render_daily
+
+    if report_code == REPORT_CODE:
+        report = build_daily_report(period, url)
+        check_scopes([recipient], report.catalogue)
+        if recipient.is_team:
+            add_technical_facts(report, url)
+        return render_daily(report.for_recipient(recipient), recipient)
+    report = build_campaign_report(parse_report_code(report_code, period, url), url)
+    check_scopes([recipient], report.catalogue)
+    return render_campaign(report, recipient)
+
+
+def resend(report_code: str, period: date, email: str, reason: str, mailer=None, url: str | None = None,
+           recipients: list[Recipient] | None = None) -> str:
+    """Send one report to one configured recipient again, on purpose; logged in ops.report_resends.
+    Returns the new Message-ID."""
+    if not reason.strip():
+        raise ValueError("A re-send needs a reason (--reason)")
+    ensure_schema(url)
+    recipient = next((r for r in (recipients or load_recipients()) if r.email == email.strip().lower()), None)
+    if recipient is None:
+        raise RecipientsError(f"{email} is not in the recipients file: add it there first")
+    rendered = render_for(report_code, period, recipient, url)
+    mailer = mailer or smtp_mailer()
+    message_id = new_message_id(report_code, period)
+    try:
+        message = _message(rendered, mailer, recipient, message_id, report_code, period)
+        message["X-Chiso-Resend"] = reason.strip()
+        mailer.send(message)
+    finally:
+        mailer.close()
+    record_resend(report_code, period, recipient.email, message_id, reason.strip(), url)
+    log.info("%s %s re-sent to %s (%s)", report_code, period, recipient.email, reason)
+    return message_id

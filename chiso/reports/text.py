@@ -1,0 +1,202 @@
+"""Words and number formats of the reports, in Vietnamese (default) and English.
+
+Vietnamese text is written here once, in Unicode NFC (tests check it), and numbers follow the
+Vietnamese style the plans use: a decimal comma ("72,50"), dates dd/mm/yyyy.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import date
+from decimal import Decimal
+
+# The six groups of Decision 766 (their maximum points come from the rule registry).
+GROUPS = ("CKMB", "TDGQ", "ONLINE", "TTTT", "MDSH", "MDHL")
+GROUP_NAMES = {
+    "vi": {"CKMB": "Công khai, minh bạch", "TDGQ": "Tiến độ giải quyết", "ONLINE": "Dịch vụ công trực tuyến",
+           "TTTT": "Thanh toán trực tuyến", "MDSH": "Mức độ số hóa hồ sơ", "MDHL": "Mức độ hài lòng"},
+    "en": {"CKMB": "Publicity and transparency", "TDGQ": "Processing progress", "ONLINE": "Online public services",
+           "TTTT": "Online payment", "MDSH": "Digitisation of dossiers", "MDHL": "Satisfaction"},
+}
+STATUS = {
+    "vi": {"met": "đạt", "not_met": "chưa đạt", "at_risk": "có nguy cơ", "no_data": "chưa có dữ liệu"},
+    "en": {"met": "met", "not_met": "not met", "at_risk": "at risk", "no_data": "no data"},
+}
+STATUS_COLOURS = {"met": "#1e7b34", "not_met": "#b42318", "at_risk": "#b54708", "no_data": "#667085"}
+UNIT_KINDS = {
+    "vi": {"PROVINCE": "tỉnh", "AGENCY": "sở, ngành", "DISTRICT": "huyện", "COMMUNE": "xã"},
+    "en": {"PROVINCE": "province", "AGENCY": "department", "DISTRICT": "district", "COMMUNE": "commune"},
+}
+
+LABELS = {
+    "vi": {
+        "daily_title": "Báo cáo chỉ số phục vụ người dân, doanh nghiệp",
+        "daily_subject": "[chiso] Báo cáo chỉ số phục vụ người dân, doanh nghiệp ngày {day}",
+        "day": "Ngày",
+        "to": "Kính gửi",
+        "as_of": "Số liệu đến hết ngày {day}, tính từ đầu năm (như Cổng Dịch vụ công quốc gia) theo "
+                 "Quyết định 766/QĐ-TTg.",
+        "total": "Tổng điểm",
+        "of_100": "/100 điểm",
+        "change": "So với ngày trước",
+        "class": "Xếp loại",
+        "rank": "Xếp hạng",
+        "rank_district": "trong huyện",
+        "rank_province": "trong tỉnh",
+        "rank_kind": "cùng loại trong tỉnh",
+        "groups": "Điểm sáu nhóm chỉ số",
+        "group": "Nhóm chỉ số",
+        "score": "Điểm",
+        "max": "Tối đa",
+        "percent_of_max": "% điểm tối đa",
+        "targets": "Thực hiện chỉ tiêu",
+        "target": "Chỉ tiêu",
+        "target_col": "Nội dung",
+        "actual": "Hiện tại",
+        "status": "Đánh giá",
+        "gap_items": "Thiếu (hồ sơ)",
+        "deadline": "Hạn",
+        "measure": "Cách đo",
+        "unit": "Đơn vị",
+        "no_targets": "Không có chỉ tiêu nào đang có hiệu lực cho đơn vị này.",
+        "below": "Đơn vị dưới ngưỡng",
+        "off_track": "Chỉ tiêu chưa đạt hoặc có nguy cơ không đạt",
+        "nobody_below": "Không có đơn vị nào dưới ngưỡng.",
+        "peers": "Bảng xếp hạng",
+        "peers_of": "Các đơn vị cùng nhóm so sánh",
+        "trend_chart": "Tổng điểm 30 ngày gần nhất",
+        "groups_chart": "Điểm từng nhóm so với chỉ tiêu (% điểm tối đa)",
+        "day_table": "Chỉ số trong ngày",
+        "day_table_note": "Hồ sơ tiếp nhận trong ngày; mỗi ô ghi tỷ lệ (%) và số hồ sơ (đạt/tổng).",
+        "footer": "Thư tự động từ hệ thống chiso; số liệu đã qua kiểm tra chất lượng trước khi gửi.",
+        "no_score": "Chưa có điểm cho ngày này.",
+        "technical": "Thông tin kỹ thuật (nhóm dữ liệu)",
+        "stt": "STT",
+        "points": "điểm",
+        "measure_names": {"day": "trong ngày", "month": "tháng đến nay", "quarter": "quý đến nay",
+                          "year": "năm đến nay", "window": "từ đầu chiến dịch"},
+        "trailing": "{n} ngày gần nhất",
+        "campaign_subject": "[chiso] {title} – {plan}",
+        "periodic": "Báo cáo định kỳ {every} ngày (kỳ {number})",
+        "interim": "Báo cáo sơ kết {days} ngày",
+        "final": "Báo cáo tổng kết {days} ngày",
+        "campaign_period": "Từ {start} đến {end} (ngày {day}/{length} của chiến dịch)",
+        "summary": "Tóm tắt",
+        "summary_text": "Đến hết ngày {day}, {met} chỉ tiêu đạt, {at_risk} có nguy cơ không đạt, "
+                        "{not_met} chưa đạt, {no_data} chưa có dữ liệu (trên {total} chỉ tiêu của {units} đơn vị).",
+        "annex": "Phụ lục I: Kết quả thực hiện chỉ tiêu của các đơn vị",
+        "baseline": "Ngày cơ sở",
+        "baseline_short": "Cơ sở",
+        "now": "Hiện tại",
+        "annex_note": "Cơ sở: số liệu kế hoạch nêu (ngày {day}); Hiện tại: giá trị đánh giá (sau hạn: giá trị ngày "
+                      "hạn); chỉ tiêu là số kế hoạch giao.",
+        "excel_attached": "Phụ lục Excel kèm theo thư: {name}.",
+        "print": "Bản in",
+        "ranking": "Xếp hạng tổng điểm",
+        "lists": "Danh sách theo kế hoạch",
+    },
+    "en": {
+        "daily_title": "Public service index report",
+        "daily_subject": "[chiso] Public service index report of {day}",
+        "day": "Day",
+        "to": "To",
+        "as_of": "Figures to the end of {day}, year to date (as the national portal shows them), under "
+                 "Decision 766/QĐ-TTg.",
+        "total": "Total score",
+        "of_100": "/100 points",
+        "change": "Since the previous day",
+        "class": "Class",
+        "rank": "Rank",
+        "rank_district": "in the district",
+        "rank_province": "in the province",
+        "rank_kind": "among units of its kind",
+        "groups": "The six groups",
+        "group": "Group",
+        "score": "Score",
+        "max": "Max",
+        "percent_of_max": "% of max",
+        "targets": "Targets",
+        "target": "Target",
+        "target_col": "Indicator",
+        "actual": "Now",
+        "status": "Status",
+        "gap_items": "Missing (dossiers)",
+        "deadline": "Deadline",
+        "measure": "Measure",
+        "unit": "Unit",
+        "no_targets": "No target is in force for this unit.",
+        "below": "Units below thresholds",
+        "off_track": "Targets not met or at risk",
+        "nobody_below": "No unit is below a threshold.",
+        "peers": "Ranking",
+        "peers_of": "Units compared",
+        "trend_chart": "Total score, last 30 days",
+        "groups_chart": "Each group against its target (% of max)",
+        "day_table": "The day's indicators",
+        "day_table_note": "Dossiers received on the day; each cell: rate (%) and dossiers (met/total).",
+        "footer": "Automatic message from chiso; the figures passed the quality gate before sending.",
+        "no_score": "No score for this day yet.",
+        "technical": "Technical facts (data team)",
+        "stt": "#",
+        "points": "points",
+        "measure_names": {"day": "the day", "month": "month to date", "quarter": "quarter to date",
+                          "year": "year to date", "window": "campaign to date"},
+        "trailing": "last {n} days",
+        "campaign_subject": "[chiso] {title} – {plan}",
+        "periodic": "{every}-day report (no. {number})",
+        "interim": "Interim report, day {days}",
+        "final": "Final report, day {days}",
+        "campaign_period": "From {start} to {end} (day {day}/{length} of the campaign)",
+        "summary": "Summary",
+        "summary_text": "As of {day}: {met} targets met, {at_risk} at risk, {not_met} not met, {no_data} without "
+                        "data ({total} targets of {units} units).",
+        "annex": "Annex I: each unit's targets",
+        "baseline": "Baseline day",
+        "baseline_short": "Baseline",
+        "now": "Now",
+        "annex_note": "Baseline: the plan's figure ({day}); Now: the judged value (after the deadline: the "
+                      "deadline's value); target: the plan's number.",
+        "excel_attached": "Excel annex attached: {name}.",
+        "print": "Print version",
+        "ranking": "Ranking by total score",
+        "lists": "Lists the plan asks for",
+    },
+}
+
+
+def labels(language: str) -> dict:
+    return LABELS.get(language, LABELS["vi"])
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def number(value, decimals: int = 2) -> str:
+    """Vietnamese style: decimal comma, fixed decimals ("72,50"); a dash when there is none."""
+    if value is None:
+        return "—"
+    return f"{Decimal(value):.{decimals}f}".replace(".", ",")
+
+
+def signed(value, decimals: int = 2) -> str:
+    if value is None:
+        return "—"
+    text = number(value, decimals)
+    return text if Decimal(value) < 0 else f"+{text}"
+
+
+def day(value: date) -> str:
+    return value.strftime("%d/%m/%Y")
+
+
+def measure_name(measure: str, language: str = "vi") -> str:
+    words = labels(language)
+    if measure.startswith("trailing_"):
+        return words["trailing"].format(n=measure.removeprefix("trailing_").removesuffix("d"))
+    return words["measure_names"].get(measure, measure)
+
+
+def short_unit_name(name: str) -> str:
+    """'UBND xã Ea Ktur' → 'xã Ea Ktur' (the plans' lists drop the prefix)."""
+    return name.removeprefix("UBND ").strip()
