@@ -1,0 +1,414 @@
+"""Reports leaders read (issue #8): the nightly e-mail's figures against the marts, each scope's view,
+the campaign reports' schedule and Excel annex, exactly-once delivery through an SMTP outage and a
+deliberate re-send, and both reports as a person sees them in headless Chromium.
+
+One warehouse is built for the module without Airflow (chiso.backfill + dbt): Cư Kuin (cu_kuin_2024)
+from 8/11/2024 to 24/11/2024, the eve of its 60-day campaign (15/11) to the campaign's day 10, when
+the first 10-day report falls due.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import io
+import json
+import re
+import shutil
+import subprocess
+import unicodedata
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from chiso.backfill import backfill, days_between
+from chiso.mailcatcher import MailCatcher
+from chiso.reports import campaign, text
+from chiso.reports.daily import REPORT_CODE, build_daily_report, render_daily
+from chiso.reports.delivery import DeliveryFailed
+from chiso.reports.recipients import Recipient, Scope, load_recipients
+from chiso.settings import REPO_ROOT
+from chiso.transform import run_dbt
+
+FIRST, DAY = date(2024, 11, 8), date(2024, 11, 24)   # DAY: campaign day 10
+EA_KTUR, DISTRICT, PROVINCE = "000.37.27.H15", "000.00.27.H15", "000.00.00.H15"
+COMMUNES = [f"000.{n}.27.H15" for n in range(31, 39)]
+PLAN = "KH_CUKUIN_60NGAY_2024"
+ARTIFACTS = REPO_ROOT / "test-artifacts" / "reports"
+RECIPIENTS_YML = f"""
+recipients:
+  - {{email: tinh@daklak.example.vn, name: Văn phòng UBND tỉnh Đắk Lắk, scope: {{province: {PROVINCE}}}}}
+  - {{email: huyen@cukuin.example.vn, name: UBND huyện Cư Kuin, scope: {{district: {DISTRICT}}}}}
+  - {{email: chutich@eaktur.example.vn, name: Chủ tịch UBND xã Ea Ktur, scope: {{commune: {EA_KTUR}}}}}
+  - {{email: data@chiso.example.vn, name: Nhóm kỹ thuật dữ liệu, scope: team, reports: [daily]}}
+"""
+COMMUNE = Recipient("chutich@eaktur.example.vn", "Chủ tịch UBND xã Ea Ktur", Scope("commune", EA_KTUR))
+
+
+def query(url, sql, params=None):
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+@pytest.fixture(scope="module")
+def warehouse(make_database, tmp_path_factory):
+    url = make_database("chiso_reports")
+    backfill(url, "cu_kuin_2024", days_between(FIRST, DAY), seed=766)
+    run_dbt(["build", "--target-path", str(tmp_path_factory.mktemp("dbt_target")),
+             "--log-path", str(tmp_path_factory.mktemp("dbt_logs"))], url)
+    return url
+
+
+@pytest.fixture(scope="module")
+def report(warehouse):
+    return build_daily_report(DAY, warehouse)
+
+
+@pytest.fixture
+def recipients(tmp_path, monkeypatch):
+    path = tmp_path / "recipients.yml"
+    path.write_text(RECIPIENTS_YML, encoding="utf-8")
+    monkeypatch.setenv("CHISO_RECIPIENTS_FILE", str(path))
+    return load_recipients(path)
+
+
+def figures(html: str, attribute: str, value: str, end: str) -> dict[str, str]:
+    """data-figure → its text, inside the part of the page from ``attribute="value"`` to ``end``."""
+    start = html.index(f'{attribute}="{value}"')
+    region = html[start:html.index(end, start)]
+    return {name: re.sub(r"<[^>]+>", "", inner).strip()
+            for name, inner in re.findall(r'data-figure="([a-z_]+)"[^>]*>(.*?)</(?:b|td|span)>', region, re.S)}
+
+
+# ----------------------------------------------------------------------------- the nightly e-mail
+
+def test_the_commune_email_shows_the_marts_figures(warehouse, report):
+    html = render_daily(report.for_recipient(COMMUNE), COMMUNE).html
+    (total, change, class_vi, rank, peers, rank_p, count_p), = query(warehouse, """
+        select total_score, change_since_previous_day, class_name_vi, rank_in_district, district_peer_count,
+               rank_in_peer_set, peer_count
+        from marts.fct_unit_scores where business_date = %s and unit_code = %s and period_type = 'year'""",
+                                                                    (DAY, EA_KTUR))
+    card = figures(html, "data-focus-unit", EA_KTUR, "<h2")
+    assert card["total_score"] == text.number(total)
+    assert card["change"] == text.signed(change)
+    assert card["class"] == class_vi and card["rank_district"] == f"{rank}/{peers}" == "7/8"
+    assert card["rank_province"] == f"{rank_p}/{count_p}"
+    # The six groups.
+    groups = query(warehouse, """select ckmb_score, tdgq_score, online_score, tttt_score, mdsh_score, mdhl_score
+                                 from marts.fct_unit_scores where business_date = %s and unit_code = %s
+                                 and period_type = 'year'""", (DAY, EA_KTUR))[0]
+    for code, score in zip(text.GROUPS, groups):
+        assert figures(html, "data-group", code, "</tr>")["group_score"] == text.number(score)
+    # Every target of the commune: value now, status and gap in dossiers.
+    targets = query(warehouse, """select target_id, judged_value, status_code, status_vi, gap_items
+                                  from marts.mart_target_attainment where business_date = %s and unit_code = %s""",
+                    (DAY, EA_KTUR))
+    assert len(targets) == 6 and {t[2] for t in targets} <= {"met", "at_risk", "not_met"}
+    for target_id, value, status, status_vi, gap in targets:
+        row = re.search(rf'<tr data-target="{target_id}" data-target-unit="{EA_KTUR}">(.*?)</tr>', html, re.S).group(1)
+        assert f'data-figure="target_value_now">{text.number(value)}<' in row
+        assert f'data-status="{status}"' in row and f">{status_vi}<" in row
+        assert f'data-figure="gap_items">{gap if gap is not None else "—"}<' in row
+    assert "Tỷ lệ hồ sơ trực tuyến" in html and "có nguy cơ" in html
+    # The peers' table: the district's 8 communes by district rank, Ea Ktur highlighted.
+    peers_in_html = re.findall(r'<tr data-peer-unit="([^"]+)"( class="me")?>', html)
+    assert sorted(code for code, _ in peers_in_html) == COMMUNES
+    assert [code for code, me in peers_in_html if me] == [EA_KTUR]
+    # Units below the plans' thresholds, as the plan writes them.
+    assert "02/08 địa phương có tỷ lệ DVC trực tuyến dưới 50% gồm: xã Ea Tiêu" in html
+    # The day's figures: only the commune's own row carries data-unit markers.
+    assert re.findall(r'data-unit="([^"]+)"', html) == [EA_KTUR]
+    assert html == unicodedata.normalize("NFC", html)
+
+
+def test_each_scope_sees_its_units(warehouse, report):
+    from chiso.reports.daily import add_technical_facts
+
+    district = Recipient("h@x.vn", "UBND huyện Cư Kuin", Scope("district", DISTRICT))
+    province = Recipient("t@x.vn", "Tỉnh", Scope("province", PROVINCE), language="en")
+    team = Recipient("d@x.vn", "Nhóm kỹ thuật", Scope("team"))
+    html = render_daily(report.for_recipient(district), district).html
+    assert set(re.findall(r'data-unit="([^"]+)"', html)) == {DISTRICT, *COMMUNES}
+    assert 'data-focus-unit="000.00.27.H15"' in html and "class=\"me\"" not in html
+    assert re.findall(r'data-target-unit="([^"]+)"', html) and \
+        set(re.findall(r'data-target-unit="([^"]+)"', html)) <= {DISTRICT, *COMMUNES}
+    rendered = render_daily(report.for_recipient(province), province)
+    assert rendered.subject == "[chiso] Public service index report of 24/11/2024"
+    assert f'data-focus-unit="{PROVINCE}"' in rendered.html and "Total score" in rendered.html
+    assert len(set(re.findall(r'data-peer-unit="([^"]+)"', rendered.html))) == 9  # district + 8 communes
+    assert "Thông tin kỹ thuật" not in rendered.html
+    add_technical_facts(report, warehouse)  # what send_daily adds when the team is a recipient
+    team_html = render_daily(report.for_recipient(team), team).html
+    assert "Thông tin kỹ thuật (nhóm dữ liệu)" in team_html and "<td>dossiers</td>" in team_html
+
+
+def test_the_message_has_inline_charts_and_stays_small(report):
+    from chiso.reports.mail import build_message
+
+    rendered = render_daily(report.for_recipient(COMMUNE), COMMUNE)
+    raw = build_message(rendered, "chiso@localhost", COMMUNE.email, "<m@chiso.local>").as_bytes()
+    assert len(raw) < 1_000_000
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message.get_content_type() == "multipart/alternative"
+    related = next(p for p in message.walk() if p.get_content_type() == "multipart/related")
+    html = message.get_body(("html",)).get_content()
+    images = [p for p in related.iter_parts() if p.get_content_type() == "image/png"]
+    assert len(images) == 2
+    for image in images:
+        cid = image["Content-ID"].strip("<>")
+        assert f'src="cid:{cid}"' in html and image.get_content_disposition() == "inline"
+        assert image.get_content().startswith(b"\x89PNG")
+    assert "Ea Ktur" in message.get_body(("plain",)).get_content()
+    assert str(message["Subject"]).endswith("ngày 24/11/2024")
+
+
+# ----------------------------------------------------------------------------- campaign reports
+
+def test_reports_fall_due_on_the_plans_days(warehouse):
+    starts = campaign.campaign_starts(warehouse)
+    assert starts == {PLAN: date(2024, 11, 15), "KH_IATOR_100NGAY_2024": date(2024, 3, 22)}
+    due = {d: [(r.plan_id, r.kind, r.number) for r in campaign.due_on(d, starts)] for d in (
+        date(2024, 11, 14), date(2024, 11, 23), date(2024, 11, 24), date(2024, 12, 4), date(2024, 12, 14),
+        date(2025, 1, 3), date(2025, 1, 13), date(2025, 1, 23), date(2024, 5, 10), date(2024, 6, 29))}
+    assert due == {
+        date(2024, 11, 14): [], date(2024, 11, 23): [],
+        date(2024, 11, 24): [(PLAN, "periodic", 1)], date(2024, 12, 4): [(PLAN, "periodic", 2)],
+        date(2024, 12, 14): [(PLAN, "interim", 30)],              # day 30 replaces periodic report 3
+        date(2025, 1, 3): [(PLAN, "periodic", 5)], date(2025, 1, 13): [(PLAN, "final", 60)],
+        date(2025, 1, 23): [],
+        date(2024, 5, 10): [("KH_IATOR_100NGAY_2024", "interim", 50)],
+        date(2024, 6, 29): [("KH_IATOR_100NGAY_2024", "final", 100)]}
+    first = campaign.due_on(DAY, starts)[0]
+    assert first.period_label() == "Từ 15/11/2024 đến 24/11/2024 (ngày 10/60 của chiến dịch)"
+    assert first.title() == "Báo cáo định kỳ 10 ngày (kỳ 1)"
+
+
+def test_the_excel_annex_equals_the_mart(warehouse):
+    from openpyxl import load_workbook
+
+    due, = campaign.due_reports(DAY, warehouse)
+    built = campaign.build_campaign_report(due, warehouse)
+    workbook = load_workbook(io.BytesIO(campaign.excel_annex(built)))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / f"{due.file_stem()}.xlsx").write_bytes(campaign.excel_annex(built))
+    sheet = workbook["Phụ lục I"]
+    assert sheet["A1"].value == "Phụ lục I: Kết quả thực hiện chỉ tiêu của các đơn vị"
+    mart = {(u, i, m): (b, t, v, s) for u, i, m, b, t, v, s in query(warehouse, """
+        select unit_code, indicator_code, measure_period, coalesce(baseline_value, baseline_from_data),
+               target_value, judged_value, status_vi
+        from marts.mart_target_attainment where plan_id = %s and business_date = %s""", (PLAN, DAY))}
+    names = dict(query(warehouse, "select unit_name, unit_code from marts.dim_units"))
+    # Header: row 6 one merged title per block, row 7 the four columns; units from row 8.
+    blocks = []
+    for column in range(3, sheet.max_column + 1, 4):
+        title = sheet.cell(6, column).value
+        assert [sheet.cell(7, column + k).value.split(" ")[0] for k in range(4)] == ["Cơ", "Chỉ", "Hiện", "Đánh"]
+        blocks.append(title)
+    assert blocks[0].startswith("Tỷ lệ hồ sơ thanh toán trực tuyến (%)")   # the annex's order: payment,
+    assert blocks[1].startswith("Tỷ lệ hồ sơ trực tuyến (%)")              # then online
+    by_title = {b.indicator_code: b for b in built.blocks()}
+    codes = [b.indicator_code for b in built.blocks()]
+    seen = 0
+    for line in range(8, sheet.max_row + 1):
+        unit = names[sheet.cell(line, 2).value]
+        for index, code in enumerate(codes):
+            cells = [sheet.cell(line, 3 + 4 * index + k).value for k in range(4)]
+            expected = mart.get((unit, code, by_title[code].measure_period))
+            if expected is None:
+                assert cells == [None] * 4
+                continue
+            baseline, target, value, status = expected
+            assert cells == [None if baseline is None else float(baseline), float(target),
+                             None if value is None else float(value), status], (unit, code)
+            seen += 1
+    assert seen == len(mart) == 54  # 8 communes × 6 targets + the district's 6
+    ea_ktur_online = mart[(EA_KTUR, "ONLINE_DOSSIER_SHARE", "trailing_10d")]
+    assert ea_ktur_online[:2] == (Decimal("29.9"), Decimal("34.9"))     # Phụ lục I: 29,9% → 34,9%
+    detail = list(workbook["Chi tiết"].iter_rows(values_only=True))
+    assert len(detail) == 1 + len(mart)
+    header = detail[0]
+    for values in detail[1:]:
+        row = dict(zip(header, values))
+        assert (float(row["judged_value"]) if row["judged_value"] is not None else None) == \
+            (float(mart[(row["unit_code"], row["indicator_code"], row["measure_period"])][2])
+             if mart[(row["unit_code"], row["indicator_code"], row["measure_period"])][2] is not None else None)
+
+
+# ----------------------------------------------------------------------------- exactly once
+
+def smtp_connection(catcher: MailCatcher) -> str:
+    return json.dumps({"conn_type": "smtp", "host": catcher.host, "port": catcher.port,
+                       "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "chiso@localhost",
+                                 "retry_limit": 0, "timeout": 5}})
+
+
+def by_recipient(catcher: MailCatcher, subject_part: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for message in catcher.messages():
+        if subject_part in str(message["Subject"]):
+            counts[str(message["To"])] = counts.get(str(message["To"]), 0) + 1
+    return counts
+
+
+def test_an_smtp_outage_sends_nothing_twice(warehouse, recipients, tmp_path, monkeypatch, capsys):
+    from chiso import pipeline
+    from chiso.reports import __main__ as cli
+
+    monkeypatch.setenv("CHISO_WAREHOUSE_URL", warehouse)
+    folder = tmp_path / "mail"
+    emails = sorted(r.email for r in recipients)
+    with MailCatcher(folder) as first:
+        port = first.port
+        monkeypatch.setenv("AIRFLOW_CONN_CHISO_SMTP", smtp_connection(first))
+    # The server is down: the task fails loudly, nothing is recorded.
+    with pytest.raises(DeliveryFailed, match=r"NOT sent to 4 recipient\(s\).*ConnectionRefusedError"):
+        pipeline.send_daily_report(DAY)
+    assert query(warehouse, "select count(*) from ops.report_deliveries") == [(0,)]
+
+    # It comes back, then goes down again after the first message: the one served is recorded.
+    with MailCatcher(folder, port=port) as catcher:
+        from chiso.reports import send as send_module
+
+        real = send_module.SmtpHookMailer.send
+        calls = []
+
+        def flaky(self, message):
+            calls.append(message["To"])
+            if len(calls) > 1:
+                raise ConnectionResetError("the server went away")
+            real(self, message)
+
+        monkeypatch.setattr(send_module.SmtpHookMailer, "send", flaky)
+        with pytest.raises(DeliveryFailed) as failure:
+            pipeline.send_daily_report(DAY)
+        assert "NOT sent to 3 recipient(s)" in str(failure.value) and "Sent now to 1" in str(failure.value)
+        monkeypatch.setattr(send_module.SmtpHookMailer, "send", real)
+        served = [r for (r,) in query(warehouse, "select recipient from ops.report_deliveries")]
+        assert served == [calls[0]]
+
+        # The retry serves the other three only; a re-run and a backfill send nothing.
+        delivery = pipeline.send_daily_report(DAY)
+        assert sorted(delivery["sent"]) == sorted(set(emails) - set(served)) and delivery["already_sent"] == served
+        again = pipeline.send_daily_report(DAY)
+        assert again["sent"] == [] and sorted(again["already_sent"]) == emails
+        assert pipeline.publish(DAY, again) is True and pipeline.publish(DAY, again) is False
+        assert by_recipient(catcher, "ngày 24/11/2024") == {e: 1 for e in emails}
+
+        # The campaign report of the day: once per recipient who sees the plan's units.
+        assert pipeline.campaign_reports_due(DAY) == [f"campaign/{PLAN}/periodic"]
+        sent = pipeline.send_campaign_reports(DAY)
+        assert sorted(sent[f"campaign/{PLAN}/periodic"]["sent"]) == sorted(
+            e for e in emails if e != "data@chiso.example.vn")
+        assert pipeline.send_campaign_reports(DAY)[f"campaign/{PLAN}/periodic"]["sent"] == []
+        assert set(by_recipient(catcher, "Báo cáo định kỳ 10 ngày (kỳ 1)").values()) == {1}
+        assert query(warehouse, "select recipients from ops.publications where report_code = %s",
+                     (f"campaign/{PLAN}/periodic",)) == [(3,)]
+        assert pipeline.send_campaign_reports(date(2024, 11, 23)) == {}
+
+        # A deliberate re-send, documented: one more message, logged with its reason.
+        assert cli.main(["resend", "--date", str(DAY), "--to", COMMUNE.email, "--reason", "thư bị mất",
+                         "--smtp", f"{catcher.host}:{catcher.port}"]) == 0
+        assert by_recipient(catcher, "ngày 24/11/2024")[COMMUNE.email] == 2
+        assert query(warehouse, "select report_code, recipient, reason from ops.report_resends") == [
+            (REPORT_CODE, COMMUNE.email, "thư bị mất")]
+        resent = [m for m in catcher.messages() if m["X-Chiso-Resend"]]
+        assert len(resent) == 1 and str(resent[0]["X-Chiso-Resend"]) == "thư bị mất"
+    capsys.readouterr()
+    assert cli.main(["ledger", "--date", str(DAY)]) == 0
+    ledger = capsys.readouterr().out
+    assert ledger.count(f"campaign/{PLAN}/periodic") == 3 and "re-sent: thư bị mất" in ledger
+
+
+# ----------------------------------------------------------------------------- seen as a person sees it
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Headless Chromium never lays a window out narrower than 500 px, so the page is shown in an iframe of
+# the wanted width (its own viewport: media queries see 390 px) and the screenshot is cropped to it.
+# The probe runs inside the page and posts what the browser made of it to the harness.
+PROBE = """<script>
+window.addEventListener('load', function () {
+  var images = Array.prototype.map.call(document.images, function (i) { return i.complete ? i.naturalWidth : -1; });
+  parent.postMessage(JSON.stringify({images: images, viewport: window.innerWidth,
+    scrollWidth: document.documentElement.scrollWidth, height: document.documentElement.scrollHeight,
+    text: document.body.innerText}), '*');
+});
+</script>"""
+HARNESS = """<!DOCTYPE html><html><head><meta charset="utf-8"></head><body style="margin:0;background:#fff;">
+<iframe src="{page}" style="border:0;display:block;width:{width}px;height:{height}px;" scrolling="no"></iframe>
+<script>window.addEventListener('message', function (e) {{
+  document.documentElement.setAttribute('data-probe', e.data); }});</script></body></html>"""
+
+
+def _chromium(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                           "--no-first-run", "--disable-dev-shm-usage", "--virtual-time-budget=8000", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def see(page: Path, width: int, name: str) -> dict:
+    """Load the page at ``width`` px, read what the browser made of it, and screenshot all of it."""
+    from PIL import Image
+
+    probed = page.with_name(f"probe-{page.name}")
+    probed.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    harness = page.with_name(f"harness-{width}-{page.name}")
+    window = max(width, 500)
+    harness.write_text(HARNESS.format(page=probed.name, width=width, height=900), encoding="utf-8")
+    dom = _chromium(f"--window-size={window},900", "--dump-dom", harness.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    found = re.search(r'data-probe="([^"]*)"', dom.stdout)
+    assert found, f"the page did not finish loading: {dom.stdout[:500]}"
+    probe = json.loads(found.group(1).replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">")
+                       .replace("&amp;", "&"))
+    assert probe["viewport"] == width
+    height = min(probe["height"] + 10, 16000)
+    harness.write_text(HARNESS.format(page=page.name, width=width, height=height), encoding="utf-8")
+    shot = ARTIFACTS / f"{name}-{width}px.png"
+    result = _chromium(f"--window-size={window},{height}", f"--screenshot={shot}", harness.as_uri())
+    assert result.returncode == 0 and shot.exists(), result.stderr[-2000:]
+    with Image.open(shot) as image:
+        cropped = image.crop((0, 0, width, image.height))
+    cropped.save(shot, optimize=True)
+    print(f"\nscreenshot: {shot}")
+    return probe
+
+
+def _check_screenshot(path: Path, width: int) -> None:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.width == width and image.height > 800
+        colours = image.convert("RGB").resize((60, 200)).getcolors(maxcolors=100_000)
+        assert len(colours) > 50  # text, tables, charts: not a blank page
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium (Debian package 'chromium') is not installed; "
+                                             ".ci/run installs it on CI")
+def test_both_reports_seen_in_chromium_at_phone_and_desktop_widths(warehouse, report):
+    from chiso.reports.__main__ import write_rendered
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    daily_page = write_rendered(render_daily(report.for_recipient(COMMUNE), COMMUNE), ARTIFACTS / "daily")
+    due, = campaign.due_reports(DAY, warehouse)
+    rendered = campaign.render_campaign(campaign.build_campaign_report(due, warehouse), COMMUNE)
+    periodic_page = write_rendered(rendered, ARTIFACTS / "periodic")
+    printable = periodic_page.with_name(f"{due.file_stem()}.html")  # the attachment for printing
+    assert printable.exists()
+    for page, name, must_read in (
+            (daily_page, "daily-email", ("Tỷ lệ hồ sơ trực tuyến", "Khá", "Xếp hạng trong huyện", "7/8",
+                                         "có nguy cơ", "Điểm sáu nhóm chỉ số")),
+            (periodic_page, "periodic-report", ("Báo cáo định kỳ 10 ngày (kỳ 1)", "Tỷ lệ hồ sơ trực tuyến",
+                                                "Phụ lục I", "xã Ea Ktur", "Đánh giá")),
+            (printable, "periodic-report-printable", ("Phụ lục I", "Tỷ lệ hồ sơ thanh toán trực tuyến"))):
+        for width in (390, 1200):
+            probe = see(page, width, name)
+            assert probe["images"] and all(w > 0 for w in probe["images"]), f"{name}: an image did not load"
+            for words in must_read:
+                assert words in probe["text"], f"{name} at {width}px lost {words!r}"
+            assert probe["scrollWidth"] <= width, f"{name} is wider than {width}px: {probe['scrollWidth']}"
+            _check_screenshot(ARTIFACTS / f"{name}-{width}px.png", width)
+    print(f"\nreport screenshots and files: {ARTIFACTS}")
