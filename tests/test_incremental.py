@@ -73,11 +73,12 @@ class Loader:
         self.scratch.cleanup()
 
 
-def correct_old_dossiers(url: str, day: date) -> int:
+def correct_old_dossiers(url: str, day: date) -> set[tuple]:
     """Add to `day`'s dossier load later versions of three dossiers received in the previous month,
-    moved to another unit and two days earlier (a correction), as if the day's extract had carried them."""
+    moved to another unit and two days earlier (a correction), as if the day's extract had carried them.
+    Returns the moved dossiers' former (code, unit, reception day)."""
     with psycopg.connect(url) as conn:
-        (count,) = conn.execute("""
+        moved = conn.execute("""
             with load as (
                 select load_id from raw.load_ledger
                 where entity = 'dossiers' and business_date = %(day)s and status = 'loaded'
@@ -103,10 +104,11 @@ def correct_old_dossiers(url: str, day: date) -> int:
                                                    - interval '2 days', 'YYYYMMDDHH24MISS'),
                            'NgayCapNhat', to_char(%(day)s::date + time '23:00', 'YYYYMMDDHH24MISS'))
                 from victims
-                returning 1
+                returning record ->> 'MaHoSo' as dossier_code
             )
-            select count(*) from inserted""", {"day": day}).fetchone()
-    return count
+            select dossier_code, unit_code, cohort_date from intermediate.int_dossier_cohorts
+            where dossier_code in (select dossier_code from inserted)""", {"day": day}).fetchall()
+    return set(moved)
 
 
 def marts(url: str) -> dict[str, list[tuple]]:
@@ -137,9 +139,13 @@ def warehouse(make_database):
         nights = []
         for day in NIGHTS:
             loader.load(day)
-            if day == date(2024, 2, 1):
-                assert correct_old_dossiers(url, day) == 3
+            moved = correct_old_dossiers(url, day) if day == date(2024, 2, 1) else set()
             run_dbt(["run", "--select", "+fct_unit_scores", "int_engine_watermarks"], url)
+            if day == date(2024, 2, 1):
+                # The moved dossiers' former cohorts are recomputed, not only their new ones.
+                assert len(moved) == 3
+                assert moved <= set(query(url, """select item_code, unit_code, cohort_date
+                    from intermediate.int_engine_changes where source_kind = 'dossier'"""))
             nights.append((day, latest_run(url), model_rows(url)))
         yield {"url": url, "loader": loader, "nights": nights}
     finally:

@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('int_dossier_cohorts') }}
 -- The (reporting unit, period type, period) buckets an incremental build recomputes, and the first day
 -- whose values can have changed in each (docs/engine-incremental.md): the changed items' cohort days
 -- (int_engine_changes), routed like their events in int_indicator_deltas — a member's dossiers and PAKN
@@ -5,6 +6,8 @@
 -- province's publications to every unit of the province — into the day, month, quarter and year that
 -- contain them. Every delta of an item takes effect on or after its cohort day, so nothing before
 -- reopen_from changes. Empty when int_engine_run asks for a complete rebuild.
+-- (Built after int_dossier_cohorts, so that every build that reaches the marts records the cohorts it
+-- counted; int_engine_changes read the previous ones before.)
 with changes as (
 
     select * from {{ ref('int_engine_changes') }}
