@@ -37,7 +37,9 @@ recipients:
     scope: {SCOPED_UNIT}
 """
 PERSONAL_FIELDS = ("ChuHoSo", "SoGiayToChuHoSo", "SoDienThoai", "Email", "DiaChiChuHoSo")
-AUDIT_TABLES = {"ops.gate_runs"}  # append-only history of gate runs: grows on every run by design
+# Append-only histories that grow on every run by design: gate runs, and the engine's log of complete builds
+# (docs/engine-incremental.md).
+AUDIT_TABLES = {"ops.gate_runs", "intermediate.int_engine_watermarks"}
 
 
 # ---------------------------------------------------------------- the stack
