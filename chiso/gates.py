@@ -265,8 +265,10 @@ def run_layer(layer: str, business_date: date, url: str | None = None, run_name:
             kwargs = _render_kwargs(expectation["kwargs"], business_date)
             if "unexpected_rows_query" in kwargs:
                 kwargs["unexpected_rows_query"] = _gx_rows_query(kwargs["unexpected_rows_query"])
-            suite.add_expectation_configuration(ExpectationConfiguration(
-                type=expectation["type"], kwargs=kwargs, meta=expectation.get("meta", {})))
+            # add_expectation keeps every distinct expectation (add_expectation_configuration would
+            # upsert by domain: two checks of one column, or two unexpected-rows queries, would merge).
+            suite.add_expectation(ExpectationConfiguration(
+                type=expectation["type"], kwargs=kwargs, meta=expectation.get("meta", {})).to_domain_obj())
         suite.save()
         validations.append(context.validation_definitions.add(
             gx.ValidationDefinition(name=suite_name, data=batch_definition, suite=suite)))
@@ -279,7 +281,6 @@ def run_layer(layer: str, business_date: date, url: str | None = None, run_name:
     rows = []  # for ops.validation_results
     for identifier, validation_result in run.run_results.items():
         suite_name = validation_result.suite_name
-        page = _data_docs_page(context, identifier)
         for expectation_result in validation_result.results:
             result.evaluated += 1
             config = expectation_result.expectation_config
@@ -297,8 +298,10 @@ def run_layer(layer: str, business_date: date, url: str | None = None, run_name:
                                   observed=text, why=meta.get("why"), sample=sample)
             if not expectation_result.success:
                 result.failures.append(failure)
-            rows.append((failure, bool(expectation_result.success), observed, page))
+            rows.append((failure, bool(expectation_result.success), observed, identifier))
     result.data_docs = _build_data_docs(context, list(run.run_results), result)
+    pages = {identifier: _data_docs_page(context, identifier) for identifier in run.run_results}
+    rows = [(failure, success, observed, pages[identifier]) for failure, success, observed, identifier in rows]
     _record(result, rows, url)
     (log.info if not result.failures else log.warning)(result.message())
     return result

@@ -1,0 +1,404 @@
+"""The quality gates on real warehouses, without Airflow: each kind of bad data stops the right gate
+with the right message, warn-level failures do not block, and publication is atomic.
+
+One warehouse is loaded from the simulator (chiso.backfill's path) and built once with dbt; the raw
+faults the simulator plays are loaded as further days of their own (the raw gate needs no build);
+the rest is bad data written into the built warehouse and undone after each test. The DAG runs that
+show the same gates through Airflow, with the alert e-mails, are in test_end_to_end.py and
+test_faults_through_dag.py.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from chiso.contract import ENTITIES
+
+SCENARIO = "cu_kuin_2024"
+CLEAN_DAYS = [date(2024, 11, 13), date(2024, 11, 14), date(2024, 11, 15)]
+DAY = date(2024, 11, 15)  # a Friday: a working day, so the volume band applies
+COMMUNE = "000.37.27.H15"  # Ea Ktur
+
+
+def load_days(url: str, days, faults: str | None = None) -> None:
+    """Fetch, land and load every entity of ``days`` from a simulator playing ``faults``."""
+    from chiso.ingest.fetch import Portal, fetch_extract
+    from chiso.ingest.landing import land
+    from chiso.ingest.load import load_extract
+    from chiso.ingest.pseudonymise import Pseudonymiser
+    from chiso.simulator.faults import FaultSchedule
+    from chiso.simulator.scenarios import get_scenario
+    from chiso.simulator.server import PortalSimulator, RunningSimulator
+    from chiso.warehouse import ensure_schema
+
+    ensure_schema(url)
+    schedule = FaultSchedule.parse(faults) if faults else None
+    with tempfile.TemporaryDirectory(prefix="chiso-gates-") as scratch, \
+            RunningSimulator(PortalSimulator(766, get_scenario(SCENARIO), schedule), "gates") as sim, \
+            psycopg.connect(url) as conn:
+        portal = Portal(base_url=sim.url, token="gates", page_size=5000)
+        for day in days:
+            for entity in ENTITIES:
+                landed = land(fetch_extract(portal, entity, day, Path(scratch)), Path(scratch), entity, day)
+                load_extract(conn, entity, day, landed, Pseudonymiser(secrets.token_urlsafe(16)))
+
+
+@pytest.fixture(scope="module")
+def warehouse(make_database, tmp_path_factory):
+    from chiso.pipeline import transform
+
+    url = make_database("chiso_gates")
+    home = tmp_path_factory.mktemp("chiso-gates-home")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CHISO_WAREHOUSE_URL", url)
+        env.setenv("CHISO_HOME", str(home))
+        load_days(url, CLEAN_DAYS)
+        transform()
+        yield {"url": url, "home": home}
+
+
+@pytest.fixture
+def wh(warehouse, monkeypatch):
+    monkeypatch.setenv("CHISO_WAREHOUSE_URL", warehouse["url"])
+    monkeypatch.setenv("CHISO_HOME", str(warehouse["home"]))
+    return warehouse["url"]
+
+
+def execute(url, sql, params=None):
+    with psycopg.connect(url) as conn:
+        cursor = conn.execute(sql, params)
+        return cursor.fetchall() if cursor.description else None
+
+
+@contextmanager
+def mutated(url, *statements):
+    """Apply ``statements`` (each a (do, undo) pair of SQL), then undo them in reverse order."""
+    for do, _ in statements:
+        execute(url, do)
+    try:
+        yield
+    finally:
+        for _, undo in reversed(statements):
+            execute(url, undo)
+
+
+@contextmanager
+def without_rows(url, table: str, where: str):
+    """Delete rows of ``table`` for the test, and put them back afterwards."""
+    saved = f"public.saved_{table.replace('.', '_')}"
+    with mutated(url, (f"create table {saved} as select * from {table} where {where}; delete from {table} where {where}",
+                       f"insert into {table} select * from {saved}; drop table {saved}")):
+        yield
+
+
+def failures(result) -> set[tuple[str, str, str]]:
+    return {(f.severity, f.suite, f.name) for f in result.failures}
+
+
+def run(layer: str, day: date = DAY):
+    from chiso.gates import run_layer
+
+    return run_layer(layer, day)
+
+
+# ------------------------------------------------------------------------------ a clean warehouse
+
+
+def test_suites_are_one_per_layer_and_every_expectation_has_a_severity():
+    from chiso.gates import LAYERS, load_suite_definition
+
+    for layer in LAYERS:
+        definition = load_suite_definition(layer)
+        assert definition["layer"] == layer
+        for batch in definition["batches"]:
+            assert all(e["meta"]["name"] and e["meta"]["why"] for e in batch["expectations"])
+
+
+def test_a_clean_day_passes_every_layer_and_is_recorded(wh, warehouse):
+    from chiso.gates import data_docs_dir
+
+    for layer in ("raw", "staging", "marts"):
+        result = run(layer)
+        assert result.failures == [], result.message()
+        assert result.evaluated >= 5
+        rows = execute(wh, "select count(*), bool_and(success) from ops.validation_results where gate_run_id = %s",
+                       (result.gate_run_id,))
+        assert rows == [(result.evaluated, True)]
+    docs = data_docs_dir()
+    assert docs == warehouse["home"] / "data_docs" and (docs / "index.html").is_file()
+    index = (docs / "index.html").read_text()
+    assert "marts/fct_unit_scores" in index or "marts.fct_unit_scores" in index
+    pages = [p for (p,) in execute(wh, "select distinct data_docs_page from ops.validation_results")]
+    assert pages and all((docs / page).is_file() for page in pages), pages
+
+
+# ------------------------------------------------------------------------------ raw: the simulator's faults
+
+RAW_FAULTS = {
+    # fault plan on dossiers -> (day, expected failures, passes?)
+    "malformed_dates:rate=0.3": (date(2024, 11, 18), {("block", "raw.load_ledger", "quarantined_share_under_10_percent"),
+                                                      ("warn", "raw.load_ledger", "quarantined_share_under_1_percent")}, False),
+    "unknown_status:rate=0.3": (date(2024, 11, 19), {("block", "raw.load_ledger", "quarantined_share_under_10_percent"),
+                                                     ("warn", "raw.load_ledger", "quarantined_share_under_1_percent")}, False),
+    "malformed_codes:rate=0.3": (date(2024, 11, 20), {("block", "raw.load_ledger", "quarantined_share_under_10_percent"),
+                                                      ("warn", "raw.load_ledger", "quarantined_share_under_1_percent")}, False),
+    "malformed_dates:rate=0.03": (date(2024, 11, 21), {("warn", "raw.load_ledger", "quarantined_share_under_1_percent")},
+                                  True),
+    "duplicate_rows:rate=0.05": (date(2024, 11, 22), {("warn", "raw.dossiers", "no_duplicate_dossier_versions")}, True),
+    "extra_column": (date(2024, 11, 25), {("warn", "raw.dossiers", "only_contract_columns")}, True),
+}
+
+
+@pytest.mark.parametrize("plan", RAW_FAULTS, ids=RAW_FAULTS)
+def test_each_raw_fault_of_the_simulator_stops_or_warns_at_the_raw_gate(wh, monkeypatch, plan):
+    from chiso.gates import GateFailed, gate_raw
+
+    day, expected, passes = RAW_FAULTS[plan]
+    monkeypatch.setenv("CHISO_ALLOW_NEW_COLUMNS", "true")
+    load_days(wh, [day], f"{day}/dossiers={plan}")
+    if passes:
+        (result,) = gate_raw(day)
+    else:
+        with pytest.raises(GateFailed) as failed:
+            gate_raw(day)
+        result = failed.value.result
+        assert "[block] raw.load_ledger: quarantined_share_under_10_percent" in str(failed.value)
+        assert "observed" in str(failed.value) and "quarantined_share" in str(failed.value)
+    assert failures(result) == expected, result.message()
+
+
+def test_an_empty_dossiers_day_stops_before_the_raw_suite(wh):
+    from chiso.pipeline import EmptyExtract, check_extracts_have_rows
+
+    day = date(2024, 11, 26)
+    load_days(wh, [day], f"{day}/dossiers=empty_day")
+    with pytest.raises(EmptyExtract, match="has no rows of dossiers"):
+        check_extracts_have_rows(day)
+
+
+# ------------------------------------------------------------------------------ raw: rows behind the contract's back
+
+FIRST_DOSSIER = (f"(select ctid from raw.portal__dossiers where business_date = '{DAY}' "
+                 f"order by source_file, line_number limit 1)")
+
+
+def first_dossier_key(url) -> str:
+    """A where-clause naming one raw dossier row of DAY by its load, file and line (stable under updates)."""
+    load_id, source_file, line = execute(url, f"select load_id, source_file, line_number from raw.portal__dossiers "
+                                              f"where ctid = {FIRST_DOSSIER}")[0]
+    return f"load_id = {load_id} and source_file = '{source_file}' and line_number = {line}"
+
+
+def test_conflicting_versions_and_unaccounted_rows_block_the_raw_gate(wh):
+    copy = (f"insert into raw.portal__dossiers (load_id, business_date, source_file, line_number, record) "
+            f"select load_id, business_date, source_file, -1, jsonb_set(record, '{{TrangThaiHoSo}}', "
+            f"to_jsonb(case when (record->>'TrangThaiHoSo')::int = 10 then 9 else 10 end)) "
+            f"from raw.portal__dossiers where ctid = {FIRST_DOSSIER}")
+    with mutated(wh, (copy, "delete from raw.portal__dossiers where line_number = -1")):
+        result = run("raw")
+    assert not result.passed
+    assert {("block", "raw.dossiers", "no_conflicting_versions"),
+            ("block", "raw.load_ledger", "manifest_counts_match")} <= failures(result)
+    conflict = next(f for f in result.failures if f.name == "no_conflicting_versions")
+    assert conflict.sample and conflict.sample[0]["different_records"] == 2
+
+
+@pytest.mark.parametrize("change, expected", [
+    ("jsonb_set(record, '{TrangThaiHoSo}', '11')", "status_1_to_10"),
+    ("jsonb_set(record, '{TrangThaiHoSo}', '\"2\"')", "status_is_an_integer"),
+    ("jsonb_set(record, '{KenhThucHien}', '4')", "channel_1_to_3"),
+    ("jsonb_set(record, '{NgayHenTra}', to_jsonb('20000101000000'::text))", "received_before_due"),
+    ("jsonb_set(record, '{NgayKetThucXuLy}', to_jsonb('20000101000000'::text))", "finished_after_received"),
+], ids=["status", "status type", "channel", "due before received", "finished before received"])
+def test_contract_values_and_date_order_block_the_raw_gate(wh, change, expected):
+    key = first_dossier_key(wh)
+    (record,) = execute(wh, f"select record::text from raw.portal__dossiers where {key}")[0]
+    quoted = record.replace("'", "''")
+    with mutated(wh, (f"update raw.portal__dossiers set record = {change} where {key}",
+                      f"update raw.portal__dossiers set record = '{quoted}'::jsonb where {key}")):
+        result = run("raw")
+    assert failures(result) == {("block", "raw.dossiers", expected)}, result.message()
+    assert "e.g." in result.message()
+
+
+# ------------------------------------------------------------------------------ staging / intermediate
+
+
+def test_two_current_rows_of_a_dossier_block_the_staging_gate(wh):
+    view = "staging.stg_portal__dossiers"
+    with mutated(wh, (f"alter view {view} rename to stg_saved; create view {view} as select * from staging.stg_saved "
+                      f"union all (select * from staging.stg_saved where received_at::date = '{DAY}' limit 1)",
+                      f"drop view {view}; alter view staging.stg_saved rename to stg_portal__dossiers")):
+        result = run("staging")
+    assert failures(result) == {("block", "staging.current_dossiers", "one_current_row_per_dossier")}
+
+
+def test_a_dossier_of_an_unknown_unit_or_procedure_version_blocks_the_staging_gate(wh):
+    with without_rows(wh, "marts.dim_units", f"unit_code = '{COMMUNE}'"):
+        result = run("staging")
+    assert failures(result) == {("block", "staging.current_dossiers", "dossier_unit_is_known")}
+    procedure = execute(wh, f"select procedure_code from staging.stg_portal__dossiers where received_at::date = '{DAY}' "
+                            f"limit 1")[0][0]
+    with without_rows(wh, "marts.dim_procedures", f"procedure_code = '{procedure}'"):
+        result = run("staging")
+    assert failures(result) == {("block", "staging.current_dossiers", "dossier_procedure_version_is_known")}
+    assert all(row["procedure_code"] == procedure for row in result.failures[0].sample)
+
+
+def test_a_gap_in_the_working_day_calendar_blocks_the_staging_gate(wh):
+    with without_rows(wh, "marts.dim_calendar", "calendar_date = '2024-12-02'"):
+        result = run("staging")
+    assert failures(result) == {("block", "staging.calendar", "calendar_covers_the_period")}
+    assert str(result.failures[0].sample[0]["missing_day"]) == "2024-12-02"
+
+
+# ------------------------------------------------------------------------------ marts
+
+FIV = f"marts.fct_indicator_values where business_date = '{DAY}' and unit_code = '{COMMUNE}'"
+SCORES = f"marts.fct_unit_scores where business_date = '{DAY}' and unit_code = '{COMMUNE}'"
+
+
+def _marts_case(wh, statements, expected):
+    with mutated(wh, *statements):
+        result = run("marts")
+    assert failures(result) == expected, result.message()
+    return result
+
+
+def test_a_rate_over_100_and_a_numerator_over_its_denominator_block_the_marts_gate(wh):
+    result = _marts_case(wh, [
+        (f"create table public.saved_fiv as select * from {FIV}; "
+         f"update {FIV.replace(' where', ' set rate = 130, numerator = denominator + 5 where')} "
+         f"and indicator_code = 'ONLINE_DOSSIER_SHARE'",
+         f"delete from {FIV}; insert into marts.fct_indicator_values select * from public.saved_fiv; "
+         f"drop table public.saved_fiv")],
+        {("block", "marts.fct_indicator_values", "rate_0_to_100"),
+         ("block", "marts.fct_indicator_values", "numerator_at_most_denominator")})
+    assert "expect_column_values_to_be_between on column rate" in result.message()
+
+
+def test_a_score_over_its_weight_and_group_sums_that_do_not_add_up_block_the_marts_gate(wh):
+    _marts_case(wh, [
+        (f"create table public.saved_fiv as select * from {FIV}; "
+         f"update {FIV.replace(' where', ' set score = max_points + 1 where')} and indicator_code = 'ON_TIME' "
+         f"and period_type = 'month'",
+         f"delete from {FIV}; insert into marts.fct_indicator_values select * from public.saved_fiv; "
+         f"drop table public.saved_fiv")],
+        {("block", "marts.fct_indicator_values", "score_at_most_max_points"),
+         ("block", "marts.fct_unit_scores", "group_scores_are_sums_of_indicator_scores")})
+    _marts_case(wh, [(f"update {SCORES.replace(' where', ' set total_score = total_score + 1 where')} and period_type = 'year'",
+                      f"update {SCORES.replace(' where', ' set total_score = total_score - 1 where')} and period_type = 'year'")],
+                {("block", "marts.fct_unit_scores", "total_is_the_sum_of_groups"),
+                 ("block", "marts.fct_unit_scores", "ranks_dense_and_consistent_with_totals")})
+
+
+def test_a_unit_missing_from_the_day_blocks_the_marts_gate(wh):
+    with without_rows(wh, "marts.fct_unit_scores", f"business_date = '{DAY}' and unit_code = '{COMMUNE}' "
+                                                   f"and period_type = 'quarter'"):
+        result = run("marts")
+    assert ("block", "marts.fct_unit_scores", "every_active_unit_scored") in failures(result)
+    assert {"unit_code": COMMUNE, "period_type": "quarter"} in result.failures[0].sample or any(
+        f.sample and {"unit_code": COMMUNE, "period_type": "quarter"} in f.sample for f in result.failures)
+
+
+def test_ranks_out_of_order_block_the_marts_gate(wh):
+    # Swap the kind ranks of the first and last commune of the month: dense still, but against the totals.
+    first, last = (f"(select unit_code from marts.fct_unit_scores where business_date = '{DAY}' and period_type = 'month' "
+                   f"and unit_kind = 'COMMUNE' and rank_in_kind = {n})" for n in ("1", "kind_peer_count"))
+    swap = (f"update marts.fct_unit_scores set rank_in_kind = kind_peer_count + 1 - rank_in_kind "
+            f"where business_date = '{DAY}' and period_type = 'month' and unit_kind = 'COMMUNE' "
+            f"and (rank_in_kind = 1 or rank_in_kind = kind_peer_count)")
+    result = _marts_case(wh, [(swap, swap)],
+                         {("block", "marts.fct_unit_scores", "ranks_dense_and_consistent_with_totals")})
+    assert "a higher total ranks behind a lower one" in result.message()
+
+
+def test_a_commune_whose_dossiers_drop_90_percent_overnight_blocks_the_marts_gate(wh):
+    today = f"unit_code = '{COMMUNE}' and received_date = '{DAY}'"
+    (received,) = execute(wh, f"select count(*) from marts.fct_dossiers where {today}")[0]
+    previous = execute(wh, f"select count(*) from marts.fct_dossiers where unit_code = '{COMMUNE}' "
+                           f"and received_date = '2024-11-14'")[0][0]
+    assert previous >= 10 and received >= 10
+    keep = previous // 20  # a 95% drop
+    with without_rows(wh, "marts.fct_dossiers", f"{today} and dossier_code not in (select dossier_code from "
+                                                f"marts.fct_dossiers where {today} order by 1 limit {keep})"):
+        result = run("marts")
+    assert failures(result) == {("block", "marts.dossier_volume", "volume_drop_under_90_percent")}
+    (row,) = result.failures[0].sample
+    assert (row["unit_code"], row["received_today"], row["received_previous_working_day"]) == (COMMUNE, keep, previous)
+
+
+def test_a_warn_expectation_does_not_block_and_the_day_is_published_with_it(wh):
+    from chiso.gates import gate_built, warnings_of
+    from chiso.publish import publish
+
+    today = f"unit_code = '{COMMUNE}' and received_date = '{DAY}'"
+    previous = execute(wh, f"select count(*) from marts.fct_dossiers where unit_code = '{COMMUNE}' "
+                           f"and received_date = '2024-11-14'")[0][0]
+    keep = previous // 4  # a 75% drop: worth a look, not a stop
+    with without_rows(wh, "marts.fct_dossiers", f"{today} and dossier_code not in (select dossier_code from "
+                                                f"marts.fct_dossiers where {today} order by 1 limit {keep})"):
+        staging, marts = gate_built(DAY)  # does not raise
+        assert marts.passed and failures(marts) == {("warn", "marts.dossier_volume", "volume_drop_under_60_percent")}
+        warnings = warnings_of(DAY)
+        publication = publish(DAY, warnings)
+    assert [w["name"] for w in publication.warnings] == ["volume_drop_under_60_percent"]
+    (status,) = execute(wh, "select business_date, warnings from reporting.publication_status")
+    assert status[0] == DAY and status[1][0]["name"] == "volume_drop_under_60_percent"
+
+
+# ------------------------------------------------------------------------------ write-audit-publish
+
+
+def test_publish_exposes_the_marts_to_the_bi_role_only_in_the_reporting_schema(wh):
+    from chiso.publish import BI_ROLE, publish
+
+    publication = publish(DAY, [])
+    assert {"fct_indicator_values", "fct_unit_scores", "dim_units"} <= set(publication.relations)
+    assert execute(wh, f"select count(*) from reporting.fct_indicator_values") == \
+        execute(wh, f"select count(*) from marts.fct_indicator_values")
+    assert execute(wh, "select rolcanlogin from pg_roles where rolname = %s", (BI_ROLE,)) == [(False,)]
+    privileges = execute(wh, """select has_schema_privilege(%s, 'reporting', 'usage'),
+                                       has_table_privilege(%s, 'reporting.fct_unit_scores', 'select'),
+                                       has_schema_privilege(%s, 'marts', 'usage'),
+                                       has_schema_privilege(%s, 'raw', 'usage'),
+                                       has_schema_privilege(%s, 'ops', 'usage')""", (BI_ROLE,) * 5)
+    assert privileges == [(True, True, False, False, False)]
+    # dbt's column docs come along, for Metabase.
+    assert execute(wh, "select col_description('reporting.fct_unit_scores'::regclass, 1) is not null") == [(True,)]
+
+
+def test_a_publication_that_fails_half_way_leaves_the_previous_day_in_place(wh, monkeypatch):
+    import chiso.publish as publish_module
+
+    publish_module.publish(date(2024, 11, 14), [])
+    before = execute(wh, "select count(*) from reporting.fct_indicator_values")
+    copied = []
+
+    def fail_after_two(conn, relation):
+        copied.append(relation)
+        if len(copied) == 2:
+            raise RuntimeError("disk full")
+
+    monkeypatch.setattr(publish_module, "_copy_comments", fail_after_two)
+    with pytest.raises(RuntimeError, match="disk full"):
+        publish_module.publish(DAY, [])
+    assert execute(wh, "select business_date from reporting.publication_status") == [(date(2024, 11, 14),)]
+    assert execute(wh, "select count(*) from reporting.fct_indicator_values") == before
+    assert execute(wh, "select count(*) from pg_namespace where nspname in ('reporting_next', 'reporting_old')") == [(0,)]
+
+
+def test_stale_raw_sources_fail_dbt_source_freshness(wh):
+    from chiso.transform import DbtError, run_dbt
+
+    with mutated(wh, ("update raw.portal__units set loaded_at = loaded_at - interval '10 days'",
+                      "update raw.portal__units set loaded_at = loaded_at + interval '10 days'")):
+        with pytest.raises(DbtError, match="portal__units"):
+            run_dbt(["source", "freshness"])
