@@ -11,6 +11,8 @@ Running it again is harmless: extracts are re-used, loads are no-ops and no e-ma
 from __future__ import annotations
 
 import argparse
+import email
+import email.policy
 import os
 import secrets
 import sys
@@ -71,6 +73,17 @@ def _print_report(warehouse_url: str, day: date) -> None:
             for v in (unit.values[i.code] for i in report.indicators))
         print(f"    {unit.unit_name:<26}{cells}")
     print()
+
+
+def _print_mail(mail: MailCatcher, last_day: date, warehouse_url: str) -> None:
+    """Where the e-mails went: every message the local SMTP catcher holds, and how to see one as a page."""
+    _say(f"e-mails caught by the local SMTP server (.eml, open with any mail client): {mail.folder}")
+    for path in sorted(mail.folder.glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        print(f"    {path.name}  {path.stat().st_size // 1024:>4} KB  {str(message['To']):<34} {message['Subject']}")
+    _say("a report as its recipient sees it, as a web page with its charts (warehouse running, e.g. after "
+         f"--keep-running): CHISO_WAREHOUSE_URL={warehouse_url} python -m chiso.reports render "
+         f"--date {last_day} --to chutich@eaktur.example.vn --out {settings.home() / 'reports'}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                  + ("" if sent else " (already sent on an earlier run)") + f"; log: {log}")
             _print_report(warehouse_url, day)
 
-        _say(f"e-mails (.eml, open with any mail client): {mail.folder}")
+        _print_mail(mail, days[-1], warehouse_url)
         _say(f"landing zone: {settings.landing_dir()}")
         _say(f"warehouse: psql {warehouse_url}  (schemas raw, staging, marts, reference, ops)")
         if args.keep_running and not server_url:

@@ -412,3 +412,12 @@ def test_both_reports_seen_in_chromium_at_phone_and_desktop_widths(warehouse, re
             assert probe["scrollWidth"] <= width, f"{name} is wider than {width}px: {probe['scrollWidth']}"
             _check_screenshot(ARTIFACTS / f"{name}-{width}px.png", width)
     print(f"\nreport screenshots and files: {ARTIFACTS}")
+
+
+def test_the_shipped_recipients_name_units_of_the_demo_world(report):
+    from chiso.reports.recipients import check_scopes
+
+    shipped = load_recipients(REPO_ROOT / "config" / "recipients.yml")
+    check_scopes(shipped, report.catalogue)
+    assert {"chutich@eaktur.example.vn", "huyen@cukuin.example.vn"} <= {r.email for r in shipped}
+    assert {r.scope.kind for r in shipped} == {"province", "district", "commune", "team"}
