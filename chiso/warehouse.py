@@ -176,7 +176,11 @@ create table if not exists {RAW_SCHEMA}.portal__evaluations (
     loaded_at      timestamptz not null default now(),
     record         jsonb       not null
 );
-""" + "".join(_raw_entity_ddl(entity.raw_table) for entity in ENTITIES.values())
+""" + "".join(_raw_entity_ddl(entity.raw_table) for entity in ENTITIES.values()) + f"""
+-- The engine's nightly build re-derives only the dossiers that changed: it finds all their versions here.
+create index if not exists portal__dossiers_dossier_code_idx on {RAW_SCHEMA}.portal__dossiers ((record ->> 'MaHoSo'));
+create index if not exists portal__ratings_dossier_code_idx on {RAW_SCHEMA}.portal__ratings ((record ->> 'MaHoSo'));
+"""
 
 
 def ensure_schema(url: str | None = None) -> None:

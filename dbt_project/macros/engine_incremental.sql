@@ -60,3 +60,11 @@
      from (select concat_ws('~', {% for c in columns %}{{ c }}::text{{ ", " if not loop.last }}{% endfor %}) as row_text
            from {{ relation_sql }} as fingerprinted) as rows_text)
 {%- endmacro %}
+
+
+{#- The dossiers changed since the last complete build, as one text[] value (an InitPlan), so that a
+    filter "dossier_code = any(...)" is pushed through staging views' windows into the raw tables' MaHoSo
+    indexes. Null (no row matches) when nothing changed. -#}
+{% macro changed_dossier_codes() -%}
+    (select array_agg(item_code) from {{ ref('int_engine_changes') }} where source_kind = 'dossier')::text[]
+{%- endmacro %}

@@ -1,8 +1,25 @@
+{{ config(
+    materialized='incremental',
+    unique_key='dossier_code',
+    incremental_strategy='delete+insert',
+    indexes=[{'columns': ['dossier_code'], 'unique': True}, {'columns': ['unit_code', 'received_date']}],
+    pre_hook="{{ engine_prepare_incremental() }}"
+) }}
+-- depends_on: {{ ref('int_engine_run') }}
+-- depends_on: {{ ref('int_engine_changes') }}
 -- One row per dossier (latest version) with everything the 766 indicators need derived once, so that
 -- every indicator count — and every "which dossiers made this number" question — reads the same facts.
+-- Incremental (docs/engine-incremental.md): a nightly build re-derives only the dossiers whose versions
+-- or ratings arrived since the last complete build (int_engine_changes); staging finds their versions
+-- through the raw table's index on MaHoSo, so the night's cost follows the night's changes, not history.
 with dossiers as (
 
     select * from {{ ref('stg_portal__dossiers') }}
+    {% if engine_is_incremental() %}
+    -- "= any(array subquery)" rather than "in (subquery)": Postgres pushes the former through the
+    -- staging view's window into the raw table's MaHoSo index; the latter would rank all of history.
+    where dossier_code = any({{ changed_dossier_codes() }})
+    {% endif %}
 
 ),
 
@@ -15,6 +32,9 @@ procedures as (
 ratings as (
 
     select * from {{ ref('stg_portal__ratings') }}
+    {% if engine_is_incremental() %}
+    where dossier_code = any({{ changed_dossier_codes() }})
+    {% endif %}
 
 ),
 
