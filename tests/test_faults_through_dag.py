@@ -12,7 +12,7 @@ the settings a deployment would set for them:
   this time), a truncated process_log file. Each stops its entity, naming the problem; the entities
   without faults still load; nothing is published.
 * EMPTY_DAY, pages: no dossiers at all, Windows-1258 units and procedures. Everything loads (0 dossiers),
-  the gate says the day is empty and nothing is published (accepting an empty day, conf
+  the raw gate says the day is empty and nothing is published (accepting an empty day, conf
   accept_empty_day, is tested in test_ingest.py, without a DAG run).
 """
 
@@ -59,6 +59,7 @@ RUN_SETTINGS = {
     EMPTY_DAY: {"CHISO_PORTAL_TRANSFER": "pages", "CHISO_ALLOW_NEW_COLUMNS": "false"},
 }
 BROKEN_ENTITIES = {"dossiers", "ratings", "process_log"}  # on BROKEN_DAY
+ENGINEER = "dulieu@chiso.example.vn"  # receives the alerts (chiso.alerts)
 
 
 def query(url, sql, params=None):
@@ -70,8 +71,8 @@ def query(url, sql, params=None):
 def runs(make_database, tmp_path_factory):
     home = tmp_path_factory.mktemp("chiso-faults")
     recipients = home / "recipients.yml"
-    recipients.write_text("recipients:\n  - {email: huyen@cukuin.example.vn, name: UBND huyện Cư Kuin}\n",
-                          encoding="utf-8")
+    recipients.write_text("recipients:\n  - {email: huyen@cukuin.example.vn, name: UBND huyện Cư Kuin}\n"
+                          f"data_engineering:\n  - {{email: {ENGINEER}, name: Nhóm dữ liệu}}\n", encoding="utf-8")
     warehouse = make_database("chiso_faults_wh")
     metadata = make_database("chiso_faults_af").replace("postgresql://", "postgresql+psycopg2://")
     schedule = FaultSchedule.parse(FAULTS)
@@ -174,6 +175,20 @@ def test_a_day_with_survivable_faults_is_loaded_accounted_for_and_published(runs
     assert query(url, "select count(*) from ops.publications where business_date = %s", (SURVIVABLE_DAY,)) == [(1,)]
 
 
+def test_warnings_do_not_block_the_day_is_published_with_a_notice(runs):
+    # The quarantined dates (3%) and the duplicated rows are warn-level failures of the raw gate: the day
+    # is published, the reporting schema says with which warnings, and the engineers get a notice.
+    url = runs["warehouse"]
+    (published_day, warnings), = query(url, "select business_date, warnings from reporting.publication_status")
+    assert published_day == SURVIVABLE_DAY
+    assert {w["name"] for w in warnings} == {"quarantined_share_under_1_percent", "no_duplicate_dossier_versions"}
+    assert all(w["severity"] == "warn" for w in warnings)
+    notices = [m for m in runs["mail"].messages() if str(m["Subject"]).startswith("[chiso notice]")]
+    assert [(str(m["To"]), str(m["Subject"])) for m in notices] == [
+        (ENGINEER, f"[chiso notice] chiso_daily {SURVIVABLE_DAY}: published with 2 warning(s)")]
+    assert runs["states"][SURVIVABLE_DAY]["raw_gate"] == ("success", 1)
+
+
 def test_the_day_came_as_whole_day_files(runs):
     landed = sorted((runs["home"] / "landing" / "portal").glob(f"*/business_date={SURVIVABLE_DAY}/sha256=*"))
     assert {path.parent.parent.name for path in landed} == set(ENTITIES)
@@ -227,9 +242,16 @@ def test_a_broken_day_stops_each_broken_entity_naming_its_fault_and_publishes_no
                  (BROKEN_DAY, sorted(BROKEN_ENTITIES))) == [(0,)]
     states = runs["states"][BROKEN_DAY]
     assert states["load_dossiers"] == states["load_ratings"] == ("failed", 1), "a contract breach is not retried"
-    assert states["dbt_build"][0] == "upstream_failed"
+    assert states["raw_gate"][0] == states["dbt_build"][0] == "upstream_failed"
     assert query(url, "select count(*) from ops.publications where business_date = %s", (BROKEN_DAY,)) == [(0,)]
     assert not mails_for(runs, BROKEN_DAY)
+    # Each task that failed for good alerted the data engineers, naming the day and the problem.
+    alerts = {str(m["Subject"]): m.get_body(("html",)).get_content() for m in runs["mail"].messages()
+              if f"[chiso ALERT] chiso_daily {BROKEN_DAY}" in str(m["Subject"])}
+    assert set(alerts) == {f"[chiso ALERT] chiso_daily {BROKEN_DAY}: {task} failed"
+                           for task in ("load_dossiers", "load_ratings", "fetch_process_log")}
+    assert "the extract has columns the contract does not know: TrangThai" in \
+        alerts[f"[chiso ALERT] chiso_daily {BROKEN_DAY}: load_dossiers failed"]
 
 
 def test_a_truncated_file_is_fetched_again_then_fails_naming_its_url(runs):
@@ -254,8 +276,8 @@ def test_an_empty_dossiers_day_loads_zero_rows_and_the_gate_says_so_instead_of_p
     assert f"The extract of {EMPTY_DAY} has no rows of dossiers (dossiers: 0 in the manifest, 0 loaded)" \
         in output(runs, EMPTY_DAY)
     states = runs["states"][EMPTY_DAY]
-    assert states["dbt_build"][0] == "success"
-    assert states["quality_gate"] == ("failed", 1) and states["send_report"][0] == "upstream_failed"
+    assert states["raw_gate"] == ("failed", 1)
+    assert states["dbt_build"][0] == states["send_report"][0] == "upstream_failed"
     assert query(runs["warehouse"], "select count(*) from ops.publications where business_date = %s",
                  (EMPTY_DAY,)) == [(0,)]
     assert not mails_for(runs, EMPTY_DAY)
