@@ -11,6 +11,7 @@ import hashlib
 import re
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -35,11 +36,17 @@ recipients:
   - email: chutich@eaktur.example.vn
     name: Chủ tịch UBND xã Ea Ktur
     scope: {SCOPED_UNIT}
+data_engineering:
+  - email: dulieu@chiso.example.vn
+    name: Nhóm kỹ thuật dữ liệu
 """
+ENGINEER = "dulieu@chiso.example.vn"
 PERSONAL_FIELDS = ("ChuHoSo", "SoGiayToChuHoSo", "SoDienThoai", "Email", "DiaChiChuHoSo")
-# Append-only histories that grow on every run by design: gate runs, and the engine's log of complete builds
-# (docs/engine-incremental.md).
-AUDIT_TABLES = {"ops.gate_runs", "intermediate.int_engine_watermarks"}
+# Append-only histories that grow on every run by design: gate runs and validation results, publications,
+# and the engine's log of complete builds (docs/engine-incremental.md); and the published day's timestamp.
+AUDIT_TABLES = {"ops.gate_runs", "intermediate.int_engine_watermarks", "ops.validation_results",
+                "ops.reporting_publications", "reporting.publication_status"}
+GATE_LAYERS = 3  # raw, staging, marts: one ops.gate_runs row each per run
 
 
 # ---------------------------------------------------------------- the stack
@@ -287,14 +294,14 @@ def test_running_a_day_again_changes_no_row_and_sends_nothing(two_days):
     assert changed == []
     assert {"raw.portal__dossiers", "marts.fct_indicator_values", "ops.report_deliveries"} <= before.keys()
     assert len(two_days["mail"].messages()) == mails_before
-    assert query(two_days["warehouse"], "select count(*) from ops.gate_runs")[0][0] == gate_runs_before + 1
+    assert query(two_days["warehouse"], "select count(*) from ops.gate_runs")[0][0] == gate_runs_before + GATE_LAYERS
 
 
 def test_a_corrupted_mart_stops_the_email(two_days):
     stack = two_days
     # Load and build DAY_3 without publishing, then corrupt its mart rows behind the pipeline's back.
     assert_succeeded(run_day(stack, "2024-11-20T11:00:00+07:00", DAY_3,
-                             mark_success_pattern="^(quality_gate|send_report|record_publication)$"))
+                             mark_success_pattern="^(quality_gate|publish_reporting|send_report|record_publication)$"))
     query_count = "select count(*) from marts.fct_indicator_values where business_date = %s"
     assert query(stack["warehouse"], query_count, (DAY_3,))[0][0] > 0
     with psycopg.connect(stack["warehouse"]) as conn:
@@ -309,9 +316,27 @@ def test_a_corrupted_mart_stops_the_email(two_days):
     assert "expect_column_values_to_be_between on column rate" in output
     assert "expect_column_pair_values_a_to_be_greater_than_b" in output
     states = task_states(stack)
+    assert states["raw_gate"] == "success"
     assert states["quality_gate"] == "failed"
-    assert states["send_report"] == "upstream_failed"
+    assert states["publish_reporting"] == states["send_report"] == "upstream_failed"
     assert messages_for(stack, DAY_3) == []
+    # BI users still see the last good day, complete; the BI role never sees the marts dbt writes.
+    assert query(stack["warehouse"], "select business_date from reporting.publication_status") == [(DAY_2,)]
+    assert query(stack["warehouse"], "select count(*) from reporting.fct_indicator_values where business_date = %s",
+                 (DAY_3,)) == [(0,)]
+    assert query(stack["warehouse"], "select has_schema_privilege('chiso_bi', 'marts', 'usage'), "
+                                     "has_schema_privilege('chiso_bi', 'reporting', 'usage')") == [(False, True)]
+    # The data engineers got one alert naming the DAG, the day, the failed expectations with sample values
+    # and the Data Docs page of the failing validation; the report recipients got nothing.
+    alerts = [m for m in stack["mail"].messages() if "[chiso ALERT]" in str(m["Subject"])]
+    assert [(str(m["To"]), str(m["Subject"])) for m in alerts] == [
+        (ENGINEER, f"[chiso ALERT] chiso_daily {DAY_3}: quality_gate failed")]
+    body = alerts[0].get_body(("html",)).get_content()
+    assert "DAG: chiso_daily" in body and f"Business date: {DAY_3}" in body
+    assert "[block] marts.fct_indicator_values: rate_0_to_100" in body and "130" in body
+    assert "numerator_at_most_denominator" in body
+    pages = re.findall(r"(/\S+/validations/marts/fct_indicator_values/\S+\.html)", body)
+    assert pages and all(Path(page).is_file() for page in pages), body
     assert query(stack["warehouse"], "select count(*) from ops.publications where business_date = %s", (DAY_3,)) == [(0,)]
     (success, failures), = query(stack["warehouse"], "select success, failed_expectations from ops.gate_runs "
                                  "where business_date = %s order by gate_run_id desc limit 1", (DAY_3,))
@@ -320,8 +345,16 @@ def test_a_corrupted_mart_stops_the_email(two_days):
 
 def test_after_the_data_is_fixed_the_day_publishes(two_days):
     # A full re-run rebuilds the mart from raw data, which was never corrupted.
+    def alerts():
+        return [str(m["Subject"]) for m in two_days["mail"].messages() if "[chiso ALERT]" in str(m["Subject"])]
+
+    alerts_before = alerts()
     assert_succeeded(run_day(two_days, "2024-11-20T11:00:00+07:00", DAY_3))
     assert len(messages_for(two_days, DAY_3)) == 2
+    assert query(two_days["warehouse"], "select business_date from reporting.publication_status") == [(DAY_3,)]
+    assert query(two_days["warehouse"], "select count(*) > 0 from reporting.fct_unit_scores where business_date = %s",
+                 (DAY_3,)) == [(True,)]
+    assert alerts() == alerts_before  # a run that publishes alerts nobody
     expected = expected_values(two_days, [DAY_1, DAY_2, DAY_3])
     for message in messages_for(two_days, DAY_3):
         for (unit, code), (numerator, denominator, _) in figures_in(message).items():
