@@ -45,7 +45,11 @@ PERSONAL_FIELDS = ("ChuHoSo", "SoGiayToChuHoSo", "SoDienThoai", "Email", "DiaChi
 # Append-only histories that grow on every run by design: gate runs and validation results, publications,
 # and the engine's log of complete builds (docs/engine-incremental.md); and the published day's timestamp.
 AUDIT_TABLES = {"ops.gate_runs", "intermediate.int_engine_watermarks", "ops.validation_results",
-                "ops.reporting_publications", "reporting.publication_status"}
+                "ops.reporting_publications", "reporting.publication_status",
+                # The engine's per-build scratch: what the latest build found changed and reopened (empty on
+                # a re-run that loads nothing), not data (docs/engine-incremental.md).
+                "intermediate.int_engine_run", "intermediate.int_engine_changes",
+                "intermediate.int_engine_reopened_periods"}
 GATE_LAYERS = 3  # raw, staging, marts: one ops.gate_runs row each per run
 
 
