@@ -402,3 +402,39 @@ def test_stale_raw_sources_fail_dbt_source_freshness(wh):
                       "update raw.portal__units set loaded_at = loaded_at + interval '10 days'")):
         with pytest.raises(DbtError, match="portal__units"):
             run_dbt(["source", "freshness"])
+
+
+# ------------------------------------------------------------------------------ alerts
+
+
+def test_a_failed_task_alerts_the_engineers_and_optionally_holds_the_recipients_once(wh, monkeypatch, tmp_path):
+    import json
+    import unicodedata
+    from types import SimpleNamespace
+
+    from chiso.alerts import HOLD_NOTICE_SUBJECT, task_failed
+    from chiso.mailcatcher import MailCatcher
+
+    recipients = tmp_path / "recipients.yml"
+    recipients.write_text("recipients:\n  - {email: huyen@cukuin.example.vn, name: UBND huyện Cư Kuin, scope: all}\n"
+                          "data_engineering:\n  - {email: dulieu@chiso.example.vn, name: Nhóm dữ liệu}\n",
+                          encoding="utf-8")
+    with MailCatcher(tmp_path / "mail") as mail:
+        monkeypatch.setenv("AIRFLOW_CONN_CHISO_SMTP", json.dumps({
+            "conn_type": "smtp", "host": mail.host, "port": mail.port,
+            "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "chiso@localhost", "timeout": 10}}))
+        monkeypatch.setenv("CHISO_RECIPIENTS_FILE", str(recipients))
+        monkeypatch.setenv("CHISO_REPORT_HOLD_NOTICE", "notice")
+        context = {"ti": SimpleNamespace(dag_id="chiso_daily", task_id="quality_gate", log_url=None),
+                   "params": {"business_date": str(DAY)}, "run_id": "manual__1",
+                   "exception": RuntimeError("Gate marts for 2024-11-15: 1 blocking ...")}
+        task_failed(context)
+        task_failed(context)  # a second failure of the day: a second alert, no second notice
+        messages = mail.messages()
+    alerts = [m for m in messages if str(m["To"]) == "dulieu@chiso.example.vn"]
+    assert [str(m["Subject"]) for m in alerts] == [f"[chiso ALERT] chiso_daily {DAY}: quality_gate failed"] * 2
+    assert "Gate marts for 2024-11-15" in alerts[0].get_body(("html",)).get_content()
+    held = [m for m in messages if str(m["To"]) == "huyen@cukuin.example.vn"]
+    assert [str(m["Subject"]) for m in held] == [f"{HOLD_NOTICE_SUBJECT} (15/11/2024)"]
+    assert unicodedata.is_normalized("NFC", str(held[0]["Subject"]))
+    assert "Số liệu hôm nay đang được kiểm tra" == HOLD_NOTICE_SUBJECT
