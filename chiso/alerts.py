@@ -35,6 +35,7 @@ from chiso import settings
 log = logging.getLogger(__name__)
 
 HOLD_NOTICE_CODE = "chiso_daily_hold_notice"
+WARNING_NOTICE_CODE = "chiso_daily_warning_notice"
 HOLD_NOTICE_SUBJECT = unicodedata.normalize("NFC", "Số liệu hôm nay đang được kiểm tra")
 
 
@@ -173,8 +174,17 @@ def warning_notice(business_date: date, warnings: list[dict]) -> None:
         lines.append(f"  [warn] {warning.get('suite')}: {warning.get('name') or ''} "
                      f"{warning.get('expectation')}{where}: {warning.get('observed')}")
     lines += ["", f"Data Docs: {data_docs_link('index.html')}"]
+    subject = f"[chiso notice] chiso_daily {business_date}: published with {len(warnings)} warning(s)"
+    body = f"<pre style=\"font-family: monospace\">{html.escape(chr(10).join(lines))}</pre>"
     try:
-        send_alert(f"[chiso notice] chiso_daily {business_date}: published with {len(warnings)} warning(s)",
-                   "\n".join(lines))
+        from chiso.reports.delivery import deliver_once
+
+        # Once per engineer and day, like the report itself: re-running a published day sends nothing.
+        with _smtp() as smtp:
+            def send(engineer, message_id):
+                smtp.send_email_smtp(to=engineer.email, subject=subject, html_content=body,
+                                     custom_headers={"Message-ID": message_id, "X-Chiso-Alert": "1"})
+
+            deliver_once(WARNING_NOTICE_CODE, business_date, data_engineers(), send)
     except Exception:  # noqa: BLE001
         log.exception("The warning notice could not be sent")
