@@ -20,8 +20,8 @@ Timed, for each history size (smallest first): a complete rebuild of the engine 
 +fct_unit_scores int_engine_watermarks --full-refresh``: staging, fct_dossiers and every engine model),
 then, after loading the next simulated night (untimed; the simulator's change feed re-sends dossiers of
 the previous weeks), the nightly incremental build (the same selection without --full-refresh). Prints
-wall-clock times, the share of fct_dossiers (still a complete table rebuild every night: it is not one of
-the incremental models) and of the incremental engine models, and the ratios. Not a test.
+wall-clock times, the share of fct_dossiers (incremental: the night's changed dossiers only) and of the
+incremental engine models, and the ratios. Not a test.
 """
 
 from __future__ import annotations
