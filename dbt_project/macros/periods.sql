@@ -21,3 +21,18 @@
                                                 else ('1 ' || {{ period_type }})::interval end)
                          - interval '1 day')::date
 {%- endmacro %}
+
+{#- The business dates: days whose dossier extract has been loaded. The as-of days of every fact. -#}
+{% macro business_days() -%}
+    select distinct business_date as as_of_date
+    from {{ source('portal', 'load_ledger') }}
+    where entity = 'dossiers' and status = 'loaded'
+{%- endmacro %}
+
+{#- Every day from the first business date (CTE `business_days`) to the last, so that running sums
+    never skip a day's deltas. -#}
+{% macro as_of_days(business_days_relation='business_days') -%}
+    select day::date as as_of_date
+    from generate_series((select min(as_of_date) from {{ business_days_relation }}),
+                         (select max(as_of_date) from {{ business_days_relation }}), interval '1 day') as day
+{%- endmacro %}

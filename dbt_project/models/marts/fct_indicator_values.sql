@@ -21,18 +21,13 @@
 {% set incremental = engine_is_incremental() %}
 with business_days as (
 
-    select distinct business_date as as_of_date
-    from {{ source('portal', 'load_ledger') }}
-    where entity = 'dossiers' and status = 'loaded'
+    {{ business_days() }}
 
 ),
 
 as_of_days as (
 
-    -- Every day from the first business date to the last, so running sums never skip a day's deltas.
-    select day::date as as_of_date
-    from generate_series((select min(as_of_date) from business_days),
-                         (select max(as_of_date) from business_days), interval '1 day') as day
+    {{ as_of_days() }}
 
 ),
 

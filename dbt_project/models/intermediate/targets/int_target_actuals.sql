@@ -22,9 +22,7 @@ with targets as (
 
 business_days as (
 
-    select distinct business_date as as_of_date
-    from {{ source('portal', 'load_ledger') }}
-    where entity = 'dossiers' and status = 'loaded'
+    {{ business_days() }}
 
 ),
 

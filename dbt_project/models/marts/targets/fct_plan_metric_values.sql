@@ -8,17 +8,13 @@
 -- int_target_actuals: change both together.
 with business_days as (
 
-    select distinct business_date as as_of_date
-    from {{ source('portal', 'load_ledger') }}
-    where entity = 'dossiers' and status = 'loaded'
+    {{ business_days() }}
 
 ),
 
 as_of_days as (
 
-    select day::date as as_of_date
-    from generate_series((select min(as_of_date) from business_days),
-                         (select max(as_of_date) from business_days), interval '1 day') as day
+    {{ as_of_days() }}
 
 ),
 
