@@ -34,6 +34,11 @@ def resolve_business_date(requested: str | None, logical_date: datetime | None) 
     return pendulum.instance(logical_date).in_timezone(PORTAL_TIMEZONE).date() - timedelta(days=1)
 
 
+def business_date_of_run(context) -> date:
+    """The business date of the running DAG run (its ``business_date`` param, else from its logical date)."""
+    return resolve_business_date(context["params"].get("business_date"), context.get("logical_date"))
+
+
 def portal_from_connection(conn_id: str):
     from airflow.sdk import Connection
 

@@ -59,9 +59,7 @@ TIMEZONE = pendulum.timezone(PORTAL_TIMEZONE)  # business days are Vietnam days
 def chiso_daily():
     @task
     def resolve_business_date() -> str:
-        context = get_current_context()
-        return pipeline.resolve_business_date(context["params"].get("business_date"),
-                                              context.get("logical_date")).isoformat()
+        return pipeline.business_date_of_run(get_current_context()).isoformat()
 
     @task
     def fetch(entity: str, business_date: str) -> str:

@@ -51,9 +51,7 @@ TIMEZONE = pendulum.timezone(PORTAL_TIMEZONE)
 def chiso_periodic_reports():
     @task
     def resolve_business_date() -> str:
-        context = get_current_context()
-        return pipeline.resolve_business_date(context["params"].get("business_date"),
-                                              context.get("logical_date")).isoformat()
+        return pipeline.business_date_of_run(get_current_context()).isoformat()
 
     @task.sensor(poke_interval=300, timeout=12 * 3600, mode="reschedule")
     def wait_for_daily_publication(business_date: str) -> PokeReturnValue:

@@ -6,18 +6,24 @@ Vietnamese style the plans use: a decimal comma ("72,50"), dates dd/mm/yyyy.
 
 from __future__ import annotations
 
+import csv
 import unicodedata
 from datetime import date
 from decimal import Decimal
 
-# The six groups of Decision 766 (their maximum points come from the rule registry).
-GROUPS = ("CKMB", "TDGQ", "ONLINE", "TTTT", "MDSH", "MDHL")
-GROUP_NAMES = {
-    "vi": {"CKMB": "Công khai, minh bạch", "TDGQ": "Tiến độ giải quyết", "ONLINE": "Dịch vụ công trực tuyến",
-           "TTTT": "Thanh toán trực tuyến", "MDSH": "Mức độ số hóa hồ sơ", "MDHL": "Mức độ hài lòng"},
-    "en": {"CKMB": "Publicity and transparency", "TDGQ": "Processing progress", "ONLINE": "Online public services",
-           "TTTT": "Online payment", "MDSH": "Digitisation of dossiers", "MDHL": "Satisfaction"},
-}
+from chiso.settings import REPO_ROOT
+
+# The six groups of Decision 766, in order, and their names: from the seed indicator_groups, the one place
+# they are written (their maximum points come from the rule registry).
+def _groups() -> tuple[tuple[str, ...], dict[str, dict[str, str]]]:
+    with (REPO_ROOT / "dbt_project" / "seeds" / "indicator_groups.csv").open(encoding="utf-8") as handle:
+        rows = sorted(csv.DictReader(handle), key=lambda row: int(row["display_order"]))
+    return (tuple(row["group_code"] for row in rows),
+            {language: {row["group_code"]: unicodedata.normalize("NFC", row[f"name_{language}"]) for row in rows}
+             for language in ("vi", "en")})
+
+
+GROUPS, GROUP_NAMES = _groups()
 STATUS = {
     "vi": {"met": "đạt", "not_met": "chưa đạt", "at_risk": "có nguy cơ", "no_data": "chưa có dữ liệu"},
     "en": {"met": "met", "not_met": "not met", "at_risk": "at risk", "no_data": "no data"},

@@ -52,13 +52,10 @@ indicator_names as (
     union all
     select metric_code, name_vi, unit_of_measure, formula from plan_metrics
     union all
-    select code, name_vi, unit_of_measure, formula from (values
-        ('CKMB', 'Công khai, minh bạch', 'percent', 'group'),
-        ('TDGQ', 'Tiến độ giải quyết', 'percent', 'group'),
-        ('ONLINE', 'Dịch vụ công trực tuyến', 'percent', 'group'),
-        ('TTTT', 'Thanh toán trực tuyến', 'percent', 'group'),
-        ('MDSH', 'Số hóa hồ sơ', 'percent', 'group'),
-        ('MDHL', 'Mức độ hài lòng', 'percent', 'group'),
+    select code, name_vi, unit_of_measure, formula from (
+        select group_code, name_vi, 'percent', 'group' from {{ ref('indicator_groups') }}
+        union all
+        values
         ('TOTAL', 'Tổng điểm Bộ chỉ số', 'points', 'total'),
         ('RANK', 'Thứ hạng', 'rank', 'rank')
     ) as groups (code, name_vi, unit_of_measure, formula)
