@@ -123,22 +123,52 @@ def iter_rows(directory: Path) -> Iterator[PageRow]:
             yield PageRow(page_path.name, line_number, row)
 
 
-def iter_pages(directory: Path) -> Iterator[tuple[str, list, bool]]:
-    """The extract page by page, in order: (page file name, its rows, whether every text in those rows
-    is already NFC, so that ``nfc`` would return them unchanged). For the loader's hot path: one page
-    in memory at a time, one normal-form check per page instead of one per string.
+@dataclass(frozen=True)
+class RawPage:
+    """A page of a paged extract, or a batch of a whole-day file's lines, as text, not yet parsed:
+    the loader decodes it typed when it can (``chiso.ingest.typed_decode``), else parses ``rows()``."""
 
-    A decoded page whose text is NFC and holds no ``\\u`` escape has only NFC strings: the text
-    between two JSON quotes is a string's text, and a quote or the ASCII character of an escape such
-    as ``\\n`` neither composes with nor reorders around a combining mark.
-    """
+    source_file: str  # page file name, relative to the landed directory
+    text: str | None = None  # a page's whole text (paged extracts)
+    lines: tuple[tuple[str, str], ...] | None = None  # (text, where) of each line (whole-day files)
+
+    def already_nfc(self) -> bool:
+        """Whether every text in the rows is already NFC, so that ``nfc`` would return them unchanged.
+
+        A text that is NFC and holds no ``\\u`` escape has only NFC strings: the text between two JSON
+        quotes is a string's text, and a quote or the ASCII character of an escape such as ``\\n``
+        neither composes with nor reorders around a combining mark."""
+        texts = (self.text,) if self.lines is None else (text for text, _ in self.lines)
+        return all("\\u" not in text and unicodedata.is_normalized("NFC", text) for text in texts)
+
+    def rows(self) -> list:
+        if self.lines is None:
+            return _parse_page(self.text, self.source_file)["items"]
+        return [_parse_line(text, where) for text, where in self.lines]
+
+
+def iter_raw_pages(directory: Path) -> Iterator[RawPage]:
+    """The extract page by page, in order, as text: one page in memory at a time. Whole-day files
+    come in batches of ``DAY_FILE_BATCH`` lines."""
     if is_day_file_extract(directory):
-        yield from iter_day_file_pages(directory)
+        batch: list[tuple[str, str]] = []
+        for _, text, where in _day_file_lines(directory):
+            batch.append((text, where))
+            if len(batch) == DAY_FILE_BATCH:
+                yield RawPage(DAY_FILE, lines=tuple(batch))
+                batch = []
+        if batch:
+            yield RawPage(DAY_FILE, lines=tuple(batch))
         return
     for page_path in sorted(directory.glob("page-*.json")):
-        text = _page_text(page_path.read_bytes(), str(page_path))
-        items = _parse_page(text, str(page_path))["items"]
-        yield page_path.name, items, "\\u" not in text and unicodedata.is_normalized("NFC", text)
+        yield RawPage(page_path.name, text=_page_text(page_path.read_bytes(), str(page_path)))
+
+
+def iter_pages(directory: Path) -> Iterator[tuple[str, list, bool]]:
+    """The extract page by page, in order: (page file name, its rows, whether every text in those
+    rows is already NFC; see ``RawPage.already_nfc``)."""
+    for page in iter_raw_pages(directory):
+        yield page.source_file, page.rows(), page.already_nfc()
 
 
 # ----------------------------------------------------------------------------- whole-day files
@@ -191,21 +221,6 @@ def iter_day_file_rows(directory: Path) -> Iterator[PageRow]:
     """The rows of a landed whole-day file, as ``iter_rows`` gives a paged extract's."""
     for line_number, text, where in _day_file_lines(directory):
         yield PageRow(DAY_FILE, line_number, _parse_line(text, where))
-
-
-def iter_day_file_pages(directory: Path, batch: int = DAY_FILE_BATCH) -> Iterator[tuple[str, list, bool]]:
-    """A landed whole-day file in batches of rows, as ``iter_pages`` gives a paged extract's pages:
-    (file name, rows, whether every text in them is already NFC, checked as ``iter_pages`` does)."""
-    rows: list = []
-    already_nfc = True
-    for _, text, where in _day_file_lines(directory):
-        rows.append(_parse_line(text, where))
-        already_nfc = already_nfc and "\\u" not in text and unicodedata.is_normalized("NFC", text)
-        if len(rows) == batch:
-            yield DAY_FILE, rows, already_nfc
-            rows, already_nfc = [], True
-    if rows:
-        yield DAY_FILE, rows, already_nfc
 
 
 def verify(directory: Path) -> dict:

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import msgspec
 import psycopg
+from msgspec import UNSET
 
 from chiso import settings
 from chiso.contract import get_entity
 from chiso.contract.canonical import canonical_line
-from chiso.ingest.landing import iter_pages, nfc, read_manifest
+from chiso.ingest import typed_decode
+from chiso.ingest.landing import RawPage, iter_raw_pages, nfc, read_manifest
 from chiso.ingest.pseudonymise import Pseudonymiser
 from chiso.ingest.validate import check_columns, row_problems, surely_valid
 from chiso.warehouse import RAW_SCHEMA
@@ -49,6 +51,112 @@ def _copy_field(text: str) -> str:
     return text.translate(_COPY_ESCAPES)
 
 
+class _RowWriter:
+    """Turns pages into COPY text for the raw table, and bad rows into quarantine rows, numbering
+    the rows of the day in order. Clean pages take the fast lane (``typed_decode``: decoded, checked
+    and re-encoded in C); a page it refuses, or that needs NFC, takes the slow lane row by row, which
+    quarantines and explains."""
+
+    def __init__(self, entity, day: date, load_id: int, pseudonymiser: Pseudonymiser, allow_new_columns: bool,
+                 fast_lane: bool):
+        self.entity, self.day, self.load_id = entity, day, load_id
+        self.pseudonymiser, self.allow_new_columns = pseudonymiser, allow_new_columns
+        self.known = set(entity.fields)
+        self.personal = entity.personal_fields
+        self.typed = typed_decode.typed_decoders(entity.name) if fast_lane else None
+        self.encode = typed_decode.encoder().encode
+        self.line_number = self.loaded = 0
+        self.quarantined: list[tuple] = []
+        self.columns_seen: set[str] = set()
+        self.all_known = True  # columns_seen <= known
+
+    def page(self, page: RawPage) -> bytes | str:
+        already_nfc = page.already_nfc()
+        records = self._typed_records(page) if already_nfc and self.typed is not None else None
+        if records is not None:
+            return self._fast_lane(page.source_file, records)
+        return self._slow_lane(page.source_file, page.rows(), already_nfc)
+
+    def _typed_records(self, page: RawPage) -> list | None:
+        """The page's rows as contract-checked Structs, or None if any row is in doubt."""
+        try:
+            if page.lines is None:
+                return self.typed.page.decode(page.text).items
+            return [self.typed.row.decode(text) for text, _ in page.lines]
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+
+    def _fast_lane(self, source_file: str, records: list) -> bytes:
+        prefix = f"{self.load_id}\t{self.day.isoformat()}\t{_copy_field(source_file)}\t".encode()
+        pseudonym, attributes, encode = self.pseudonymiser.pseudonym, self.typed.attribute, self.encode
+        personal = [(field, attributes[field]) for field in self.personal if field in attributes]
+        number = self.line_number
+        lines = []
+        for record in records:
+            number += 1
+            for field, attribute in personal:
+                value = getattr(record, attribute)
+                if value is not UNSET:  # (absent stays absent, as in the slow lane)
+                    setattr(record, attribute, pseudonym(field, value))
+            text = encode(record)
+            if b"\\" in text:
+                text = text.replace(b"\\", b"\\\\")
+            lines.append(b"%s%d\t%s\n" % (prefix, number, text))
+        self.line_number = number
+        self.loaded += len(records)
+        return b"".join(lines)
+
+    def _slow_lane(self, source_file: str, page_rows: list, already_nfc: bool) -> str:
+        entity, day, load_id = self.entity, self.day, self.load_id
+        known = self.known
+        # Rows go to COPY a page at a time, as lines of its text format: the same bytes write_row
+        # would send, without its per-value adaptation.
+        prefix = f"{load_id}\t{day.isoformat()}\t{_copy_field(source_file)}\t"
+        lines = []
+        for row in page_rows:
+            self.line_number += 1
+            line_number = self.line_number
+            if not already_nfc:
+                row = nfc(row)  # NFD, Windows-1258 and clean UTF-8 inputs load to the same bytes
+            if not isinstance(row, dict):
+                self.quarantined.append((load_id, entity.name, day, source_file, line_number,
+                                         f"a row must be a JSON object, got {type(row).__name__}",
+                                         json.dumps(row, ensure_ascii=False)))
+                continue
+            if not self.columns_seen.issuperset(row):
+                self.columns_seen |= row.keys()
+                self.all_known = self.columns_seen <= known
+                if not self.allow_new_columns:
+                    check_columns(entity, self.columns_seen)
+                elif self.columns_seen - known:
+                    log.warning("%s %s: keeping columns the contract does not know: %s", entity.name,
+                                day, ", ".join(sorted(self.columns_seen - known)))
+            # Checked without the columns the contract does not know (kept only when allowed).
+            checked = row if self.all_known or known.issuperset(row) else \
+                {k: v for k, v in row.items() if k in known}
+            sure = surely_valid(entity, checked)
+            problems = None if sure else row_problems(entity, checked)
+            # Quarantined rows are pseudonymised too: personal data never enters in clear.
+            record = self.pseudonymiser.apply(row, self.personal)
+            if problems:
+                self.quarantined.append((load_id, entity.name, day, source_file, line_number,
+                                         "; ".join(problems), canonical_line(record).decode().rstrip("\n")))
+                continue
+            text = None
+            if sure and checked is row:  # (columns kept unchecked could hold anything)
+                try:
+                    text = _encode_valid_record(record).decode()
+                except (UnicodeError, msgspec.MsgspecError, TypeError, ValueError, OverflowError):
+                    pass  # e.g. a lone surrogate: json.dumps below, and its fate, as before
+            if text is None:
+                text = _encode_record(record)
+            if "\\" in text:
+                text = text.replace("\\", "\\\\")
+            lines.append(f"{prefix}{line_number}\t{text}\n")
+            self.loaded += 1
+        return "".join(lines)
+
+
 @dataclass(frozen=True)
 class LoadResult:
     entity: str
@@ -69,7 +177,6 @@ def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: 
     """Load a landed extract. Columns the contract does not know stop the load, naming them, unless
     ``allow_new_columns`` (default: CHISO_ALLOW_NEW_COLUMNS) keeps them in the raw record."""
     entity = get_entity(entity_name)
-    known = set(entity.fields)
     if allow_new_columns is None:
         allow_new_columns = settings.get("CHISO_ALLOW_NEW_COLUMNS") == "true"
     manifest = read_manifest(landed)
@@ -99,61 +206,16 @@ def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: 
             (entity.name, day, checksum, str(landed), manifest["row_count"]),
         ).fetchone()
 
-        loaded, quarantined = 0, []
-        columns_seen: set[str] = set()
-        all_known = True  # columns_seen <= known
-        personal = entity.personal_fields
+        rows = _RowWriter(entity, day, load_id, pseudonymiser, allow_new_columns,
+                          fast_lane=conn.info.encoding == "utf-8")
         copy_sql = (f"copy {RAW_SCHEMA}.{entity.raw_table} "
                     f"(load_id, business_date, source_file, line_number, record) from stdin")
-        line_number = 0
         with conn.cursor().copy(copy_sql) as copy:
-            for source_file, page_rows, already_nfc in iter_pages(landed):
-                # Rows go to COPY a page at a time, as lines of its text format: the same bytes
-                # write_row would send, without its per-value adaptation.
-                prefix = f"{load_id}\t{day.isoformat()}\t{_copy_field(source_file)}\t"
-                lines = []
-                for row in page_rows:
-                    line_number += 1
-                    if not already_nfc:
-                        row = nfc(row)  # NFD, Windows-1258 and clean UTF-8 inputs load to the same bytes
-                    if not isinstance(row, dict):
-                        quarantined.append((load_id, entity.name, day, source_file, line_number,
-                                            f"a row must be a JSON object, got {type(row).__name__}",
-                                            json.dumps(row, ensure_ascii=False)))
-                        continue
-                    if not columns_seen.issuperset(row):
-                        columns_seen |= row.keys()
-                        all_known = columns_seen <= known
-                        if not allow_new_columns:
-                            check_columns(entity, columns_seen)
-                        elif columns_seen - known:
-                            log.warning("%s %s: keeping columns the contract does not know: %s", entity.name,
-                                        day, ", ".join(sorted(columns_seen - known)))
-                    # Checked without the columns the contract does not know (kept only when allowed).
-                    checked = row if all_known or known.issuperset(row) else \
-                        {k: v for k, v in row.items() if k in known}
-                    sure = surely_valid(entity, checked)
-                    problems = None if sure else row_problems(entity, checked)
-                    # Quarantined rows are pseudonymised too: personal data never enters in clear.
-                    record = pseudonymiser.apply(row, personal)
-                    if problems:
-                        quarantined.append((load_id, entity.name, day, source_file, line_number,
-                                            "; ".join(problems), canonical_line(record).decode().rstrip("\n")))
-                        continue
-                    text = None
-                    if sure and checked is row:  # (columns kept unchecked could hold anything)
-                        try:
-                            text = _encode_valid_record(record).decode()
-                        except (UnicodeError, msgspec.MsgspecError, TypeError, ValueError, OverflowError):
-                            pass  # e.g. a lone surrogate: json.dumps below, and its fate, as before
-                    if text is None:
-                        text = _encode_record(record)
-                    if "\\" in text:
-                        text = text.replace("\\", "\\\\")
-                    lines.append(f"{prefix}{line_number}\t{text}\n")
-                    loaded += 1
-                if lines:
-                    copy.write("".join(lines))
+            for page in iter_raw_pages(landed):
+                chunk = rows.page(page)
+                if chunk:
+                    copy.write(chunk)
+        loaded, quarantined = rows.loaded, rows.quarantined
         if quarantined:
             with conn.cursor().copy(
                 f"copy {RAW_SCHEMA}.quarantine (load_id, entity, business_date, source_file, line_number, "
