@@ -19,10 +19,15 @@ Timed, in one run, on the same rows:
 1. the real loader, ``chiso.ingest.load.load_extract`` (contract validation, NFC, pseudonymisation,
    COPY, ledger, quarantine accounting), in a child process that does nothing else, so that its
    peak resident memory (VmHWM) is the loader's; once for the small and once for the full extract;
-2. ``psql \\copy`` of the same rows into a table shaped like ``raw.portal__dossiers`` (JSONB record
-   and the same index): the throughput a bulk load cannot beat, with no validation or pseudonyms;
+2. ``psql \\copy`` of the same rows into a table shaped like ``raw.portal__dossiers`` (JSONB record,
+   the same indexes and the same foreign key to ``raw.load_ledger``, which costs the server a lookup
+   per row): the throughput a bulk load cannot beat, with no validation or pseudonyms; and, for
+   comparison, into the same table without the foreign key;
 3. ``pandas.DataFrame.to_sql`` (pandas' defaults, through SQLAlchemy) of the first --to-sql-rows rows
    into the same shape, extrapolated as rows/s (building the DataFrame is not timed).
+
+With --compare-row-by-row, the loader also runs with its fast lane switched off (every page parsed and
+checked row by row, as before chiso.ingest.typed_decode), to show what the fast lane gains.
 
 A CHECKPOINT precedes each timed step. Prints rows/s, the ratios loader/\\copy and loader/to_sql,
 and the loader's peak memory. Not a test: figures go in issue notes. The machine's other load makes
@@ -53,7 +58,9 @@ ENTITY = "dossiers"
 DAY = date(2025, 11, 12)  # the business date the extracts are landed (and loaded) under
 PAGE_SIZE = 500  # the portal's page size the pipeline asks for (chiso.ingest.fetch.Portal)
 SEED = 766
-BASELINE_TABLE = "bench.copy_baseline"
+BASELINE_TABLE = "bench.copy_baseline"  # raw.portal__dossiers' shape, foreign key included
+BARE_BASELINE_TABLE = "bench.copy_baseline_without_fk"
+BASELINE_LOAD_ID = 1  # the load_id column of the \\copy file
 TO_SQL_TABLE = "to_sql_baseline"  # in schema bench
 
 
@@ -161,11 +168,15 @@ def _vm(field: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _load_in_this_process(url: str, landed: str) -> None:
+def _load_in_this_process(url: str, landed: str, row_by_row: bool = False) -> None:
     """The child: load one extract with the real loader and report time and memory as JSON."""
     import psycopg
 
+    from chiso.ingest import typed_decode
     from chiso.ingest.load import load_extract
+
+    if row_by_row:  # no fast lane: every page through json.loads and the row-by-row checks
+        typed_decode.typed_decoders = lambda entity_name: None
     from chiso.ingest.pseudonymise import Pseudonymiser
 
     pseudonymiser = Pseudonymiser(os.urandom(32))
@@ -200,13 +211,15 @@ def _checkpoint(url: str) -> None:
         conn.execute("checkpoint")
 
 
-def run_loader(url: str, landed: str, rows: int) -> dict:
+def run_loader(url: str, landed: str, rows: int, row_by_row: bool = False) -> dict:
     import psycopg
 
     with psycopg.connect(url) as conn:  # every run loads into an empty raw layer, as \copy does
-        conn.execute("truncate raw.quarantine, raw.portal__dossiers, raw.load_ledger cascade")
+        conn.execute("truncate raw.quarantine, raw.portal__dossiers, raw.load_ledger, "
+                     f"{BASELINE_TABLE}, {BARE_BASELINE_TABLE} cascade")
     _checkpoint(url)
-    child = subprocess.run([sys.executable, __file__, "--load-child", landed, "--database-url", url],
+    child = subprocess.run([sys.executable, __file__, "--load-child", landed, "--database-url", url,
+                            *(["--row-by-row"] if row_by_row else [])],
                            check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     report = json.loads(child.stdout.strip().splitlines()[-1])
     report["ru_maxrss_children_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -215,10 +228,16 @@ def run_loader(url: str, landed: str, rows: int) -> dict:
     return report
 
 
-def run_copy(url: str, copy_file: str) -> tuple[float, float | None]:
-    """Seconds of the \\copy, and CPU seconds of its server process (read while it runs)."""
+def run_copy(url: str, copy_file: str, table: str) -> tuple[float, float | None]:
+    """Seconds of the \\copy into ``table``, and CPU seconds of its server process (read while it runs)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:  # the ledger row the copied rows refer to
+        conn.execute("insert into raw.load_ledger (load_id, entity, business_date, checksum, source_path, "
+                     "rows_in_manifest, status) values (%s, 'bench_copy', %s, '-', %s, 0, 'superseded') "
+                     "on conflict (load_id) do nothing", (BASELINE_LOAD_ID, DAY, copy_file))
     _checkpoint(url)
-    command = (f"\\copy {BASELINE_TABLE} (load_id, business_date, source_file, line_number, record) "
+    command = (f"\\copy {table} (load_id, business_date, source_file, line_number, record) "
                f"from '{copy_file}'")
     started = time.perf_counter()
     psql = subprocess.Popen(["psql", url, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
@@ -282,10 +301,13 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="keep the generated extracts here and re-use them")
     parser.add_argument("--keep-database", action="store_true")
     parser.add_argument("--prepare-only", action="store_true", help="generate and land the extracts (with --workdir)")
+    parser.add_argument("--compare-row-by-row", action="store_true",
+                        help="also time the loader with its fast lane off (about two minutes more)")
     parser.add_argument("--load-child", help=argparse.SUPPRESS)  # internal: the loader's own process
+    parser.add_argument("--row-by-row", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load_child:
-        _load_in_this_process(args.database_url, args.load_child)
+        _load_in_this_process(args.database_url, args.load_child, args.row_by_row)
         return
 
     import psycopg
@@ -303,19 +325,23 @@ def main() -> None:
         ensure_schema(url)
         with psycopg.connect(url) as conn:
             conn.execute("create schema bench")
-            for table in (BASELINE_TABLE, f"bench.{TO_SQL_TABLE}"):
+            for table in (BASELINE_TABLE, BARE_BASELINE_TABLE, f"bench.{TO_SQL_TABLE}"):
                 conn.execute(f"create table {table} (like {RAW_SCHEMA}.portal__dossiers including all)")
+            conn.execute(f"alter table {BASELINE_TABLE} add foreign key (load_id) "
+                         f"references {RAW_SCHEMA}.load_ledger (load_id)")  # LIKE leaves foreign keys out
 
         rows, small_rows = prepared["rows"], prepared["small_rows"]
         to_sql_rows = min(args.to_sql_rows, rows)
+        slow = run_loader(url, prepared["full"], rows, row_by_row=True) if args.compare_row_by_row else None
         small = run_loader(url, prepared["small"], small_rows)
         full = run_loader(url, prepared["full"], rows)
-        copy_seconds, copy_server_cpu = run_copy(url, prepared["copy_file"])
+        copy_seconds, copy_server_cpu = run_copy(url, prepared["copy_file"], BASELINE_TABLE)
+        bare_seconds, bare_server_cpu = run_copy(url, prepared["copy_file"], BARE_BASELINE_TABLE)
         to_sql_seconds = run_to_sql(url, prepared["full"], to_sql_rows)
         with psycopg.connect(url) as conn:
             counts = [conn.execute(f"select count(*) from {t}").fetchone()[0]
-                      for t in ("raw.portal__dossiers", BASELINE_TABLE, f"bench.{TO_SQL_TABLE}")]
-        if counts != [full["rows_loaded"], rows, to_sql_rows]:
+                      for t in ("raw.portal__dossiers", BASELINE_TABLE, BARE_BASELINE_TABLE, f"bench.{TO_SQL_TABLE}")]
+        if counts != [full["rows_loaded"], rows, rows, to_sql_rows]:
             raise SystemExit(f"row counts differ from what was loaded: {counts}")
     finally:
         if not args.keep_database:
@@ -324,20 +350,27 @@ def main() -> None:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    loader_rate, copy_rate = rows / full["seconds"], rows / copy_seconds
+    loader_rate, copy_rate, bare_rate = rows / full["seconds"], rows / copy_seconds, rows / bare_seconds
     to_sql_rate = to_sql_rows / to_sql_seconds
     sample = "all rows" if to_sql_rows == rows else f"first {to_sql_rows:,} rows, rows/s extrapolated"
     print(f"\n{rows:,} dossier rows, {prepared['bytes'] / 1e6:,.0f} MB of landed JSON pages; "
           f"{full['rows_quarantined']:,} quarantined by the loader")
     print(f"  loader (chiso)  {full['seconds']:7.1f} s  {loader_rate:9,.0f} rows/s")
-    print(f"  psql \\copy      {copy_seconds:7.1f} s  {copy_rate:9,.0f} rows/s")
+    if slow:
+        print(f"  loader, row by row (no fast lane) {slow['seconds']:7.1f} s  {rows / slow['seconds']:9,.0f} rows/s "
+              f"(fast lane: {slow['seconds'] / full['seconds']:.2f}x quicker; CPU us per row "
+              f"{slow['cpu_seconds'] / rows * 1e6:.0f} -> {full['cpu_seconds'] / rows * 1e6:.0f})")
+    print(f"  psql \\copy      {copy_seconds:7.1f} s  {copy_rate:9,.0f} rows/s  (same table, foreign key included)")
+    print(f"  psql \\copy      {bare_seconds:7.1f} s  {bare_rate:9,.0f} rows/s  (same table without the foreign key)")
     print(f"  pandas to_sql   {to_sql_seconds:7.1f} s  {to_sql_rate:9,.0f} rows/s  ({sample})")
-    print(f"  loader / \\copy:  {loader_rate / copy_rate:5.0%}  (target >= 70%)")
+    print(f"  loader / \\copy:  {loader_rate / copy_rate:5.0%}  (target >= 70%; {loader_rate / bare_rate:.0%} of "
+          f"\\copy without the foreign key)")
     print(f"  loader / to_sql: {loader_rate / to_sql_rate:5.1f}x (target >= 10x; \\copy / to_sql: "
           f"{copy_rate / to_sql_rate:.1f}x)")
     cpu = lambda seconds: "?" if seconds is None else f"{seconds / rows * 1e6:.0f}"  # noqa: E731
     print(f"  CPU us per row: loader process {cpu(full['cpu_seconds'])}, its server process "
-          f"{cpu(full['server_cpu_seconds'])}; \\copy's server process {cpu(copy_server_cpu)}")
+          f"{cpu(full['server_cpu_seconds'])}; \\copy's server process {cpu(copy_server_cpu)} "
+          f"({cpu(bare_server_cpu)} without the foreign key)")
     print(f"  machine: {os.cpu_count()} CPUs; load average {load_at_start:.1f} at the start, "
           f"{os.getloadavg()[0]:.1f} at the end")
     print("  loader peak memory (VmHWM of the process that only loads; target < 500 MB):")

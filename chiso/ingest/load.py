@@ -88,16 +88,20 @@ class _RowWriter:
 
     def _fast_lane(self, source_file: str, records: list) -> bytes:
         prefix = f"{self.load_id}\t{self.day.isoformat()}\t{_copy_field(source_file)}\t".encode()
-        pseudonym, attributes, encode = self.pseudonymiser.pseudonym, self.typed.attribute, self.encode
-        personal = [(field, attributes[field]) for field in self.personal if field in attributes]
+        attributes, encode = self.typed.attribute, self.encode
+        # The page is NFC (else it would not be here), so its strings need no normal-form check.
+        personal = [(attributes[field], field, self.pseudonymiser.for_nfc_text(field))
+                    for field in self.personal if field in attributes]
         number = self.line_number
         lines = []
         for record in records:
             number += 1
-            for field, attribute in personal:
+            for attribute, field, pseudonym in personal:
                 value = getattr(record, attribute)
-                if value is not UNSET:  # (absent stays absent, as in the slow lane)
-                    setattr(record, attribute, pseudonym(field, value))
+                if type(value) is str:
+                    setattr(record, attribute, pseudonym(value) if value else None)
+                elif value is not None and value is not UNSET:  # absent stays absent, as in the slow lane
+                    setattr(record, attribute, self.pseudonymiser.pseudonym(field, value))
             text = encode(record)
             if b"\\" in text:
                 text = text.replace(b"\\", b"\\\\")
