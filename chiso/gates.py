@@ -146,7 +146,7 @@ def data_docs_dir() -> Path:
     return Path(settings.get("CHISO_DATA_DOCS_DIR") or settings.home() / "data_docs")
 
 
-def _validation_store_dir() -> Path:
+def validation_store_dir() -> Path:
     # Outside the served site: GX's raw validation results (the site renders them).
     return data_docs_dir().parent / "gx_validation_results"
 
@@ -163,7 +163,7 @@ def _context():
     config.stores["validation_results_store"] = {
         "class_name": "ValidationResultsStore",
         "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                          "base_directory": str(_validation_store_dir())},
+                          "base_directory": str(validation_store_dir())},
     }
     config.data_docs_sites = {DATA_DOCS_SITE: {
         "class_name": "SiteBuilder",
@@ -337,6 +337,15 @@ def _build_data_docs(context, identifiers, result: GateResult) -> list[str]:
         if page and (not failing or any(f"/{suite.replace('.', '/')}/" in f"/{page}" for suite in failing)):
             pages.append(data_docs_link(page))
     return pages or [data_docs_link("index.html")]
+
+
+def rebuild_data_docs_index() -> None:
+    """Rebuild the Data Docs index from the validation results still stored (after a purge): only
+    the newest result's page is rendered again, the index lists what remains."""
+    context = _context()
+    stored = context.validation_results_store.list_keys()
+    newest = max(stored, key=lambda key: str(key.run_id.run_time), default=None)
+    context.build_data_docs(site_names=[DATA_DOCS_SITE], resource_identifiers=[newest] if newest else None)
 
 
 def data_docs_link(page: str) -> str:

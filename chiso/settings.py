@@ -51,6 +51,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("CHISO_LANDING_RETENTION_DAYS",
                 "Landed extracts (they hold personal data) older than this many days are deleted by chiso_housekeeping.",
                 "90"),
+        Setting("CHISO_QUALITY_RETENTION_DAYS",
+                "The quality gates' validation results, Data Docs pages and ops.validation_results rows of business "
+                "dates older than this many days are deleted by chiso_housekeeping (ops.gate_runs is kept).", "90"),
         Setting("CHISO_PORTAL_PAGE_SIZE", "Rows per page requested from the portal.", "500"),
         Setting("CHISO_PORTAL_TRANSFER",
                 "How a day's extract is downloaded: pages (the paged JSON API) or files (the whole-day "

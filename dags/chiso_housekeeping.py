@@ -1,7 +1,10 @@
-"""chiso_housekeeping: deletes landed extracts older than CHISO_LANDING_RETENTION_DAYS.
+"""chiso_housekeeping: deletes what is past its retention, every morning.
 
-Landed extracts carry applicants' personal data in clear; the warehouse holds only pseudonyms, so
-once the retention has passed nothing needs the files.
+- Landed extracts older than CHISO_LANDING_RETENTION_DAYS: they carry applicants' personal data in
+  clear; the warehouse holds only pseudonyms, so once the retention has passed nothing needs them.
+- The quality gates' validation results, Data Docs pages and ops.validation_results rows older than
+  CHISO_QUALITY_RETENTION_DAYS (the Data Docs index is rebuilt; ops.gate_runs is kept as the audit
+  of what was published).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ TIMEZONE = pendulum.timezone(PORTAL_TIMEZONE)  # business days are Vietnam days
 
 @dag(
     dag_id="chiso_housekeeping",
-    description="Delete landed extracts past their retention",
+    description="Delete landed extracts and quality-gate records past their retention",
     schedule=CronTriggerTimetable("30 5 * * *", timezone=TIMEZONE),
     start_date=pendulum.parse(settings.require("CHISO_PIPELINE_START"), tz=TIMEZONE),
     catchup=False,
@@ -37,7 +40,17 @@ def chiso_housekeeping():
                                 pendulum.now(TIMEZONE).date())
         return [str(path) for path in removed]
 
+    @task
+    def purge_quality_gate_records() -> dict:
+        from chiso.gate_retention import purge_quality_records
+
+        purged = purge_quality_records(int(settings.require("CHISO_QUALITY_RETENTION_DAYS")),
+                                       pendulum.now(TIMEZONE).date())
+        return {"cutoff": purged.cutoff.isoformat(), "files": purged.files,
+                "validation_rows": purged.validation_rows}
+
     purge_landing_zone()
+    purge_quality_gate_records()
 
 
 chiso_housekeeping()

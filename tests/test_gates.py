@@ -139,6 +139,37 @@ def test_a_clean_day_passes_every_layer_and_is_recorded(wh, warehouse):
     assert pages and all((docs / page).is_file() for page in pages), pages
 
 
+def test_housekeeping_deletes_gate_records_past_their_retention_and_keeps_the_audit(wh):
+    """Raw gates of 13 and 15 November, a retention of 1 day on the 15th: the 13th's validation
+    results, Data Docs pages and ops.validation_results rows go, the index no longer lists them; the
+    15th's stay; both days' ops.gate_runs stay."""
+    from chiso.gate_retention import purge_quality_records
+    from chiso.gates import data_docs_dir, gate_raw, validation_store_dir
+
+    old, kept = CLEAN_DAYS[0], CLEAN_DAYS[2]
+    for day in (old, kept):
+        assert all(result.passed for result in gate_raw(day, wh))
+
+    def files_of(day):
+        return [p for base in (validation_store_dir(), data_docs_dir() / "validations")
+                for p in base.rglob("*") if p.is_file() and f"/{day.isoformat()}/" in p.as_posix()]
+
+    old_files, kept_files = files_of(old), files_of(kept)
+    assert old_files and kept_files and old.isoformat() in (data_docs_dir() / "index.html").read_text()
+    runs_before = execute(wh, "select business_date, count(*) from ops.gate_runs group by 1 order by 1")
+
+    purged = purge_quality_records(1, kept, wh)
+
+    assert purged.cutoff == CLEAN_DAYS[1] and purged.files == len(old_files) and purged.validation_rows > 0
+    assert files_of(old) == [] and sorted(files_of(kept)) == sorted(kept_files)
+    index = (data_docs_dir() / "index.html").read_text()
+    assert old.isoformat() not in index and kept.isoformat() in index
+    assert execute(wh, "select count(*) from ops.validation_results where business_date < %s", (purged.cutoff,)) == [(0,)]
+    assert execute(wh, "select count(*) > 0 from ops.validation_results where business_date = %s", (kept,)) == [(True,)]
+    assert execute(wh, "select business_date, count(*) from ops.gate_runs group by 1 order by 1") == runs_before
+    assert purge_quality_records(1, kept, wh).files == 0  # a second run finds nothing more to delete
+
+
 # ------------------------------------------------------------------------------ raw: the simulator's faults
 
 RAW_FAULTS = {

@@ -57,6 +57,8 @@ def test_every_entity_has_a_fast_lane_and_clean_pages_take_it(entity):
     assert rows, f"the simulator gave no {entity} rows"
     records = typed.page.decode(_page(rows)).items
     assert [json.loads(typed_decode.encoder().encode(r)) for r in records] == rows
+    lines = [typed.row.decode(json.dumps(row, ensure_ascii=False) + "\n") for row in rows]  # whole-day files
+    assert [json.loads(typed_decode.encoder().encode(r)) for r in lines] == rows
 
 
 def test_portal_moments_are_exactly_the_real_ones():
