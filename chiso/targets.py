@@ -181,7 +181,36 @@ def load_registry(seeds: Path = SEEDS) -> tuple[Registry, list[Problem]]:
                 parse_date(row["issued_on"])
             except ValueError:
                 problems.append(Problem("target_plans.csv", line, "issued_on", f"{row['issued_on']!r} is not a date (YYYY-MM-DD)"))
+        problems += _rhythm_problems(line, row)
     return registry, problems
+
+
+RHYTHM_COLUMNS = ("report_every_days", "interim_report_day", "final_report_day")
+
+
+def _rhythm_problems(line: int, row: dict) -> list[Problem]:
+    """A campaign plan's reporting rhythm: all three days or none, whole numbers, interim before final."""
+    given = {column: (row.get(column) or "").strip() for column in RHYTHM_COLUMNS}
+    if not any(given.values()) and not (row.get("reporting_rhythm_vi") or "").strip():
+        return []  # not a campaign plan
+    problems = []
+    days = {}
+    for column, value in given.items():
+        if not value.isdigit() or int(value) < 1:
+            problems.append(Problem("target_plans.csv", line, column,
+                                    f"{value!r} is not a whole number of days (a campaign plan needs all of "
+                                    f"{', '.join(RHYTHM_COLUMNS)})"))
+        else:
+            days[column] = int(value)
+    if len(days) == 3 and not days["report_every_days"] <= days["interim_report_day"] < days["final_report_day"]:
+        problems.append(Problem("target_plans.csv", line, "interim_report_day",
+                                f"the interim report (day {days['interim_report_day']}) must come after the first "
+                                f"periodic one (day {days['report_every_days']}) and before the final one "
+                                f"(day {days['final_report_day']})"))
+    if not (row.get("reporting_rhythm_vi") or "").strip():
+        problems.append(Problem("target_plans.csv", line, "reporting_rhythm_vi",
+                                "is empty: quote the plan's own words for its reporting rhythm"))
+    return problems
 
 
 def check_targets(rows: Iterable[tuple[int, dict]], registry: Registry, file: str = "target_registry.csv") -> list[Problem]:

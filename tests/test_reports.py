@@ -169,8 +169,11 @@ def test_the_message_has_inline_charts_and_stays_small(report):
 # ----------------------------------------------------------------------------- campaign reports
 
 def test_reports_fall_due_on_the_plans_days(warehouse):
-    starts = campaign.campaign_starts(warehouse)
-    assert starts == {PLAN: date(2024, 11, 15), "KH_IATOR_100NGAY_2024": date(2024, 3, 22)}
+    starts = campaign.campaigns(warehouse)
+    assert {plan: (c.start, c.rhythm.every_days, c.rhythm.interim_day, c.rhythm.final_day)
+            for plan, c in starts.items()} == {PLAN: (date(2024, 11, 15), 10, 30, 60),
+                                               "KH_IATOR_100NGAY_2024": (date(2024, 3, 22), 10, 50, 100)}
+    assert "định kỳ 10 ngày/lần, sơ kết 30 ngày" in starts[PLAN].rhythm.source_vi
     due = {d: [(r.plan_id, r.kind, r.number) for r in campaign.due_on(d, starts)] for d in (
         date(2024, 11, 14), date(2024, 11, 23), date(2024, 11, 24), date(2024, 12, 4), date(2024, 12, 14),
         date(2025, 1, 3), date(2025, 1, 13), date(2025, 1, 23), date(2024, 5, 10), date(2024, 6, 29))}

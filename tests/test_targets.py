@@ -113,6 +113,24 @@ def test_the_command_line_fails_on_a_bad_file(tmp_path, capsys):
     assert targets.main(["check"]) == 0
 
 
+@pytest.mark.parametrize("rhythm, field, message", [
+    (("10", "30", ""), "final_report_day", "'' is not a whole number of days"),
+    (("10", "thirty", "60"), "interim_report_day", "'thirty' is not a whole number of days"),
+    (("10", "60", "60"), "interim_report_day", "before the final one (day 60)"),
+    (("0", "30", "60"), "report_every_days", "'0' is not a whole number of days"),
+])
+def test_a_campaign_plan_needs_a_whole_reporting_rhythm(tmp_path, rhythm, field, message):
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    path = seeds / "targets" / "target_plans.csv"
+    plans = path.read_text(encoding="utf-8").splitlines()
+    line = next(n for n, row in targets.read_csv(path) if row["plan_id"] == "KH_CUKUIN_60NGAY_2024")
+    plans[line - 1] = plans[line - 1].replace(",10,30,60,", "," + ",".join(rhythm) + ",")
+    path.write_text("\n".join(plans) + "\n", encoding="utf-8")
+    _, problems = targets.load_registry(seeds)
+    assert [(p.file, p.line, p.field) for p in problems if message in p.message] == [("target_plans.csv", line, field)]
+
+
 def test_rules_and_rounding():
     assert targets.rule_target("baseline_plus_points", Decimal("29.9"), Decimal(5)) == Decimal("34.90")
     assert targets.rule_target("baseline_plus_points", Decimal("0.09"), Decimal(5), Decimal(5)) == 5

@@ -3,8 +3,9 @@ as an HTML e-mail (with a chart), a printable HTML file and an Excel annex laid 
 "Phụ lục I" (unit, value at baseline, target, value now, status).
 
 When a report is due comes from the plan: its first day is the earliest ``window_start`` of its
-targets in ``reference.target_registry``; the rhythm (every 10 days, interim on day 30 or 50, final
-on day 60 or 100) is the plan's own text, kept in :data:`RHYTHMS`. A report is due on the business
+targets in ``reference.target_registry``; its rhythm (every 10 days, interim on day 30 or 50, final
+on day 60 or 100, and the plan's own words for it) is a row of ``reference.target_plans`` (seed
+``targets/target_plans.csv``): a new campaign needs rows in the seeds, no code. A report is due on the business
 date that closes its period (day 10, 20, … of the campaign) and describes the campaign as of that
 date; dags/chiso_periodic_reports.py sends it once that date's nightly report is published.
 """
@@ -34,22 +35,20 @@ class Rhythm:
     source_vi: str
 
 
-# The reporting rhythm each campaign plan sets, in its own words. (It is plan metadata; if
-# reference.target_plans grows columns for it, read them there instead.)
-RHYTHMS: dict[str, Rhythm] = {
-    "KH_CUKUIN_60NGAY_2024": Rhythm(10, 30, 60, "Kế hoạch Chiến dịch 60 ngày đêm huyện Cư Kuin, mục IV: báo cáo "
-                                                "kết quả theo các mốc thời gian: định kỳ 10 ngày/lần, sơ kết 30 ngày "
-                                                "và tổng kết (trước ngày 14/01/2025)"),
-    "KH_IATOR_100NGAY_2024": Rhythm(10, 50, 100, "Kế hoạch Chiến dịch 100 ngày đêm xã Ia Tôr: báo cáo kết quả "
-                                                 "theo các mốc thời gian: Định kỳ 10 ngày/lần, sơ kết 50 ngày và "
-                                                 "tổng kết 100 ngày Chiến dịch"),
-}
 KINDS = ("periodic", "interim", "final")
+
+
+@dataclass(frozen=True)
+class Campaign:
+    plan_id: str
+    start: date             # day 1: the earliest window_start of the plan's targets
+    rhythm: Rhythm
 
 
 @dataclass(frozen=True)
 class DueReport:
     plan_id: str
+    rhythm: Rhythm
     kind: str               # periodic, interim or final
     number: int             # the periodic report's number (1, 2, …); the day number otherwise
     campaign_start: date
@@ -64,9 +63,8 @@ class DueReport:
 
     def title(self, language: str = "vi") -> str:
         words = text.labels(language)
-        rhythm = RHYTHMS[self.plan_id]
         if self.kind == "periodic":
-            return words["periodic"].format(every=rhythm.every_days, number=self.number)
+            return words["periodic"].format(every=self.rhythm.every_days, number=self.number)
         return words[self.kind].format(days=self.day_number)
 
     def period_label(self, language: str = "vi") -> str:
@@ -77,18 +75,23 @@ class DueReport:
         return f"bao-cao-{self.plan_id.lower().replace('_', '-')}-{self.kind}-{self.as_of:%Y%m%d}"
 
 
-def campaign_starts(url: str | None = None) -> dict[str, date]:
+def campaigns(url: str | None = None) -> dict[str, Campaign]:
+    """The campaign plans (those with a reporting rhythm in reference.target_plans) that have targets."""
     with connect(url) as conn:
-        return dict(conn.execute(
-            "select plan_id, min(window_start) from reference.target_registry where plan_id = any(%s) "
-            "group by plan_id", (list(RHYTHMS),)).fetchall())
+        rows = conn.execute(
+            "select plan.plan_id, min(target.window_start), plan.report_every_days, plan.interim_report_day, "
+            "plan.final_report_day, plan.reporting_rhythm_vi "
+            "from reference.target_plans as plan join reference.target_registry as target using (plan_id) "
+            "where plan.report_every_days is not null group by 1, 3, 4, 5, 6").fetchall()
+    return {plan_id: Campaign(plan_id, start, Rhythm(every, interim, final, words))
+            for plan_id, start, every, interim, final, words in rows}
 
 
-def due_on(business_date: date, starts: dict[str, date]) -> list[DueReport]:
+def due_on(business_date: date, plans: dict[str, Campaign]) -> list[DueReport]:
     """The campaign reports whose period closes on ``business_date``."""
     due = []
-    for plan_id, start in sorted(starts.items()):
-        rhythm = RHYTHMS[plan_id]
+    for plan_id, plan in sorted(plans.items()):
+        rhythm, start = plan.rhythm, plan.start
         day_number = (business_date - start).days + 1
         if not 1 <= day_number <= rhythm.final_day:
             continue
@@ -101,19 +104,19 @@ def due_on(business_date: date, starts: dict[str, date]) -> list[DueReport]:
             period_start = business_date - timedelta(days=rhythm.every_days - 1)
         else:
             continue
-        due.append(DueReport(plan_id, kind, number, start, period_start, business_date, day_number,
+        due.append(DueReport(plan_id, rhythm, kind, number, start, period_start, business_date, day_number,
                              rhythm.final_day))
     return due
 
 
 def due_reports(business_date: date, url: str | None = None) -> list[DueReport]:
-    return due_on(business_date, campaign_starts(url))
+    return due_on(business_date, campaigns(url))
 
 
 def parse_report_code(report_code: str, as_of: date, url: str | None = None) -> DueReport:
     """The due report behind a ledger entry (for re-sending): 'campaign/<plan>/<kind>' and its date."""
     prefix, plan_id, kind = (report_code.split("/") + ["", ""])[:3]
-    if prefix != REPORT_PREFIX or plan_id not in RHYTHMS or kind not in KINDS:
+    if prefix != REPORT_PREFIX or not plan_id or kind not in KINDS:
         raise ValueError(f"{report_code!r} is not a campaign report code (campaign/<plan>/<periodic|interim|final>)")
     for due in due_reports(as_of, url):
         if due.plan_id == plan_id and due.kind == kind:
@@ -261,7 +264,7 @@ def _context(report: CampaignReport, recipient: Recipient | None, language: str)
         "title": report.due.title(language), "period": report.due.period_label(language),
         "blocks": report.blocks(), "counts": report.counts(), "focus": focus, "ranked": ranked,
         "status_text": text.STATUS[language], "status_colours": text.STATUS_COLOURS,
-        "rhythm": RHYTHMS[report.due.plan_id], "catalogue": report.catalogue,
+        "rhythm": report.due.rhythm, "catalogue": report.catalogue,
     }
 
 
