@@ -404,6 +404,20 @@ def test_publish_exposes_the_marts_to_the_bi_role_only_in_the_reporting_schema(w
     assert privileges == [(True, True, False, False, False)]
     # dbt's column docs come along, for Metabase.
     assert execute(wh, "select col_description('reporting.fct_unit_scores'::regclass, 1) is not null") == [(True,)]
+    # So do the marts' indexes, and the copies are analysed: dashboards filter by day and unit.
+    indexes = """select c.relname, regexp_replace(pg_get_indexdef(i.indexrelid), ' ON \\w+\\.', ' ON ')
+                 from pg_index i join pg_class c on c.oid = i.indrelid join pg_namespace n on n.oid = c.relnamespace
+                 where n.nspname = %s order by 1, 2"""
+    published = execute(wh, indexes, ("reporting",))
+    assert published == execute(wh, indexes, ("marts",))
+    assert {("fct_indicator_values", "UNIQUE"), ("fct_unit_scores", "UNIQUE")} <= {
+        (table, "UNIQUE" if " UNIQUE " in definition else "") for table, definition in published}
+    never_analysed = execute(wh, """select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                                    where n.nspname = 'reporting' and c.relkind = 'r' and c.reltuples < 0""")
+    assert never_analysed == []
+    plan = "\n".join(row[0] for row in execute(wh, "explain select * from reporting.fct_indicator_values "
+                                                     "where business_date = %s and unit_code = %s", (DAY, COMMUNE)))
+    assert "Index" in plan, plan
 
 
 def test_a_publication_that_fails_half_way_leaves_the_previous_day_in_place(wh, monkeypatch):
