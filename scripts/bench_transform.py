@@ -19,7 +19,9 @@ grow (fct_indicator_values has a row per day × unit × period × indicator).
 Timed, for each history size (smallest first): a complete rebuild of the engine (``dbt run --select
 +fct_unit_scores int_engine_watermarks --full-refresh``: staging, fct_dossiers and every engine model),
 then, after loading the next simulated night (untimed; the simulator's change feed re-sends dossiers of
-the previous weeks), the nightly incremental build (the same selection without --full-refresh). Prints
+the previous weeks), the nightly incremental build (the same selection without --full-refresh), then
+the night's publication (chiso.publish: every mart copied into ``reporting`` with its indexes, analysed,
+swapped in). Prints
 wall-clock times, the share of fct_dossiers (incremental: the night's changed dossiers only) and of the
 incremental engine models, and the ratios. Not a test.
 """
@@ -36,6 +38,7 @@ from datetime import date, datetime, timedelta
 import psycopg
 
 from chiso.backfill import backfill, days_between
+from chiso.publish import publish
 from chiso.transform import run_dbt
 
 SCENARIO = "cu_kuin_2024"
@@ -137,6 +140,10 @@ def main(argv: list[str] | None = None) -> None:
             night += timedelta(days=1)
             backfill(url, SCENARIO, [night], volume=args.volume)
             incremental, inc_models = timed_run(engine, url)
+            # The night's publication: every mart copied into reporting, indexes and statistics included.
+            started = time.perf_counter()
+            publication = publish(night, [], url)
+            publish_s = time.perf_counter() - started
             with psycopg.connect(url) as conn:
                 reopened, changes = conn.execute("""select (select count(*) from intermediate.int_engine_reopened_periods),
                     (select count(*) from intermediate.int_engine_changes)""").fetchone()
@@ -144,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
             row = {
                 "dossiers": history, "business_days": days, "fct_indicator_values_rows": values,
                 "full_s": round(full, 1), "incremental_s": round(incremental, 1),
+                "publish_s": round(publish_s, 1), "published_relations": len(publication.relations),
                 "full_engine_models_s": round(sum(full_models.get(m, 0) for m in ENGINE), 1),
                 "incremental_engine_models_s": round(sum(inc_models.get(m, 0) for m in ENGINE), 1),
                 "full_fct_dossiers_s": round(full_models.get("fct_dossiers", 0), 1),
@@ -160,11 +168,11 @@ def main(argv: list[str] | None = None) -> None:
                 conn.execute(f'drop database if exists "{name}" with (force)')
 
     print("\nhistory (dossiers) | days | full rebuild s | nightly incremental s | full/incr | "
-          "engine models full → incr s | fct_dossiers full / incr s")
+          "engine models full → incr s | fct_dossiers full / incr s | publication s")
     for r in rows:
         print(f"{r['dossiers']:>18,} | {r['business_days']:>4} | {r['full_s']:>14} | {r['incremental_s']:>21} | "
               f"{r['full_s'] / r['incremental_s']:>9.1f} | {r['full_engine_models_s']:>9} → {r['incremental_engine_models_s']:<6} | "
-              f"{r['full_fct_dossiers_s']} / {r['incremental_fct_dossiers_s']}")
+              f"{r['full_fct_dossiers_s']} / {r['incremental_fct_dossiers_s']} | {r['publish_s']}")
     if len(rows) > 1:
         a, b = rows[0], rows[-1]
         print(f"\nhistory ×{b['dossiers'] / a['dossiers']:.1f}: complete rebuild ×{b['full_s'] / a['full_s']:.2f}, "
