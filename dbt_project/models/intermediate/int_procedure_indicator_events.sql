@@ -31,39 +31,61 @@ with dossiers as (
 
 ),
 
+-- Many dossiers share a unit, a procedure and a received day; what counts is whether any of them
+-- qualified the procedure that day. Collapsing them first gives the same first qualifying days from
+-- a fraction of the rows (a unit's procedures × days rather than its dossiers), before the periods
+-- multiply them.
+procedure_days as (
+
+    select
+        reporting_unit_code,
+        procedure_code,
+        received_date,
+        bool_or(is_paid_online)                                                    as paid_online,
+        bool_or(has_fee)                                                           as has_fee,
+        bool_or(uses_population_data and serves_individuals)                      as connected_to_citizen_data,
+        bool_or(serves_individuals)                                                as serves_individuals,
+        bool_or(coalesce(online_level in ('TOAN_TRINH', 'MOT_PHAN'), false))       as offered_online,
+        bool_or(is_online and coalesce(online_level <> 'KHONG', true))             as online_dossier_of_online_service,
+        bool_or(coalesce(online_level <> 'KHONG', true))                           as online_service
+    from dossiers
+    group by 1, 2, 3
+
+),
+
 qualifying as (
 
     select
-        dossiers.reporting_unit_code,
+        procedure_days.reporting_unit_code,
         periods.period_type,
-        {{ period_start('periods.period_type', 'dossiers.received_date') }} as period_start,
-        dossiers.procedure_code,
+        {{ period_start('periods.period_type', 'procedure_days.received_date') }} as period_start,
+        procedure_days.procedure_code,
         flag.indicator_code,
         flag.side,
-        min(dossiers.received_date) as first_date
-    from dossiers
+        min(procedure_days.received_date) as first_date
+    from procedure_days
     cross join {{ period_types_relation() }} as periods
     cross join lateral (values
         -- TTTT: procedures with a dossier paid online / procedures with fee-bearing dossiers.
-        ('ONLINE_FORMALITY_PAYMENT', 'numerator', is_paid_online),
+        ('ONLINE_FORMALITY_PAYMENT', 'numerator', paid_online),
         ('ONLINE_FORMALITY_PAYMENT', 'denominator', has_fee),
         -- TTTT: procedures whose dossiers carry fee data / procedures with a fee (provisional).
         ('FEE_FORMALITY_INTEGRATED', 'numerator', has_fee),
         ('FEE_FORMALITY_INTEGRATED', 'denominator', has_fee),
         -- MDSH: procedures with a dossier using population data / procedures serving individuals.
-        ('CITIZEN_DATA_CONNECTED_FORMALITY', 'numerator', uses_population_data and serves_individuals),
+        ('CITIZEN_DATA_CONNECTED_FORMALITY', 'numerator', connected_to_citizen_data),
         ('CITIZEN_DATA_CONNECTED_FORMALITY', 'denominator', serves_individuals),
         -- ONLINE, tech-note split: procedures offered online / procedures; online services with an
         -- online dossier / online services.
-        ('PROCEDURES_ONLINE', 'numerator', coalesce(online_level in ('TOAN_TRINH', 'MOT_PHAN'), false)),
+        ('PROCEDURES_ONLINE', 'numerator', offered_online),
         ('PROCEDURES_ONLINE', 'denominator', true),
-        ('ONLINE_SERVICES_WITH_DOSSIER', 'numerator', is_online and coalesce(online_level <> 'KHONG', true)),
-        ('ONLINE_SERVICES_WITH_DOSSIER', 'denominator', coalesce(online_level <> 'KHONG', true))
+        ('ONLINE_SERVICES_WITH_DOSSIER', 'numerator', online_dossier_of_online_service),
+        ('ONLINE_SERVICES_WITH_DOSSIER', 'denominator', online_service)
     ) as flag (indicator_code, side, qualifies)
     where flag.qualifies
     {% if engine_is_incremental() %}
-      and (dossiers.reporting_unit_code, periods.period_type,
-           {{ period_start('periods.period_type', 'dossiers.received_date') }}) in (
+      and (procedure_days.reporting_unit_code, periods.period_type,
+           {{ period_start('periods.period_type', 'procedure_days.received_date') }}) in (
         select unit_code, period_type, period_start from {{ ref('int_engine_reopened_periods') }})
     {% endif %}
     group by 1, 2, 3, 4, 5, 6
