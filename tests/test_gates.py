@@ -393,8 +393,8 @@ def test_publish_exposes_the_marts_to_the_bi_role_only_in_the_reporting_schema(w
 
     publication = publish(DAY, [])
     assert {"fct_indicator_values", "fct_unit_scores", "dim_units"} <= set(publication.relations)
-    assert execute(wh, f"select count(*) from reporting.fct_indicator_values") == \
-        execute(wh, f"select count(*) from marts.fct_indicator_values")
+    assert execute(wh, "select count(*) from reporting.fct_indicator_values") == \
+        execute(wh, "select count(*) from marts.fct_indicator_values")
     assert execute(wh, "select rolcanlogin from pg_roles where rolname = %s", (BI_ROLE,)) == [(False,)]
     privileges = execute(wh, """select has_schema_privilege(%s, 'reporting', 'usage'),
                                        has_table_privilege(%s, 'reporting.fct_unit_scores', 'select'),

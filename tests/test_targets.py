@@ -12,7 +12,6 @@ import shutil
 import unicodedata
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import psycopg
 import pytest
