@@ -25,7 +25,6 @@ import logging
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
-from email.utils import make_msgid
 from pathlib import Path
 
 import yaml
@@ -167,7 +166,7 @@ def warning_notice(business_date: date, warnings: list[dict]) -> None:
         return
     from chiso.gates import data_docs_link
 
-    lines = [f"DAG: chiso_daily", f"Business date: {business_date}",
+    lines = ["DAG: chiso_daily", f"Business date: {business_date}",
              f"Published with {len(warnings)} warning(s) (severity warn does not block):", ""]
     for warning in warnings:
         where = f" on column {warning['column']}" if warning.get("column") else ""

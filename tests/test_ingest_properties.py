@@ -5,7 +5,6 @@ row of the manifest is accounted for: loaded + quarantined = manifest."""
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import date
 
 import psycopg

@@ -3,7 +3,7 @@ match the plans' figures within 0.5 points."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 
