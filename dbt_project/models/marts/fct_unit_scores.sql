@@ -88,6 +88,8 @@ groups as (
     select
         business_date, unit_code, period_type, period_start, period_end, rule_version,
         -- A null sub-score (0/0 under a "no score" policy) counts as 0 in its group (domain README §2).
+        -- The groups of seed indicator_groups, spelt out because they are columns; the singular test
+        -- fct_unit_scores_has_a_column_per_indicator_group fails the build if the two disagree.
         {% for group in ['CKMB', 'TDGQ', 'ONLINE', 'TTTT', 'MDSH', 'MDHL'] -%}
         coalesce(sum(score) filter (where is_scored and indicator_group = '{{ group }}'), 0) as {{ group | lower }}_score,
         {% endfor -%}
