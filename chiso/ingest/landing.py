@@ -164,13 +164,6 @@ def iter_raw_pages(directory: Path) -> Iterator[RawPage]:
         yield RawPage(page_path.name, text=_page_text(page_path.read_bytes(), str(page_path)))
 
 
-def iter_pages(directory: Path) -> Iterator[tuple[str, list, bool]]:
-    """The extract page by page, in order: (page file name, its rows, whether every text in those
-    rows is already NFC; see ``RawPage.already_nfc``)."""
-    for page in iter_raw_pages(directory):
-        yield page.source_file, page.rows(), page.already_nfc()
-
-
 # ----------------------------------------------------------------------------- whole-day files
 
 DAY_FILE = "day.ndjson.gz"  # the portal's whole-day export, as downloaded

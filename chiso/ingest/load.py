@@ -39,7 +39,7 @@ _encode_record = json.JSONEncoder(ensure_ascii=False, check_circular=False).enco
 # Four times quicker, for records that ``surely_valid`` vouched for: only strings, integers, finite
 # floats, booleans, nulls, lists and objects, which both encoders write as the same JSON value (so
 # the same jsonb; msgspec leaves out the spaces). json.dumps would write NaN where msgspec writes null.
-_encode_valid_record = msgspec.json.Encoder().encode
+_encode_valid_record = typed_decode.encoder().encode
 # COPY's text format: a backslash starts an escape, tab and newline end a field and a row. JSON text
 # never holds a raw tab, newline or other control character, so a record needs at most its backslashes
 # doubled; the other columns are escaped in full (page file names come from a directory listing).
@@ -64,7 +64,11 @@ class _RowWriter:
         self.known = set(entity.fields)
         self.personal = entity.personal_fields
         self.typed = typed_decode.typed_decoders(entity.name) if fast_lane else None
-        self.encode = typed_decode.encoder().encode
+        # The fast lane's pages are NFC (else they would not be there): pseudonym functions that skip
+        # the normal-form check, one per personal column, with the column's Struct attribute.
+        self.typed_personal = [] if self.typed is None else [
+            (self.typed.attribute[field], field, pseudonymiser.for_nfc_text(field))
+            for field in self.personal if field in self.typed.attribute]
         self.line_number = self.loaded = 0
         self.quarantined: list[tuple] = []
         self.columns_seen: set[str] = set()
@@ -88,10 +92,7 @@ class _RowWriter:
 
     def _fast_lane(self, source_file: str, records: list) -> bytes:
         prefix = f"{self.load_id}\t{self.day.isoformat()}\t{_copy_field(source_file)}\t".encode()
-        attributes, encode = self.typed.attribute, self.encode
-        # The page is NFC (else it would not be here), so its strings need no normal-form check.
-        personal = [(attributes[field], field, self.pseudonymiser.for_nfc_text(field))
-                    for field in self.personal if field in attributes]
+        personal, encode = self.typed_personal, _encode_valid_record
         number = self.line_number
         lines = []
         for record in records:

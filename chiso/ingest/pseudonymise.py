@@ -41,27 +41,17 @@ class Pseudonymiser:
         self._inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in block))
         self._outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in block))
         self._normalisers = {"Email": _email, "SoDienThoai": _digits, "SoGiayToChuHoSo": _digits}
-
-    @staticmethod
-    def normalise(field: str, value: str) -> str:
-        """The form of ``value`` that is pseudonymised: the same person's "066 090 123456" and
-        "066090123456", or "lê  văn an" and "Lê Văn An", get the same pseudonym."""
-        text = unicodedata.normalize("NFC", value if type(value) is str else str(value)).strip()
-        if field == "Email":
-            return _email(text)
-        if field in ("SoDienThoai", "SoGiayToChuHoSo"):
-            return _digits(text)
-        return _name(text)
+        self._by_field: dict[str, Callable[[str], str]] = {}
 
     def pseudonym(self, field: str, value: str | None) -> str | None:
+        """HMAC-SHA256(key, field + US + the value's normalised form): NFC, trimmed, and per field
+        (e-mails lower-cased, phone and ID numbers digits only, names and addresses upper-cased with
+        single spaces), so the same person's "066 090 123456" and "066090123456", or "lê  văn an" and
+        "Lê Văn An", get the same pseudonym."""
         if value is None or value == "":
             return None
-        text = unicodedata.normalize("NFC", value if type(value) is str else str(value)).strip()
-        inner = self._inner.copy()  # HMAC-SHA256(key, field + US + normalised value)
-        inner.update(f"{field}\x1f{self._normalisers.get(field, _name)(text)}".encode())
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return outer.hexdigest()
+        function = self._by_field.get(field) or self._by_field.setdefault(field, self.for_nfc_text(field))
+        return function(unicodedata.normalize("NFC", value if type(value) is str else str(value)))
 
     def for_nfc_text(self, field: str) -> Callable[[str], str]:
         """``pseudonym`` of one field, for values already known to be non-empty NFC strings (the
