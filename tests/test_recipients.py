@@ -71,3 +71,35 @@ def test_scopes_are_checked_against_the_units(tmp_path):
 def test_bad_files_are_refused_with_a_clear_message(tmp_path, text, message):
     with pytest.raises(RecipientsError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_recipients(_write(tmp_path, text))
+
+
+def test_a_national_recipients_file_is_generated_for_the_world_as_of_a_day(tmp_path):
+    import unicodedata
+    from datetime import date
+
+    from chiso.reports.recipients import main, write_world_recipients
+    from chiso.simulator.scenarios import national
+
+    world = national()
+    for day, provinces, communes in ((date(2025, 11, 12), 34, 3321), (date(2025, 6, 30), 63, 10035)):
+        path = write_world_recipients(tmp_path / f"{day}.yml", world, day)
+        recipients = load_recipients(path)
+        kinds = [r.scope.kind for r in recipients]
+        assert (kinds.count("province"), kinds.count("commune"), kinds.count("team")) == (provinces, communes, 1)
+        assert len({r.email for r in recipients}) == len(recipients)
+        assert all(r.email.endswith("@national.example.vn") for r in recipients)
+        # The scopes name units of the world as of that day, of the right kind (what check_scopes asks
+        # of marts.dim_units before a send).
+        catalogue = {u.code: Unit(u.code, u.name, u.kind, u.parent_code) for u in world.units if u.active_on(day)}
+        check_scopes(recipients, catalogue)
+        for r in recipients:
+            assert r.name == unicodedata.normalize("NFC", r.name)
+            if r.scope.kind != "team":
+                assert r.name == catalogue[r.scope.unit_code].name
+        assert recipients[0].name.startswith("UBND tỉnh ") and recipients[-1].scope.kind == "team"
+    assert any(r.name.startswith("UBND xã ") for r in recipients)
+    hanoi = next(r for r in recipients if r.scope.unit_code == "000.00.00.H01")
+    assert (hanoi.email, hanoi.name) == ("000-00-00-h01@national.example.vn", "UBND tỉnh Hà Nội")
+    # The command line writes the same file.
+    assert main(["national", "--as-of", "2025-06-30", "--out", str(tmp_path / "cli.yml")]) == 0
+    assert (tmp_path / "cli.yml").read_text(encoding="utf-8") == path.read_text(encoding="utf-8")

@@ -22,14 +22,25 @@ The file is checked on load (syntax, addresses, duplicates, languages, report ki
 are checked against the warehouse's ``marts.dim_units`` before anything is sent
 (:func:`check_scopes`), so a typo stops the send with the recipient's number rather than mailing an
 empty report.
+
+A simulated world's recipients (every province, every commune and the data team, as of a day) are
+generated on demand rather than kept in the repository (the national world has 3,355 of them):
+
+    python -m chiso.reports.recipients national --scenario national --as-of 2025-11-12 > national.yml
+
+Their addresses are placeholders under ``national.example.vn`` (:data:`WORLD_MAIL_DOMAIN`), one per
+unit code (``000.001.H01.X`` → ``000-001-h01-x@national.example.vn``).
 """
 
 from __future__ import annotations
 
+import argparse
 import re
+import sys
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import yaml
@@ -41,6 +52,8 @@ _UNIT_CODE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]*$")
 LANGUAGES = ("vi", "en")
 REPORT_KINDS = ("daily", "campaign")
 SCOPE_KINDS = ("all", "team", "province", "district", "commune")
+# libyaml's safe loader when PyYAML has it: a national file (3,356 recipients) loads in 0.1 s, not 1 s.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # The unit kind a scope's code must name.
 _SCOPE_UNIT_KIND = {"province": "PROVINCE", "district": "DISTRICT", "commune": "COMMUNE"}
 
@@ -146,7 +159,7 @@ def _parse_scope(value, where: str) -> Scope:
 def load_recipients(path: Path | None = None) -> list[Recipient]:
     path = Path(path or settings.require("CHISO_RECIPIENTS_FILE"))
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
     except (OSError, yaml.YAMLError) as exc:
         raise RecipientsError(f"Cannot read recipients file {path}: {exc}") from exc
     entries = (document or {}).get("recipients") if isinstance(document, dict) else None
@@ -197,3 +210,83 @@ def check_scopes(recipients: list[Recipient], catalogue: Mapping[str, Unit]) -> 
                             f"{unit.kind}, not a {_SCOPE_UNIT_KIND[kind]}")
     if problems:
         raise RecipientsError("; ".join(problems))
+
+
+# ----------------------------------------------------------------------------- a simulated world's recipients
+
+# Placeholder addresses of generated recipients: a documented example domain, never a real inbox.
+WORLD_MAIL_DOMAIN = "national.example.vn"
+TEAM_NAME = "Nhóm kỹ thuật dữ liệu"
+
+
+def mailbox_for(unit_code: str) -> str:
+    """An e-mail-safe local part for a unit code: lower case, anything but letters and digits a dash."""
+    local = re.sub(r"[^0-9a-z]+", "-", unit_code.lower()).strip("-")
+    if not local:
+        raise ValueError(f"Unit code {unit_code!r} has no letter or digit to make an address of")
+    return local
+
+
+def world_recipients(world, as_of: date, domain: str = WORLD_MAIL_DOMAIN) -> list[dict]:
+    """The recipients file's entries for a simulated world as of a day: one per province (scope
+    province), one per commune (scope commune), then the data team (scope team, nightly e-mail only).
+    Names are the world's unit names ("UBND tỉnh …", "UBND xã …", "UBND phường …"), in NFC."""
+    active = [unit for unit in world.units if unit.active_on(as_of)]
+    entries = []
+    for scope_kind, unit_kind in (("province", "PROVINCE"), ("commune", "COMMUNE")):
+        for unit in (u for u in active if u.kind == unit_kind):  # the world's order: province by province
+            entries.append({"email": f"{mailbox_for(unit.code)}@{domain}",
+                            "name": unicodedata.normalize("NFC", unit.name),
+                            "scope": {scope_kind: unit.code}})
+    entries.append({"email": f"data@{domain}", "name": TEAM_NAME, "scope": "team", "reports": ["daily"]})
+    return entries
+
+
+def dump_recipients(entries: list[dict], comment: str = "") -> str:
+    """A recipients file's text for ``entries`` (one flow mapping a line keeps 3,000 entries readable)."""
+    lines = [f"# {line}".rstrip() for line in comment.splitlines()] + ["recipients:"]
+    for entry in entries:
+        lines.append("  - " + yaml.safe_dump(entry, allow_unicode=True, sort_keys=False,
+                                             default_flow_style=True, width=10_000).strip())
+    return "\n".join(lines) + "\n"
+
+
+def write_world_recipients(path: Path, world, as_of: date, domain: str = WORLD_MAIL_DOMAIN) -> Path:
+    """Write :func:`world_recipients` to ``path`` (the national benchmark's recipients file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(dump_recipients(world_recipients(world, as_of, domain), _header(world.name, as_of, domain)),
+                    encoding="utf-8")
+    return path
+
+
+def _header(scenario: str, as_of: date, domain: str) -> str:
+    return (f"Generated by `python -m chiso.reports.recipients national --scenario {scenario} --as-of {as_of}`:\n"
+            f"every province, every commune and the data team of the simulated world {scenario} as of {as_of}.\n"
+            f"Addresses under {domain} are placeholders (an example domain, not real mailboxes).")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m chiso.reports.recipients",
+                                     description="Generate the recipients file of a simulated world.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    national = commands.add_parser("national", help="every province, every commune and the data team of a "
+                                                    "simulator scenario as of a day, as a recipients file")
+    national.add_argument("--scenario", default="national", help="simulator scenario (default: national)")
+    national.add_argument("--as-of", type=date.fromisoformat, required=True, help="the day (YYYY-MM-DD)")
+    national.add_argument("--domain", default=WORLD_MAIL_DOMAIN, help=f"placeholder domain ({WORLD_MAIL_DOMAIN})")
+    national.add_argument("--out", type=Path, help="write here instead of standard output")
+    args = parser.parse_args(argv)
+    from chiso.simulator.scenarios import get_scenario
+
+    world = get_scenario(args.scenario)
+    if args.out:
+        write_world_recipients(args.out, world, args.as_of, args.domain)
+    else:
+        sys.stdout.write(dump_recipients(world_recipients(world, args.as_of, args.domain),
+                                         _header(world.name, args.as_of, args.domain)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
