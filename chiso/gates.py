@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -229,54 +231,185 @@ def _exception_messages(info) -> list[str]:
     return [message for value in info.values() for message in _exception_messages(value)]
 
 
-def _sample_unexpected_rows(url: str, batch_query: str, rows_query: str) -> list[dict]:
+def _sample_unexpected_rows(url: str, batch_relation: str, rows_query: str) -> list[dict]:
     """The first failing rows of an unexpected_rows_expectation, asked of Postgres directly (GX only
     returns them in its COMPLETE result format, which would also fetch every failing value of the
-    column expectations)."""
+    column expectations). ``batch_relation`` is the batch's materialised table, or its query in
+    parentheses."""
     from psycopg.rows import dict_row
 
-    sql = rows_query.replace("{batch}", f"({batch_query})")
+    sql = rows_query.replace("{batch}", batch_relation)
     with connect(url) as conn, conn.cursor(row_factory=dict_row) as cursor:
         cursor.execute(f"select * from ({sql}) as failing limit {SAMPLE_ROWS}")
         return [{key: value for key, value in row.items()} for row in cursor.fetchall()]
 
 
-def run_layer(layer: str, business_date: date, url: str | None = None, run_name: str | None = None) -> GateResult:
-    """Validate the business date's data of ``layer`` against its suite; record and return the result."""
+# ------------------------------------------------------------------------- materialised batches
+
+BATCH_SCHEMA = "gate_batches"
+# Session advisory locks (key1, key2): key1 says "a gate run", key2 is the run's token, which also ends
+# the names of its tables. A live run holds its lock; a table whose lock nobody holds is an orphan.
+BATCH_RUN_LOCK_KEY = 0x63686973  # "chis"
+_TOKEN = re.compile(r"__([0-9a-f]{8})$")
+
+
+class MaterialisedBatches:
+    """The batches of one gate run, each materialised once into an UNLOGGED table of ``gate_batches``.
+
+    GX evaluates every expectation of a batch as its own SQL over the batch (a query asset's query is
+    re-run each time: 13 passes over the day's JSONB dossiers for the raw suite). A temporary table
+    would not do: GX reads through its own SQLAlchemy connection. So each batch's query runs once
+    here, into ``gate_batches.<layer>__<batch>__<token>``, is analysed, and GX's asset is that table.
+
+    The run holds a session advisory lock on its token for as long as its tables exist, so concurrent
+    runs (two days, two layers) never share a name, and a table whose lock nobody holds belongs to a
+    run that died without cleaning up (a killed worker): every run drops those before it starts.
+    Leaving the context drops this run's tables, whether the run passed, failed or raised.
+    """
+
+    def __init__(self, url: str, layer: str):
+        self.url, self.layer = url, layer
+        self.tables: list[str] = []
+        self._conn = None
+        self.token: int | None = None
+
+    def __enter__(self) -> MaterialisedBatches:
+        import psycopg
+
+        self._conn = psycopg.connect(self.url, autocommit=True)
+        try:
+            with self._conn.transaction():
+                # One creator at a time: concurrent "create schema if not exists" can collide.
+                self._conn.execute("select pg_advisory_xact_lock(%s, 0)", (BATCH_RUN_LOCK_KEY,))
+                self._conn.execute(f"create schema if not exists {BATCH_SCHEMA}")
+            self.drop_orphans()
+            while self.token is None:
+                token = secrets.randbelow(2**31 - 1) + 1
+                if self._conn.execute("select pg_try_advisory_lock(%s, %s)", (BATCH_RUN_LOCK_KEY, token)).fetchone()[0]:
+                    self.token = token
+        except BaseException:
+            self._conn.close()
+            raise
+        return self
+
+    def drop_orphans(self) -> list[str]:
+        """Drop the batch tables of runs that are no longer alive (nobody holds their token's lock)."""
+        names = [name for (name,) in self._conn.execute(
+            "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+            "where n.nspname = %s and c.relkind in ('r', 'p')", (BATCH_SCHEMA,)).fetchall()]
+        dropped = []
+        for name in names:
+            match = _TOKEN.search(name)
+            if not match:
+                continue
+            token = int(match.group(1), 16)
+            if not self._conn.execute("select pg_try_advisory_lock(%s, %s)", (BATCH_RUN_LOCK_KEY, token)).fetchone()[0]:
+                continue  # its run is alive
+            try:
+                self._conn.execute(f'drop table if exists {BATCH_SCHEMA}."{name}"')
+                dropped.append(name)
+            finally:
+                self._conn.execute("select pg_advisory_unlock(%s, %s)", (BATCH_RUN_LOCK_KEY, token))
+        if dropped:
+            log.info("dropped %d batch table(s) left by gate runs that died: %s", len(dropped), ", ".join(dropped))
+        return dropped
+
+    def table_name(self, batch: str) -> str:
+        name = f"{self.layer}__{batch}__{self.token:08x}"
+        if len(name) > 63:  # Postgres identifiers: keep the token, shorten the rest
+            name = f"{name[:50]}__{self.token:08x}"
+        return name
+
+    def materialise(self, batch: str, query: str) -> str:
+        """Run ``query`` once into a fresh UNLOGGED table, analyse it; returns the table's name."""
+        name = self.table_name(batch)
+        self.tables.append(name)
+        self._conn.execute(f'drop table if exists {BATCH_SCHEMA}."{name}"')
+        self._conn.execute(f'create unlogged table {BATCH_SCHEMA}."{name}" as {query}')
+        # Statistics, so that the expectations' own queries (joins to the marts, group bys) are planned
+        # on the batch's real size rather than on an empty table's guesses.
+        self._conn.execute(f'analyze {BATCH_SCHEMA}."{name}"')
+        return name
+
+    def __exit__(self, *exc) -> None:
+        try:
+            # Readers are done (GX's engine is disposed first); a lock timeout only guards against a
+            # stray reader keeping the drop waiting forever: the next run's sweep would drop it.
+            self._conn.execute("set lock_timeout = '60s'")
+            for name in self.tables:
+                try:
+                    self._conn.execute(f'drop table if exists {BATCH_SCHEMA}."{name}"')
+                except Exception as error:  # noqa: BLE001 - never hide the run's own outcome
+                    log.warning("could not drop %s.%s (the next gate run will): %s", BATCH_SCHEMA, name, error)
+        finally:
+            self._conn.close()  # ends the session: its advisory lock goes with it
+
+
+def run_layer(layer: str, business_date: date, url: str | None = None, run_name: str | None = None, *,
+              materialise_batches: bool = True) -> GateResult:
+    """Validate the business date's data of ``layer`` against its suite; record and return the result.
+
+    Each batch's query runs once, into a table of ``gate_batches`` that every expectation (and every
+    failing-row sample) reads, and that is dropped when the run ends (MaterialisedBatches).
+    ``materialise_batches=False`` is the former way, a GX query asset that re-runs the batch's query
+    for each expectation: kept for scripts/bench_gates.py to measure the difference."""
+    definition = load_suite_definition(layer)
+    url = url or warehouse_url()
+    with MaterialisedBatches(url, layer) if materialise_batches else nullcontext() as batches:
+        return _run_layer(definition, layer, business_date, url, run_name, batches)
+
+
+def _run_layer(definition: dict, layer: str, business_date: date, url: str, run_name: str | None,
+               batches: MaterialisedBatches | None) -> GateResult:
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-    definition = load_suite_definition(layer)
-    url = url or warehouse_url()
     context = _context()
-    datasource = context.data_sources.add_postgres(name="warehouse", connection_string=sqlalchemy_url(url))
-    validations, batch_queries = [], {}
-    for batch in definition["batches"]:
-        suite_name = f"{layer}.{batch['name']}"
-        query = render_sql(batch["query"], business_date)
-        if not query.lstrip().lower().startswith("select "):  # GX's query assets start with SELECT
-            query = f"select * from ({query}) as {batch['name']}"
-        batch_queries[suite_name] = query
-        asset = datasource.add_query_asset(name=batch["name"], query=query)
-        batch_definition = asset.add_batch_definition_whole_table(business_date.isoformat())
-        suite = context.suites.add(gx.ExpectationSuite(name=suite_name, meta={"layer": layer}))
-        for expectation in batch["expectations"]:
-            kwargs = _render_kwargs(expectation["kwargs"], business_date)
-            if "unexpected_rows_query" in kwargs:
-                kwargs["unexpected_rows_query"] = _gx_rows_query(kwargs["unexpected_rows_query"])
-            # add_expectation keeps every distinct expectation (add_expectation_configuration would
-            # upsert by domain: two checks of one column, or two unexpected-rows queries, would merge).
-            suite.add_expectation(ExpectationConfiguration(
-                type=expectation["type"], kwargs=kwargs, meta=expectation.get("meta", {})).to_domain_obj())
-        suite.save()
-        validations.append(context.validation_definitions.add(
-            gx.ValidationDefinition(name=suite_name, data=batch_definition, suite=suite)))
-    checkpoint = context.checkpoints.add(gx.Checkpoint(name=f"{layer}_gate", validation_definitions=validations))
-    run_id = RunIdentifier(run_name=run_name or f"{business_date.isoformat()}",
-                           run_time=datetime.now(timezone.utc))
-    run = checkpoint.run(run_id=run_id)
+    # GX finds the batch tables through the search path (its per-asset schema_name is deprecated); the
+    # suites name every warehouse relation with its schema, so nothing else resolves differently.
+    engine_kwargs = {"connect_args": {"options": f"-c search_path={BATCH_SCHEMA},public"}} if batches else {}
+    datasource = context.data_sources.add_postgres(name="warehouse", connection_string=sqlalchemy_url(url),
+                                                   kwargs=engine_kwargs)
+    try:
+        validations, batch_relations = [], {}
+        for batch in definition["batches"]:
+            suite_name = f"{layer}.{batch['name']}"
+            query = render_sql(batch["query"], business_date)
+            if not query.lstrip().lower().startswith("select "):  # GX's query assets start with SELECT
+                query = f"select * from ({query}) as {batch['name']}"
+            if batches is not None:
+                table = batches.materialise(batch["name"], query)
+                batch_relations[suite_name] = f'{BATCH_SCHEMA}."{table}"'
+                asset = datasource.add_table_asset(name=batch["name"], table_name=table)
+            else:
+                batch_relations[suite_name] = f"({query})"
+                asset = datasource.add_query_asset(name=batch["name"], query=query)
+            batch_definition = asset.add_batch_definition_whole_table(business_date.isoformat())
+            suite = context.suites.add(gx.ExpectationSuite(name=suite_name, meta={"layer": layer}))
+            for expectation in batch["expectations"]:
+                kwargs = _render_kwargs(expectation["kwargs"], business_date)
+                if "unexpected_rows_query" in kwargs:
+                    kwargs["unexpected_rows_query"] = _gx_rows_query(kwargs["unexpected_rows_query"])
+                # add_expectation keeps every distinct expectation (add_expectation_configuration would
+                # upsert by domain: two checks of one column, or two unexpected-rows queries, would merge).
+                suite.add_expectation(ExpectationConfiguration(
+                    type=expectation["type"], kwargs=kwargs, meta=expectation.get("meta", {})).to_domain_obj())
+            suite.save()
+            validations.append(context.validation_definitions.add(
+                gx.ValidationDefinition(name=suite_name, data=batch_definition, suite=suite)))
+        checkpoint = context.checkpoints.add(gx.Checkpoint(name=f"{layer}_gate", validation_definitions=validations))
+        run_id = RunIdentifier(run_name=run_name or f"{business_date.isoformat()}",
+                               run_time=datetime.now(timezone.utc))
+        run = checkpoint.run(run_id=run_id)
+        return _collect(run, context, layer, business_date, url, batch_relations)
+    finally:
+        # GX's pooled connections would otherwise outlive the run (and could hold the batch tables).
+        datasource.get_engine().dispose()
 
+
+def _collect(run, context, layer: str, business_date: date, url: str, batch_relations: dict) -> GateResult:
+    """The checkpoint's results as a GateResult, with failing-row samples; recorded in ops."""
     result = GateResult(layer, business_date)
     rows = []  # for ops.validation_results
     for identifier, validation_result in run.run_results.items():
@@ -288,7 +421,7 @@ def run_layer(layer: str, business_date: date, url: str | None = None, run_name:
             text, observed, sample = _observed(expectation_result)
             if not expectation_result.success and config.type == "unexpected_rows_expectation":
                 try:
-                    sample = _sample_unexpected_rows(url, batch_queries[suite_name],
+                    sample = _sample_unexpected_rows(url, batch_relations[suite_name],
                                                      config.kwargs["unexpected_rows_query"])
                     text = f"{text}; e.g. {_json(sample)[:400]}"
                 except Exception as exc:  # the sample is a courtesy; the verdict stands without it

@@ -10,6 +10,7 @@ test_faults_through_dag.py.
 
 from __future__ import annotations
 
+import json
 import secrets
 import tempfile
 from contextlib import contextmanager
@@ -483,3 +484,102 @@ def test_a_failed_task_alerts_the_engineers_and_optionally_holds_the_recipients_
     assert [str(m["Subject"]) for m in held] == [f"{HOLD_NOTICE_SUBJECT} (15/11/2024)"]
     assert unicodedata.is_normalized("NFC", str(held[0]["Subject"]))
     assert "Số liệu hôm nay đang được kiểm tra" == HOLD_NOTICE_SUBJECT
+
+
+# ------------------------------------------------------------------------------ each batch's query runs once
+
+COUNTED_ROWS = 10
+# A batch whose query advances a sequence once per row it produces: the sequence tells how many times
+# the query ran (COUNTED_ROWS per execution). Three expectations read it, one of them failing (block),
+# so its failing rows are sampled too.
+COUNTED_BATCH = {
+    "name": "counted",
+    "query": f"select n, nextval('public.gate_batch_executions') as execution_row "
+             f"from generate_series(1, {COUNTED_ROWS}) as n",
+    "expectations": [
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "n"},
+         "meta": {"severity": "block", "name": "n_present", "why": "test"}},
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "n", "min_value": 1, "max_value": 10},
+         "meta": {"severity": "block", "name": "n_in_range", "why": "test"}},
+        {"type": "unexpected_rows_expectation",
+         "kwargs": {"unexpected_rows_query": "select n from {batch} as batch_rows where n > :limit"},
+         "meta": {"severity": "block", "name": "n_under_limit", "why": "test"}},
+    ],
+}
+COUNTING_DAY = date(2024, 11, 29)  # no other test looks at this day's gate runs
+
+
+def counting_suite(directory: Path, limit: int, *extra_batches) -> None:
+    batch = json.loads(json.dumps(COUNTED_BATCH).replace(":limit", str(limit)))
+    suite = {"name": "counting", "layer": "counting", "batches": [batch, *extra_batches]}
+    (directory / "counting.json").write_text(json.dumps(suite), encoding="utf-8")
+
+
+def batch_tables(url) -> list[str]:
+    return [name for (name,) in execute(url, "select c.relname from pg_class c join pg_namespace n "
+                                             "on n.oid = c.relnamespace where n.nspname = 'gate_batches'")]
+
+
+@pytest.fixture
+def counting(wh, monkeypatch, tmp_path):
+    monkeypatch.setenv("CHISO_EXPECTATIONS_DIR", str(tmp_path))
+    execute(wh, "drop sequence if exists public.gate_batch_executions; create sequence public.gate_batch_executions")
+    yield tmp_path
+    execute(wh, "drop sequence public.gate_batch_executions")
+
+
+def executions(url) -> int:
+    (rows,) = execute(url, "select case when is_called then last_value else 0 end from public.gate_batch_executions")[0]
+    return rows / COUNTED_ROWS
+
+
+def test_each_batch_query_runs_once_per_gate_run_and_its_tables_are_dropped(wh, counting):
+    from chiso.gates import run_layer
+
+    counting_suite(counting, limit=COUNTED_ROWS)  # every row passes
+    result = run_layer("counting", COUNTING_DAY)
+    assert result.passed and result.evaluated == 3, result.message()
+    assert executions(wh) == 1
+    assert batch_tables(wh) == []
+
+    counting_suite(counting, limit=8)  # rows 9 and 10 fail: the gate fails and samples them
+    execute(wh, "alter sequence public.gate_batch_executions restart")
+    result = run_layer("counting", COUNTING_DAY)
+    assert failures(result) == {("block", "counting.counted", "n_under_limit")}
+    assert sorted(row["n"] for row in result.failures[0].sample) == [9, 10]
+    assert executions(wh) == 1
+    assert batch_tables(wh) == []
+
+
+def test_the_former_query_assets_ran_a_batch_query_per_expectation(wh, counting):
+    """The counting above can see re-runs: without materialised batches the same suite runs the query
+    once per expectation, and again for the failing-row sample."""
+    from chiso.gates import run_layer
+
+    counting_suite(counting, limit=8)
+    run_layer("counting", COUNTING_DAY, materialise_batches=False)
+    assert executions(wh) > 1
+
+
+def test_a_run_that_raises_leaves_no_batch_table_and_orphans_of_dead_runs_are_dropped(wh, counting):
+    from chiso.gates import BATCH_RUN_LOCK_KEY, BATCH_SCHEMA, run_layer
+
+    broken = {"name": "broken", "query": "select 1 / 0 as n",
+              "expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "n"},
+                                "meta": {"severity": "block", "name": "n_present", "why": "test"}}]}
+    counting_suite(counting, COUNTED_ROWS, broken)  # the first batch is materialised, the second raises
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        run_layer("counting", COUNTING_DAY)
+    assert executions(wh) == 1
+    assert batch_tables(wh) == []
+
+    # A run killed before it could clean up leaves its table; nobody holds its token's lock any more, so
+    # the next run drops it. A live run's table (its lock held by another session) is left alone.
+    counting_suite(counting, COUNTED_ROWS)
+    execute(wh, f'create unlogged table {BATCH_SCHEMA}."counting__counted__0000dead" (n int)')
+    execute(wh, f'create unlogged table {BATCH_SCHEMA}."counting__counted__0000beef" (n int)')
+    with psycopg.connect(wh, autocommit=True) as live_run:
+        live_run.execute("select pg_advisory_lock(%s, %s)", (BATCH_RUN_LOCK_KEY, 0xbeef))
+        assert run_layer("counting", COUNTING_DAY).passed
+        assert batch_tables(wh) == ["counting__counted__0000beef"]
+    execute(wh, f'drop table {BATCH_SCHEMA}."counting__counted__0000beef"')
