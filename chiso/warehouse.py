@@ -6,13 +6,18 @@ because they must exist before the first load and must never be rebuilt by a ``d
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from contextlib import contextmanager
+from datetime import date, timedelta
 from urllib.parse import unquote, urlparse
 
 import psycopg
 
 from chiso import settings
 from chiso.contract import ENTITIES
+
+log = logging.getLogger(__name__)
 
 RAW_SCHEMA = "raw"
 OPS_SCHEMA = "ops"
@@ -50,7 +55,8 @@ def connect(url: str | None = None, autocommit: bool = False):
 def _raw_entity_ddl(table: str) -> str:
     # One generic shape per entity: the validated, pseudonymised record as JSONB plus load metadata.
     # JSONB keeps every portal field (and nested lists) without a migration per contract change;
-    # staging models type the fields they use.
+    # staging models type the fields they use. Partitioned by month of business date (see
+    # RAW_PARTITIONED_TABLES); the indexes are partitioned indexes, so every partition gets them.
     return f"""
     create table if not exists {RAW_SCHEMA}.{table} (
         load_id      bigint      not null references {RAW_SCHEMA}.load_ledger (load_id),
@@ -59,7 +65,7 @@ def _raw_entity_ddl(table: str) -> str:
         line_number  integer     not null,
         loaded_at    timestamptz not null default now(),
         record       jsonb       not null
-    );
+    ) partition by range (business_date);
     create index if not exists {table}_business_date_idx on {RAW_SCHEMA}.{table} (business_date);
     """
 
@@ -77,7 +83,8 @@ create table if not exists {RAW_SCHEMA}.load_ledger (
     rows_in_manifest  integer     not null,
     rows_loaded       integer,
     rows_quarantined  integer,
-    status            text        not null check (status in ('loading', 'loaded', 'superseded')),
+    -- purged: the rows were loaded, then dropped by the raw layer's retention (chiso.ingest.housekeeping).
+    status            text        not null check (status in ('loading', 'loaded', 'superseded', 'purged')),
     started_at        timestamptz not null default now(),
     finished_at       timestamptz
 );
@@ -93,7 +100,7 @@ create table if not exists {RAW_SCHEMA}.quarantine (
     reason         text        not null,
     original_text  text        not null,
     quarantined_at timestamptz not null default now()
-);
+) partition by range (business_date);
 
 create table if not exists {OPS_SCHEMA}.gate_runs (
     gate_run_id        bigserial primary key,
@@ -183,9 +190,150 @@ create index if not exists portal__ratings_dossier_code_idx on {RAW_SCHEMA}.port
 """
 
 
+# Tables partitioned by range of business_date, one partition per calendar month (docs/ingest.md,
+# "Partitions"). Monthly rather than daily: a national deployment keeps years of raw history, and the
+# queries that do not prune (dbt's staging reads, the engine's MaHoSo look-ups across all of history)
+# plan and lock every partition and every partition's indexes; 12 partitions a year per table stay far
+# below max_locks_per_transaction where 365 would not. A day's reload deletes one day's rows inside its
+# month (the business_date index finds them), as it did before partitioning. No default partition: a
+# row of a month nobody created a partition for is a bug to fail loudly on, and a default partition
+# would have to be scanned (and locked) whenever a new month's partition is created.
+RAW_PARTITIONED_TABLES = tuple(entity.raw_table for entity in ENTITIES.values()) + ("quarantine",)
+# Where ensure_schema moves a plain table of the previous layout while it copies its rows.
+_SET_ASIDE_SUFFIX = "__before_partitioning"
+_RAW_COLUMNS = {
+    "quarantine": "load_id, entity, business_date, source_file, line_number, reason, original_text, quarantined_at",
+    **{entity.raw_table: "load_id, business_date, source_file, line_number, loaded_at, record"
+       for entity in ENTITIES.values()},
+}
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def partition_name(table: str, month: date) -> str:
+    """raw.portal__dossiers' partition of November 2024 is raw.portal__dossiers_p2024_11."""
+    return f"{table}_p{month:%Y_%m}"
+
+
+def ensure_raw_partitions(conn: psycopg.Connection, tables: Iterable[str], first_day: date,
+                          last_day: date | None = None) -> list[str]:
+    """Create the monthly partitions of ``tables`` (names in the raw schema) covering ``first_day`` to
+    ``last_day`` that do not exist yet; return the names created. Idempotent, and safe when loads run
+    concurrently: creators are serialised by an advisory lock and look again once they hold it.
+
+    Runs in a transaction of its own (a savepoint if the caller has one open), which should commit
+    before a load starts: creating a partition locks ``raw.load_ledger`` in SHARE ROW EXCLUSIVE mode
+    (the partition's foreign key), which would hold every other load's ledger insert back until the
+    whole load committed. The ledger is locked before the parent table, the order a load takes them
+    in (it writes its ledger row before its COPY), so that a creator and a load cannot deadlock. The
+    partition is created on its own and then attached, which takes only SHARE UPDATE EXCLUSIVE on the
+    parent: readers and COPYs into other months go on meanwhile."""
+    months = []
+    month = month_start(first_day)
+    while month <= (last_day or first_day):
+        months.append(month)
+        month = next_month(month)
+    wanted = [(table, month) for table in tables for month in months]
+
+    def missing() -> list[tuple[str, date]]:
+        names = [f"{RAW_SCHEMA}.{partition_name(table, month)}" for table, month in wanted]
+        exists = conn.execute("select to_regclass(name) is not null from unnest(%s::text[]) "
+                              "with ordinality as wanted (name, place) order by place", (names,)).fetchall()
+        return [pair for pair, (present,) in zip(wanted, exists) if not present]
+
+    created = []
+    # Even the look-up runs in a transaction block: a bare execute on a connection that is not in
+    # autocommit would open a transaction that the caller's own ``conn.transaction()`` then only nests in.
+    with conn.transaction():
+        if not missing():  # the usual case: no lock at all
+            return []
+        conn.execute("select pg_advisory_xact_lock(hashtext('chiso.raw_partitions'))")
+        conn.execute(f"lock table {RAW_SCHEMA}.load_ledger in share row exclusive mode")
+        for table, month in missing():
+            name = partition_name(table, month)
+            conn.execute(f"create table {RAW_SCHEMA}.{name} (like {RAW_SCHEMA}.{table} including defaults)")
+            conn.execute(f"alter table {RAW_SCHEMA}.{table} attach partition {RAW_SCHEMA}.{name} "
+                         f"for values from ('{month.isoformat()}') to ('{next_month(month).isoformat()}')")
+            created.append(name)
+    log.info("created raw partitions %s", ", ".join(created))
+    return created
+
+
+def _plain_raw_tables(conn: psycopg.Connection) -> list[str]:
+    """The raw tables still in the layout before partitioning (plain tables)."""
+    rows = conn.execute(
+        "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where n.nspname = %s and c.relkind = 'r' and c.relname = any(%s)",
+        (RAW_SCHEMA, list(RAW_PARTITIONED_TABLES))).fetchall()
+    return [name for (name,) in rows]
+
+
+def _set_aside(conn: psycopg.Connection, table: str) -> str:
+    """Rename a plain raw table out of the way and drop its indexes and foreign key, whose names the
+    partitioned table takes over (the table itself is dropped once its rows are moved)."""
+    aside = table + _SET_ASIDE_SUFFIX
+    conn.execute(f"alter table {RAW_SCHEMA}.{table} rename to {aside}")
+    for (index,) in conn.execute("select indexrelid::regclass::text from pg_index where indrelid = %s::regclass",
+                                 (f"{RAW_SCHEMA}.{aside}",)).fetchall():
+        conn.execute(f"drop index {index}")
+    for (constraint,) in conn.execute("select conname from pg_constraint where conrelid = %s::regclass "
+                                      "and contype = 'f'", (f"{RAW_SCHEMA}.{aside}",)).fetchall():
+        conn.execute(f'alter table {RAW_SCHEMA}.{aside} drop constraint "{constraint}"')
+    return aside
+
+
+def _move_rows(conn: psycopg.Connection, table: str) -> int:
+    """Copy a set-aside plain table's rows into the partitioned table of the same name, check that
+    every row arrived, and drop the plain table."""
+    aside, columns = table + _SET_ASIDE_SUFFIX, _RAW_COLUMNS[table]
+    first, last, count = conn.execute(
+        f"select min(business_date), max(business_date), count(*) from {RAW_SCHEMA}.{aside}").fetchone()
+    if count:
+        ensure_raw_partitions(conn, [table], first, last)
+    moved = conn.execute(f"insert into {RAW_SCHEMA}.{table} ({columns}) "
+                         f"select {columns} from {RAW_SCHEMA}.{aside}").rowcount
+    (now_there,) = conn.execute(f"select count(*) from {RAW_SCHEMA}.{table}").fetchone()
+    if moved != count or now_there != count:
+        raise RuntimeError(f"moving {RAW_SCHEMA}.{table} into partitions: {count} rows before, {moved} moved, "
+                           f"{now_there} in the partitioned table")
+    conn.execute(f"drop table {RAW_SCHEMA}.{aside}")
+    log.info("moved %d rows of %s.%s into monthly partitions", count, RAW_SCHEMA, table)
+    return count
+
+
+# A ledger created before retention existed checks the status against three values only.
+_LEDGER_STATUS_UPGRADE = f"""
+do $$ begin
+    if exists (select 1 from pg_constraint
+               where conrelid = '{RAW_SCHEMA}.load_ledger'::regclass and conname = 'load_ledger_status_check'
+                 and pg_get_constraintdef(oid) not like '%purged%') then
+        alter table {RAW_SCHEMA}.load_ledger drop constraint load_ledger_status_check;
+        alter table {RAW_SCHEMA}.load_ledger add constraint load_ledger_status_check
+            check (status in ('loading', 'loaded', 'superseded', 'purged'));
+    end if;
+end $$;
+"""
+
+
 def ensure_schema(url: str | None = None) -> None:
-    """Create the raw layer and ledgers if missing (idempotent, safe to run concurrently)."""
+    """Create the raw layer and ledgers if missing (idempotent, safe to run concurrently).
+
+    A warehouse of the layout before partitioning (plain raw tables) is upgraded in place, in the same
+    transaction: each plain table is set aside, the partitioned table is created, the rows are copied
+    into monthly partitions, counted, and the plain table dropped. All of it commits or none of it."""
     with connect(url) as conn:
         # Serialise concurrent first runs: "create if not exists" races on catalog rows otherwise.
         conn.execute("select pg_advisory_xact_lock(hashtext('chiso.ensure_schema'))")
+        plain = _plain_raw_tables(conn)
+        for table in plain:
+            _set_aside(conn, table)
         conn.execute(DDL)
+        conn.execute(_LEDGER_STATUS_UPGRADE)
+        for table in plain:
+            _move_rows(conn, table)

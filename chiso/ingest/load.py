@@ -24,7 +24,7 @@ from chiso.ingest import typed_decode
 from chiso.ingest.landing import RawPage, iter_raw_pages, nfc, read_manifest
 from chiso.ingest.pseudonymise import Pseudonymiser
 from chiso.ingest.validate import check_columns, row_problems, surely_valid
-from chiso.warehouse import RAW_SCHEMA
+from chiso.warehouse import RAW_SCHEMA, ensure_raw_partitions
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +186,10 @@ def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: 
         allow_new_columns = settings.get("CHISO_ALLOW_NEW_COLUMNS") == "true"
     manifest = read_manifest(landed)
     checksum = manifest["sha256"]
+    # The day's month partitions, committed before the load's transaction (creating one locks the
+    # ledger against other loads' inserts; see ensure_raw_partitions). Usually they exist already
+    # (chiso_housekeeping creates the next month's ahead) and this costs one catalog look-up.
+    ensure_raw_partitions(conn, [entity.raw_table, "quarantine"], day)
     with conn.transaction():
         # Two runs of the same day must not interleave their delete/insert.
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"load:{entity.name}:{day}",))
@@ -200,11 +204,12 @@ def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: 
             return LoadResult(entity.name, day.isoformat(), current[0], checksum, current[2], current[3],
                               current[4], skipped=True)
         if current:
+            # The ledger first, then the raw rows: the order a partition's creator locks them in.
+            conn.execute(f"update {RAW_SCHEMA}.load_ledger set status = 'superseded' where load_id = %s",
+                         (current[0],))
             conn.execute(f"delete from {RAW_SCHEMA}.{entity.raw_table} where business_date = %s", (day,))
             conn.execute(f"delete from {RAW_SCHEMA}.quarantine where entity = %s and business_date = %s",
                          (entity.name, day))
-            conn.execute(f"update {RAW_SCHEMA}.load_ledger set status = 'superseded' where load_id = %s",
-                         (current[0],))
         (load_id,) = conn.execute(
             f"insert into {RAW_SCHEMA}.load_ledger (entity, business_date, checksum, source_path, "
             f"rows_in_manifest, status) values (%s, %s, %s, %s, %s, 'loading') returning load_id",
