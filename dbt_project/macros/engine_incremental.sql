@@ -62,9 +62,18 @@
 {%- endmacro %}
 
 
-{#- The dossiers changed since the last complete build, as one text[] value (an InitPlan), so that a
-    filter "dossier_code = any(...)" is pushed through staging views' windows into the raw tables' MaHoSo
-    indexes. Null (no row matches) when nothing changed. -#}
-{% macro changed_dossier_codes() -%}
-    (select array_agg(item_code) from {{ ref('int_engine_changes') }} where source_kind = 'dossier')::text[]
+{#- The current rows of `relation` (a staging model keyed by dossier_code) for the dossiers changed since
+    the last complete build only. Each changed code is looked up on its own (a LATERAL subquery kept apart
+    by OFFSET 0), so the code reaches the staging view's window as a parameter and Postgres finds the
+    dossier's versions through the raw table's MaHoSo index: the cost follows the night's changes, not
+    history. Neither alternative scales: "in (subquery)" is not pushed through the window, so it ranks
+    all of history; "= any(array subquery)" is, but at a national night's 350k codes its bitmap turns
+    lossy at the default work_mem and each row is rechecked by a linear search of the array (a
+    parameter's array is never hashed), which took over 15 minutes. -#}
+{% macro changed_dossier_rows(relation) -%}
+    select changed_row.*
+    from (select distinct item_code from {{ ref('int_engine_changes') }} where source_kind = 'dossier') as changed
+    cross join lateral (
+        select * from {{ relation }} as current_rows where current_rows.dossier_code = changed.item_code offset 0
+    ) as changed_row
 {%- endmacro %}

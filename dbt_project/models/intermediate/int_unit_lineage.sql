@@ -5,14 +5,25 @@
 -- its former units' history in every report whose as-of date falls in the successor's life, so a
 -- 2024 dossier of a merged commune counts for that commune in 2024 and for its successor in any
 -- period that spans the change.
-with recursive unit_spans as (
+with recursive unit_versions as (
+
+    select
+        unit_code, parent_unit_code, unit_kind, valid_from, valid_to,
+        -- A window over the catalogue, not a correlated lookup per version (which read the whole
+        -- catalogue once per version).
+        lead(valid_from) over (partition by unit_code order by valid_from) is not null as has_later_version
+    from {{ ref('stg_portal__units') }}
+
+),
+
+unit_spans as (
 
     select
         unit_code,
         min(valid_from)                                       as valid_from,
         -- null (still in force) sorts last: coalesce to a far date, restore below.
         max(coalesce(valid_to, date '9999-12-31'))            as valid_to
-    from {{ ref('stg_portal__units') }}
+    from unit_versions
     group by unit_code
 
 ),
@@ -27,12 +38,8 @@ parent_edges as (
         version.unit_code                                     as from_unit_code,
         version.parent_unit_code                              as to_unit_code,
         greatest(version.valid_from, parent.valid_from)       as window_from,
-        case when exists (select 1 from {{ ref('stg_portal__units') }} as later
-                          where later.unit_code = version.unit_code and later.valid_from > version.valid_from)
-             then version.valid_to
-             else date '9999-12-31'
-        end                                                   as window_to
-    from {{ ref('stg_portal__units') }} as version
+        case when version.has_later_version then version.valid_to else date '9999-12-31' end as window_to
+    from unit_versions as version
     inner join unit_spans as parent on parent.unit_code = version.parent_unit_code
 
 ),
@@ -112,7 +119,5 @@ select
     nullif(max(islands.window_to), date '9999-12-31')         as window_to
 from islands
 where islands.member_unit_code = islands.reporting_unit_code
-   or not exists (
-        select 1 from {{ ref('stg_portal__units') }} as reporting
-        where reporting.unit_code = islands.reporting_unit_code and reporting.unit_kind = 'DISTRICT')
+   or islands.reporting_unit_code not in (select unit_code from unit_versions where unit_kind = 'DISTRICT')
 group by islands.member_unit_code, islands.reporting_unit_code, islands.island

@@ -12,10 +12,9 @@ select
     versions.statistical_code,
     versions.valid_to is null                                  as is_current
 from {{ ref('stg_portal__units') }} as versions
-left join lateral (
-    select parent.unit_kind
-    from {{ ref('stg_portal__units') }} as parent
-    where parent.unit_code = versions.parent_unit_code
-    order by parent.valid_from desc
-    limit 1
-) as parents on true
+-- The parent's kind as its latest version states it (one pass over the catalogue, then a hash join).
+left join (
+    select distinct on (unit_code) unit_code, unit_kind
+    from {{ ref('stg_portal__units') }}
+    order by unit_code, valid_from desc
+) as parents on parents.unit_code = versions.parent_unit_code

@@ -14,11 +14,11 @@
 -- through the raw table's index on MaHoSo, so the night's cost follows the night's changes, not history.
 with dossiers as (
 
-    select * from {{ ref('stg_portal__dossiers') }}
     {% if engine_is_incremental() %}
-    -- "= any(array subquery)" rather than "in (subquery)": Postgres pushes the former through the
-    -- staging view's window into the raw table's MaHoSo index; the latter would rank all of history.
-    where dossier_code = any({{ changed_dossier_codes() }})
+    -- Only the changed dossiers, each found through the raw table's MaHoSo index (changed_dossier_rows).
+    {{ changed_dossier_rows(ref('stg_portal__dossiers')) }}
+    {% else %}
+    select * from {{ ref('stg_portal__dossiers') }}
     {% endif %}
 
 ),
@@ -31,9 +31,10 @@ procedures as (
 
 ratings as (
 
-    select * from {{ ref('stg_portal__ratings') }}
     {% if engine_is_incremental() %}
-    where dossier_code = any({{ changed_dossier_codes() }})
+    {{ changed_dossier_rows(ref('stg_portal__ratings')) }}
+    {% else %}
+    select * from {{ ref('stg_portal__ratings') }}
     {% endif %}
 
 ),

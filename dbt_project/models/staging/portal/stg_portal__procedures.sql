@@ -1,10 +1,19 @@
 -- Every version of every procedure (TTHC) of the national catalogue, as the latest extract that carried
 -- it describes it. A procedure changes online level, fee or eligibility over time; dossiers take the
--- version in force when they were received.
-with versions as (
+-- version in force when they were received. Sent whole every day: merged a day at a time
+-- (macros/catalogue_snapshots.sql).
+{{ config(
+    materialized='incremental',
+    unique_key=['procedure_code', 'version_key'],
+    incremental_strategy='delete+insert',
+    indexes=[{'columns': ['procedure_code', 'version_key'], 'unique': True}],
+    pre_hook="{{ catalogue_prepare_incremental('procedures') }}"
+) }}
+with new_versions as (
 
     select
         record ->> 'MaTTHC'                                       as procedure_code,
+        coalesce(record ->> 'HieuLucTu', '')                      as version_key,
         record ->> 'TenTTHC'                                      as procedure_name,
         record ->> 'MaLinhVuc'                                    as field_code,
         record ->> 'TenLinhVuc'                                   as field_name,
@@ -18,17 +27,14 @@ with versions as (
         {{ portal_timestamp("record ->> 'HieuLucTu'") }}          as valid_from_at,
         {{ portal_timestamp("record ->> 'HieuLucDen'") }}         as valid_to_at,
         business_date                                             as extract_date,
-        row_number() over (
-            partition by record ->> 'MaTTHC', record ->> 'HieuLucTu'
-            order by business_date desc, load_id desc, line_number desc
-        ) as version_rank
-    from {{ source('portal', 'portal__procedures') }}
+        load_id,
+        line_number
+    from {{ catalogue_new_rows('procedures') }} as raw
 
 )
 
-select
-    procedure_code, procedure_name, field_code, field_name, procedure_level_code, online_level,
-    fee_amount, returns_written_result, serves_individuals, is_full_online_eligible,
-    statutory_working_days, valid_from_at, valid_to_at, extract_date
-from versions
-where version_rank = 1
+{{ catalogue_latest_versions(
+    ['procedure_code', 'version_key'],
+    ['procedure_code', 'version_key', 'procedure_name', 'field_code', 'field_name', 'procedure_level_code',
+     'online_level', 'fee_amount', 'returns_written_result', 'serves_individuals', 'is_full_online_eligible',
+     'statutory_working_days', 'valid_from_at', 'valid_to_at']) }}
