@@ -288,6 +288,21 @@ def national(volume: float = 1.0) -> World:
     return World("national", tuple(units), ALL_PROCEDURES, tuple(successions), publishers)
 
 
+def within_province(world: World, province_code: str) -> World:
+    """The part of ``world`` that belongs to one province (as of 1/7/2025): its units, the former
+    provinces merged into it and everything under them, and their successions. Benchmarks compare a
+    province's night with the nation's on the same generator."""
+    merged_in = {s.old_code for s in world.successions if s.new_code == province_code}
+    provinces = {province_code} | merged_in
+    units = tuple(u for u in world.units if world.province_of(u) in provinces)
+    codes = {u.code for u in units}
+    if province_code not in codes:
+        raise ValueError(f"{world.name} has no province {province_code!r}")
+    successions = tuple(s for s in world.successions if s.old_code in codes and s.new_code in codes)
+    publishers = tuple(code for code in world.publishers if code in codes)
+    return World(f"{world.name}_{province_code}", units, world.procedures, successions, publishers)
+
+
 SCENARIOS: dict[str, Callable[[float], World]] = {
     "cu_kuin_2024": cu_kuin_2024,
     "ia_tor_2024": ia_tor_2024,
