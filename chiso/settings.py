@@ -51,6 +51,10 @@ SETTINGS: dict[str, Setting] = {
         Setting("CHISO_LANDING_RETENTION_DAYS",
                 "Landed extracts (they hold personal data) older than this many days are deleted by chiso_housekeeping.",
                 "90"),
+        Setting("CHISO_RAW_RETENTION_DAYS",
+                "The raw layer's monthly partitions lying entirely before this many days ago are dropped by "
+                "chiso_housekeeping (their loads marked purged in raw.load_ledger); 0 keeps the raw layer for ever.",
+                "0"),
         Setting("CHISO_QUALITY_RETENTION_DAYS",
                 "The quality gates' validation results, Data Docs pages and ops.validation_results rows of business "
                 "dates older than this many days are deleted by chiso_housekeeping (ops.gate_runs is kept).", "90"),

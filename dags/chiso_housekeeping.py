@@ -2,6 +2,9 @@
 
 - Landed extracts older than CHISO_LANDING_RETENTION_DAYS: they carry applicants' personal data in
   clear; the warehouse holds only pseudonyms, so once the retention has passed nothing needs them.
+- The raw layer's monthly partitions lying entirely before CHISO_RAW_RETENTION_DAYS (0, the default:
+  none), their loads marked purged in raw.load_ledger; and, first, next month's partitions are created
+  so that the daily loads find theirs ready.
 - The quality gates' validation results, Data Docs pages and ops.validation_results rows older than
   CHISO_QUALITY_RETENTION_DAYS (the Data Docs index is rebuilt; ops.gate_runs is kept as the audit
   of what was published).
@@ -22,7 +25,7 @@ TIMEZONE = pendulum.timezone(PORTAL_TIMEZONE)  # business days are Vietnam days
 
 @dag(
     dag_id="chiso_housekeeping",
-    description="Delete landed extracts and quality-gate records past their retention",
+    description="Delete landed extracts, raw partitions and quality-gate records past their retention",
     schedule=CronTriggerTimetable("30 5 * * *", timezone=TIMEZONE),
     start_date=pendulum.parse(settings.require("CHISO_PIPELINE_START"), tz=TIMEZONE),
     catchup=False,
@@ -41,6 +44,20 @@ def chiso_housekeeping():
         return [str(path) for path in removed]
 
     @task
+    def raw_partitions() -> dict:
+        from chiso.ingest.housekeeping import create_partitions_ahead, purge_raw
+        from chiso.warehouse import connect, ensure_schema
+
+        today = pendulum.now(TIMEZONE).date()
+        retention_days = int(settings.require("CHISO_RAW_RETENTION_DAYS"))
+        ensure_schema()
+        with connect() as conn:
+            created = create_partitions_ahead(conn, today)
+            purged = purge_raw(conn, retention_days, today) if retention_days else None
+        return {"created": created, "dropped": purged.dropped if purged else [],
+                "ledger_rows_purged": purged.ledger_rows if purged else 0}
+
+    @task
     def purge_quality_gate_records() -> dict:
         from chiso.gate_retention import purge_quality_records
 
@@ -50,6 +67,7 @@ def chiso_housekeeping():
                 "validation_rows": purged.validation_rows}
 
     purge_landing_zone()
+    raw_partitions()
     purge_quality_gate_records()
 
 
