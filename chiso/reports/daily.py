@@ -16,21 +16,37 @@ What one recipient reads (templates/daily_report.html.j2):
 
 Everything a recipient may see is read once per business date (:func:`build_daily_report`); each
 recipient's view is a filter of it (:meth:`DailyReport.view`).
+
+Every message stays under the sender's 1 MB cap (chiso.reports.send.MAX_MESSAGE_BYTES) at national
+scale: a table longer than the reader needs is cut in the body, with a sentence saying how many rows
+were left out, and given in full in an attachment (:func:`full_tables`): an Excel workbook, or for
+a scope spanning several provinces (the data team, ~3,900 units: a workbook alone would be 390 KB, 1.2 MB
+before 1/7/2025) CSV files in a ZIP, a third of the size:
+
+* the ranking: the top and bottom :data:`RANKING_ENDS` and the reader's own unit with
+  :data:`RANKING_NEIGHBOURS` on either side, once it is longer than :data:`RANKING_ROWS_MAX`; a scope
+  spanning several provinces (the data team) sees the provinces ranked among themselves;
+* the day's figures: the reader's own row and the :data:`DAY_ROWS_WORST` units with the lowest first
+  headline rate, once longer than :data:`DAY_ROWS_MAX`; several provinces: pooled per province;
+* the plans' lists (the reader's own peer sets first) and the off-track targets, past their maxima.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import zipfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import jinja2
 
 from chiso.reports import charts, text
-from chiso.reports.mail import InlineImage, RenderedReport
-from chiso.reports.recipients import Recipient, Unit
+from chiso.reports.mail import Attachment, InlineImage, RenderedReport
+from chiso.reports.recipients import Recipient, Unit, ancestors, mailbox_for
 from chiso.warehouse import connect
 
 REPORT_CODE = "daily_indicators"
@@ -39,6 +55,13 @@ HEADLINE_INDICATORS = ("ON_TIME", "ONLINE_DOSSIER_SHARE")
 TEMPLATES = Path(__file__).parent / "templates"
 TREND_DAYS = 30
 STATUS_ORDER = {"not_met": 0, "at_risk": 1, "no_data": 2, "met": 3}
+# How long a table may grow in the body before it is cut (the full table goes in the attachment).
+# A national commune ranks among ~100 communes of its province, the data team sees ~3,900 units: uncut,
+# their e-mails were 1.16 MB and 3.09 MB (10,000 communes before 1/7/2025: 9.5 MB).
+RANKING_ROWS_MAX, RANKING_ENDS, RANKING_NEIGHBOURS = 40, 10, 3
+DAY_ROWS_MAX, DAY_ROWS_WORST = 40, 20
+LISTS_MAX = 10
+OFF_TRACK_MAX = 40
 
 
 @dataclass(frozen=True)
@@ -123,6 +146,9 @@ class DailyReport:
     targets: list[TargetStatus] = field(default_factory=list)
     peer_lists: list[PeerList] = field(default_factory=list)
     technical: dict = field(default_factory=dict)
+    # Shared by every recipient's view of the night: the province of each unit, and the attached
+    # workbooks by content (a province's ~100 communes all attach the same ranking: built once).
+    shared: dict = field(default_factory=dict, repr=False, compare=False)
 
     def for_recipient(self, recipient: Recipient) -> DailyReport:
         """The same report restricted to the units the recipient sees (the day table and targets)."""
@@ -130,7 +156,18 @@ class DailyReport:
         keep = (lambda code: recipient.sees(code)) if visible is None else (lambda code: code in visible)
         return DailyReport(self.business_date, self.indicators, [u for u in self.units if keep(u.unit_code)],
                            self.catalogue, self.scores, self.trends, self.group_max,
-                           [t for t in self.targets if keep(t.unit_code)], self.peer_lists, self.technical)
+                           [t for t in self.targets if keep(t.unit_code)], self.peer_lists, self.technical,
+                           self.shared)
+
+    def province_of(self, unit_code: str) -> str | None:
+        """The province a unit belongs to (a province is its own), from the catalogue."""
+        provinces = self.shared.get("province_of")
+        if provinces is None:
+            provinces = self.shared["province_of"] = {
+                code: code if unit.kind == "PROVINCE" else
+                next((a for a in ancestors(code, self.catalogue) if self.catalogue[a].kind == "PROVINCE"), None)
+                for code, unit in self.catalogue.items()}
+        return provinces.get(unit_code)
 
 
 def format_rate(rate: Decimal | None) -> str:
@@ -237,7 +274,11 @@ class GroupLine:
 
 
 def peer_units(report: DailyReport, recipient: Recipient, focus: str | None) -> tuple[list[str], str]:
-    """The units of the peers' table and the rank to show ('district', 'kind' or 'province')."""
+    """The units of the peers' table and the rank to show ('district', 'kind' or 'province').
+
+    The ranks come from fct_unit_scores, which ranks a unit inside its province (and, until 30/6/2025,
+    a commune inside its district), and a province among the provinces: a table never mixes two
+    provinces' ranks. A scope spanning several provinces (the data team) sees the provinces."""
     catalogue, scored = report.catalogue, report.scores
     scope = recipient.scope.kind
     focus_unit = catalogue.get(focus) if focus else None
@@ -246,11 +287,16 @@ def peer_units(report: DailyReport, recipient: Recipient, focus: str | None) -> 
         if parent is not None and parent.kind == "DISTRICT":
             return [u for u in scored if catalogue.get(u) and catalogue[u].parent == parent.code
                     and catalogue[u].kind == "COMMUNE"], "district"
-        return [u for u in scored if catalogue.get(u) and catalogue[u].kind == "COMMUNE"], "kind"
+        province = report.province_of(focus)
+        return [u for u in scored if catalogue.get(u) and catalogue[u].kind == "COMMUNE"
+                and report.province_of(u) == province], "kind"
     if scope == "district":
         return [u for u in scored if catalogue.get(u) and catalogue[u].parent == focus
                 and catalogue[u].kind == "COMMUNE"], "district"
     visible = recipient.units(catalogue)
+    provinces = [u for u in scored if u in visible and catalogue.get(u) and catalogue[u].kind == "PROVINCE"]
+    if len(provinces) > 1:
+        return provinces, "province"
     return [u for u in scored if u in visible and catalogue.get(u) and catalogue[u].kind != "PROVINCE"], "province"
 
 
@@ -260,6 +306,76 @@ def _rank(score: Score, by: str) -> tuple[int | None, int | None]:
     if by == "kind":
         return score.rank_kind, score.kind_count
     return score.rank_province, score.province_count
+
+
+# ----------------------------------------------------------------------------- cutting long tables
+
+@dataclass(frozen=True)
+class Cut:
+    """A table shown in part in the body and in full in the attachment."""
+    sheet: str          # where the full table is: the workbook's sheet, or the ZIP's CSV file
+    shown: int          # rows in the body (summary rows, when summarised)
+    total: int          # rows in the attachment
+    note: str           # the sentence under the table, in the reader's language
+    pooled: bool = False  # the body shows sums over the rows, not rows: every row is left out
+
+    @property
+    def left_out(self) -> int:
+        return self.total if self.pooled else max(self.total - self.shown, 0)
+
+
+def cut_ranking(rows: list, focus: str | None) -> tuple[list, dict[int, int]]:
+    """The rows of a ranking the reader needs: the top and bottom RANKING_ENDS and the reader's own row
+    with RANKING_NEIGHBOURS either side. Returns the rows kept and, by position in them, how many rows
+    were skipped just before that row."""
+    if len(rows) <= RANKING_ROWS_MAX:
+        return rows, {}
+    keep = set(range(RANKING_ENDS)) | set(range(len(rows) - RANKING_ENDS, len(rows)))
+    own = next((index for index, (code, _score) in enumerate(rows) if code == focus), None)
+    if own is not None:
+        keep |= set(range(max(own - RANKING_NEIGHBOURS, 0), min(own + RANKING_NEIGHBOURS + 1, len(rows))))
+    shown, gaps, previous = [], {}, -1
+    for index in sorted(keep):
+        if index > previous + 1:
+            gaps[len(shown)] = index - previous - 1
+        shown.append(rows[index])
+        previous = index
+    return shown, gaps
+
+
+def _lowest_first(rows: list[UnitRow], indicator: str) -> list[UnitRow]:
+    """Lowest rate first; a unit without dossiers that day (no rate) last."""
+    def key(row: UnitRow):
+        value = row.values.get(indicator)
+        rate = value.rate if value is not None else None
+        return (rate is None, rate if rate is not None else 0, row.unit_name, row.unit_code)
+    return sorted(rows, key=key)
+
+
+def pooled_by_province(report: DailyReport, rows: list[UnitRow]) -> list[UnitRow]:
+    """The day's figures summed over each province's units (numerators and denominators pooled, as the
+    province's own figures are): the data team's summary when its scope spans several provinces."""
+    sums: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for row in rows:
+        province = report.province_of(row.unit_code)
+        for code, value in row.values.items():
+            pooled = sums[province][code]
+            pooled[0] += value.numerator or 0
+            pooled[1] += value.denominator or 0
+    summary = []
+    for province, values in sums.items():
+        unit = report.catalogue.get(province)
+        summary.append(UnitRow(province or "", unit.name if unit else "—", {
+            code: IndicatorValue(numerator, denominator,
+                                 (Decimal(100 * numerator) / denominator).quantize(Decimal("0.01"), ROUND_HALF_UP)
+                                 if denominator else None)
+            for code, (numerator, denominator) in values.items()}))
+    return sorted(summary, key=lambda row: (row.unit_name, row.unit_code))
+
+
+def attachment_name(report: DailyReport, recipient: Recipient, as_csv: bool) -> str:
+    scope = mailbox_for(recipient.scope.unit_code) if recipient.scope.unit_code else "tat-ca-don-vi"
+    return f"chiso-{report.business_date:%Y-%m-%d}-{scope}-bang-day-du.{'zip' if as_csv else 'xlsx'}"
 
 
 def view(report: DailyReport, recipient: Recipient) -> dict:
@@ -288,20 +404,184 @@ def view(report: DailyReport, recipient: Recipient) -> dict:
                                     t.target_id))
     off_track = [t for t in targets if t.status_code in ("not_met", "at_risk")]
     focus_ancestors = {focus_unit.parent} if focus_unit and focus_unit.parent else set()
-    lists = [p for p in report.peer_lists
-             if p.peer_set_unit_code in visible or p.peer_set_unit_code in focus_ancestors]
+    all_lists = [p for p in report.peer_lists
+                 if p.peer_set_unit_code in visible or p.peer_set_unit_code in focus_ancestors]
     peers, rank_by = peer_units(report, recipient, focus)
-    peer_rows = sorted(((u, report.scores[u]) for u in peers), key=lambda item: (_rank(item[1], rank_by)[0] or 10**6,
-                                                                                     item[0]))
+    by_rank = lambda item: (_rank(item[1], rank_by)[0] or 10**6, item[0])  # noqa: E731
+    all_peer_rows = sorted(((u, report.scores[u]) for u in peers), key=by_rank)
+    all_day_units = [u for u in report.units if u.unit_code in visible]
+
+    # What the body shows of each long table, and the sentence saying where the rest is.
+    # Several provinces in scope: CSV in a ZIP (a workbook of every unit would not fit the cap).
+    as_csv = recipient.scope.kind in ("all", "team") and len({report.province_of(u) for u in visible} - {None}) > 1
+    file_name = attachment_name(report, recipient, as_csv)
+    cuts: dict[str, Cut] = {}
+    count = (lambda n: text.count(n, language))
+
+    def note(key: str, table: str, shown: int, total: int, pooled: bool = False, **more) -> Cut:
+        sheet = text.CSV_FILES[table] if as_csv else text.SHEETS[language][table]
+        where = words["where_csv" if as_csv else "where_sheet"].format(sheet=sheet)
+        sentence = words[key].format(shown=count(shown), total=count(total), left=count(total - shown),
+                                     file=file_name, where=where, **more)
+        return Cut(sheet, shown, total, text.nfc(sentence), pooled)
+
+    ranking_sheet_rows = all_peer_rows
+    summarised = (recipient.scope.kind in ("all", "team") and len(all_peer_rows) > 1
+                  and all(catalogue[code].kind == "PROVINCE" for code, _ in all_peer_rows))
+    if summarised:
+        # The sheet has every unit in scope: the provinces among themselves, then each province's units.
+        def by_province(item):
+            province = catalogue.get(report.province_of(item[0]) or "")
+            return (province.name if province else "", _rank(item[1], rank_by)[0] or 10**6, item[0])
+        ranking_sheet_rows = all_peer_rows + sorted(
+            ((code, s) for code, s in report.scores.items()
+             if code in visible and code in catalogue and catalogue[code].kind != "PROVINCE"), key=by_province)
+    peer_rows, peer_gaps = cut_ranking(all_peer_rows, focus)
+    if summarised:
+        cuts["ranking"] = note("cut_ranking_provinces", "ranking", len(peer_rows), len(ranking_sheet_rows))
+        if peer_gaps:
+            cuts["ranking"] = note("cut_ranking_provinces_ends", "ranking", len(peer_rows),
+                                   len(ranking_sheet_rows), provinces=count(len(all_peer_rows)))
+    elif peer_gaps:
+        near = words["cut_near"].format(unit=text.short_unit_name(focus_unit.name)) \
+            if focus_unit is not None and any(code == focus for code, _ in peer_rows) else ""
+        cuts["ranking"] = note("cut_ranking", "ranking", len(peer_rows), len(all_peer_rows),
+                               ends=count(RANKING_ENDS), near=near)
+
+    day_units, day_pooled = all_day_units, False
+    provinces_in_day = {report.province_of(u.unit_code) for u in all_day_units}
+    if recipient.scope.kind in ("all", "team") and len(provinces_in_day) > 1:
+        day_units, day_pooled = pooled_by_province(report, all_day_units), True
+        cuts["day"] = note("cut_day_provinces", "day", len(day_units), len(all_day_units), pooled=True)
+    elif len(all_day_units) > DAY_ROWS_MAX and report.indicators:
+        first = report.indicators[0]
+        own = [u for u in all_day_units if u.unit_code == focus]
+        worst = [u for u in _lowest_first(all_day_units, first.code) if u.unit_code != focus][:DAY_ROWS_WORST]
+        day_units = own + worst
+        indicator_name = first.name_vi if language == "vi" else first.name_en or first.name_vi
+        if language == "vi":  # "Tỷ lệ hồ sơ …" inside a sentence
+            indicator_name = indicator_name[:1].lower() + indicator_name[1:]
+        cuts["day"] = note("cut_day", "day", len(day_units), len(all_day_units),
+                           worst=count(len(worst)), indicator=indicator_name)
+
+    lists = all_lists
+    if len(all_lists) > LISTS_MAX:
+        own_sets = {focus} | focus_ancestors
+        lists = sorted(all_lists, key=lambda p: (p.peer_set_unit_code not in own_sets, -len(p.member_unit_codes or []),
+                                                 p.peer_set_unit_code, p.list_code))[:LISTS_MAX]
+        lists = [p for p in all_lists if p in lists]  # in the marts' order
+        cuts["lists"] = note("cut_lists", "lists", len(lists), len(all_lists))
+
+    others = [t for t in off_track if t.unit_code != (focus or "")]
+    if len(others) > OFF_TRACK_MAX:
+        cuts["off_track"] = note("cut_off_track", "targets", OFF_TRACK_MAX, len(others))
+
+    attachment = None
+    if cuts:
+        tables = full_tables(report, language, ranking_sheet_rows if "ranking" in cuts else None, rank_by,
+                             all_day_units if "day" in cuts else None, all_lists if "lists" in cuts else None,
+                             targets if "off_track" in cuts else None)
+        attachment = (Attachment(file_name, encode_once(report, csv_zip, tables, language), "application", "zip")
+                      if as_csv else Attachment(file_name, encode_once(report, workbook, tables, language)))
+
     return {
         "words": words, "language": language, "recipient": recipient, "business_date": report.business_date,
         "focus": focus_unit, "score": score, "groups": groups, "targets": targets, "off_track": off_track,
-        "peer_lists": lists, "peer_rows": peer_rows, "rank_by": rank_by, "catalogue": catalogue,
-        "indicators": report.indicators, "day_units": [u for u in report.units if u.unit_code in visible],
+        "peer_lists": lists, "peer_rows": peer_rows, "peer_gaps": peer_gaps, "all_peer_rows": all_peer_rows,
+        "rank_by": rank_by, "catalogue": catalogue, "indicators": report.indicators, "day_units": day_units,
+        "day_pooled": day_pooled,
         "status_text": text.STATUS[language], "status_colours": text.STATUS_COLOURS,
         "kinds": text.UNIT_KINDS[language], "technical": report.technical if recipient.is_team else None,
-        "rank": _rank,
+        "rank": _rank, "cuts": cuts, "off_track_max": OFF_TRACK_MAX, "attachment": attachment,
     }
+
+
+def full_tables(report: DailyReport, language: str, ranking: list | None, rank_by: str,
+                day_units: list[UnitRow] | None, lists: list[PeerList] | None,
+                targets: list[TargetStatus] | None) -> list[tuple[str, tuple, list[tuple]]]:
+    """The tables the body cut, every row, with the body's columns plus the unit's code and province:
+    (table, header, rows) for the attachment."""
+    headers = text.SHEET_HEADERS[language]
+    kinds = text.UNIT_KINDS[language]
+    catalogue = report.catalogue
+
+    def province_name(code: str) -> str:
+        province = catalogue.get(report.province_of(code) or "")
+        return province.name if province else ""
+
+    tables = []
+    if ranking is not None:
+        rows = []
+        for code, s in ranking:
+            unit = catalogue.get(code)
+            rank, of = _rank(s, "province" if unit is not None and unit.kind == "PROVINCE" else rank_by)
+            rows.append((code, unit.name if unit else code, kinds.get(unit.kind, unit.kind) if unit else "",
+                         province_name(code), rank, of, s.total, s.class_vi if language == "vi" else s.class_en,
+                         s.change))
+        tables.append(("ranking", headers["ranking"], rows))
+    if day_units is not None:
+        header = list(headers["day"])
+        for indicator in report.indicators:
+            name = indicator.name_vi if language == "vi" else indicator.name_en or indicator.name_vi
+            header += [f"{name} (%)", f"{name}: {headers['numerator']}", f"{name}: {headers['denominator']}"]
+        rows = []
+        for row in day_units:
+            cells = [row.unit_code, row.unit_name, province_name(row.unit_code)]
+            for indicator in report.indicators:
+                value = row.values.get(indicator.code)
+                cells += [value.rate, value.numerator, value.denominator] if value else [None, None, None]
+            rows.append(tuple(cells))
+        tables.append(("day", tuple(header), rows))
+    if lists is not None:
+        tables.append(("lists", headers["lists"], [
+            (p.peer_set_unit_code, catalogue[p.peer_set_unit_code].name if p.peer_set_unit_code in catalogue else "",
+             p.list_code, len(p.member_unit_codes or []), p.sentence_vi) for p in lists]))
+    if targets is not None:
+        tables.append(("targets", headers["targets"], [
+            (t.unit_code, t.unit_name, t.plan_id, t.target_id, t.indicator_name_vi, t.measure_period, t.comparator,
+             t.target_value, t.judged_value, text.STATUS[language].get(t.status_code, t.status_vi), t.gap_items,
+             t.deadline) for t in targets]))
+    return [(table, tuple(text.nfc(str(cell)) for cell in header), rows) for table, header, rows in tables]
+
+
+def encode_once(report: DailyReport, encode, tables: list[tuple[str, tuple, list[tuple]]], language: str) -> bytes:
+    """``encode(tables, language)`` once per distinct content for the night: the ~100 communes of a
+    province attach the same ranking, so it is built once, not 100 times."""
+    key = (encode.__name__, language, tuple((table, header, tuple(rows)) for table, header, rows in tables))
+    if key not in report.shared:
+        report.shared[key] = encode(tables, language)
+    return report.shared[key]
+
+
+def workbook(tables: list[tuple[str, tuple, list[tuple]]], language: str) -> bytes:
+    """An Excel workbook, one sheet per table; numbers stay numbers (Excel shows them in the reader's
+    locale, 70,48 in Vietnamese)."""
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    for table, header, rows in tables:
+        sheet = book.create_sheet(text.SHEETS[language][table])
+        sheet.append(list(header))
+        for row in rows:
+            sheet.append([text.nfc(cell) if isinstance(cell, str) else cell for cell in row])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def csv_zip(tables: list[tuple[str, tuple, list[tuple]]], language: str) -> bytes:
+    """CSV files (UTF-8 with a byte-order mark, so Excel reads the Vietnamese; numbers with a decimal
+    point, for machines) in a ZIP, one per table."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for table, header, rows in tables:
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator="\r\n")
+            writer.writerow(header)
+            writer.writerows(tuple("" if cell is None else text.nfc(cell) if isinstance(cell, str) else cell
+                                   for cell in row) for row in rows)
+            archive.writestr(text.CSV_FILES[table], "\ufeff" + out.getvalue())
+    return buffer.getvalue()
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -328,7 +608,7 @@ def draw_charts(report: DailyReport, context: dict) -> dict[str, InlineImage]:
     focus = context["focus"]
     images = {}
     if focus is not None and report.trends.get(focus.code):
-        peers = [u for u, _ in context["peer_rows"] if u != focus.code]
+        peers = [u for u, _ in context["all_peer_rows"] if u != focus.code]  # every peer, not the rows shown
         by_day: dict[date, list[Decimal]] = defaultdict(list)
         for unit in peers:
             for day, total in report.trends.get(unit, []):
@@ -366,6 +646,8 @@ def render_text(report: DailyReport, context: dict) -> str:
     for target in context["off_track"][:10]:
         lines.append(f"- {target.unit_name}: {target.indicator_name_vi} {text.number(target.judged_value)} / "
                      f"{text.number(target.target_value)} ({context['status_text'].get(target.status_code)})")
+    if context["attachment"] is not None:
+        lines += ["", words["full_tables_attached"].format(file=context["attachment"].filename)]
     lines += ["", words["footer"]]
     return text.nfc("\n".join(lines))
 
@@ -375,4 +657,5 @@ def render_daily(report: DailyReport, recipient: Recipient) -> RenderedReport:
     images = draw_charts(report, context)
     return RenderedReport(subject=render_subject(report, recipient.language),
                           html=render_html(report, recipient, images, context),
-                          text=render_text(report, context), images=list(images.values()))
+                          text=render_text(report, context), images=list(images.values()),
+                          attachments=[context["attachment"]] if context["attachment"] is not None else [])

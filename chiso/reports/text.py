@@ -100,6 +100,27 @@ LABELS = {
         "print": "Bản in",
         "ranking": "Xếp hạng tổng điểm",
         "lists": "Danh sách theo kế hoạch",
+        # Long tables cut in the body (chiso.reports.daily): where the left-out rows are.
+        "cut_ranking": "Bảng chỉ hiển thị {shown}/{total} đơn vị: {ends} đơn vị đứng đầu và {ends} đơn vị đứng cuối"
+                       "{near}; {left} đơn vị còn lại có trong tệp đính kèm {file} ({where}).",
+        "cut_near": ", cùng các đơn vị xếp hạng gần {unit}",
+        "cut_ranking_provinces": "Bảng tổng hợp theo tỉnh, xếp hạng giữa các tỉnh ({shown} tỉnh); bảng xếp hạng "
+                                 "đầy đủ {total} đơn vị có trong tệp đính kèm {file} ({where}).",
+        "cut_ranking_provinces_ends": "Bảng tổng hợp theo tỉnh, chỉ hiển thị {shown}/{provinces} tỉnh (đứng đầu "
+                                      "và đứng cuối); bảng xếp hạng đầy đủ {total} đơn vị có trong tệp đính kèm "
+                                      "{file} ({where}).",
+        "cut_skipped": "… {n} đơn vị không hiển thị",
+        "cut_day": "Bảng chỉ hiển thị {shown}/{total} đơn vị, gồm {worst} đơn vị có {indicator} trong ngày thấp "
+                   "nhất; {left} đơn vị còn lại có trong tệp đính kèm {file} ({where}).",
+        "cut_day_provinces": "Số liệu cộng gộp hồ sơ của các đơn vị theo tỉnh ({shown} tỉnh); số liệu của từng "
+                             "đơn vị ({total} đơn vị) có trong tệp đính kèm {file} ({where}).",
+        "cut_lists": "Thư chỉ nêu {shown}/{total} danh sách; {left} danh sách còn lại có trong tệp đính kèm "
+                     "{file} ({where}).",
+        "cut_off_track": "Bảng chỉ hiển thị {shown}/{total} chỉ tiêu; {left} chỉ tiêu còn lại có trong tệp đính "
+                         "kèm {file} ({where}).",
+        "where_sheet": "trang “{sheet}”",
+        "where_csv": "tệp {sheet}",
+        "full_tables_attached": "Bảng đầy đủ trong tệp đính kèm: {file}.",
     },
     "en": {
         "daily_title": "Public service index report",
@@ -166,7 +187,50 @@ LABELS = {
         "print": "Print version",
         "ranking": "Ranking by total score",
         "lists": "Lists the plan asks for",
+        "cut_ranking": "Showing {shown} of {total} units: the top {ends} and the bottom {ends}{near}; the other "
+                       "{left} are in the attached file {file} ({where}).",
+        "cut_near": ", and the units ranked next to {unit}",
+        "cut_ranking_provinces": "Summary by province, ranked among provinces ({shown} provinces); the full "
+                                 "ranking of {total} units is in the attached file {file} ({where}).",
+        "cut_ranking_provinces_ends": "Summary by province, showing {shown} of {provinces} provinces (top and "
+                                      "bottom); the full ranking of {total} units is in the attached file {file} "
+                                      "({where}).",
+        "cut_skipped": "… {n} units not shown",
+        "cut_day": "Showing {shown} of {total} units, among them the {worst} lowest on “{indicator}” that day; "
+                   "the other {left} are in the attached file {file} ({where}).",
+        "cut_day_provinces": "Dossiers pooled by province ({shown} provinces); each unit's figures ({total} "
+                             "units) are in the attached file {file} ({where}).",
+        "cut_lists": "Showing {shown} of {total} lists; the other {left} are in the attached file {file} "
+                     "({where}).",
+        "cut_off_track": "Showing {shown} of {total} targets; the other {left} are in the attached file {file} "
+                         "({where}).",
+        "where_sheet": "sheet “{sheet}”",
+        "where_csv": "file {sheet}",
+        "full_tables_attached": "Full tables attached: {file}.",
     },
+}
+
+# The attached workbook of the nightly e-mail: its sheets and their columns.
+SHEETS = {
+    "vi": {"ranking": "Xếp hạng", "day": "Chỉ số trong ngày", "lists": "Danh sách", "targets": "Chỉ tiêu"},
+    "en": {"ranking": "Ranking", "day": "Day indicators", "lists": "Lists", "targets": "Targets"},
+}
+# The same tables as CSV files in a ZIP (ASCII names: every unzip tool reads them).
+CSV_FILES = {"ranking": "xep-hang.csv", "day": "chi-so-trong-ngay.csv", "lists": "danh-sach.csv",
+             "targets": "chi-tieu.csv"}
+SHEET_HEADERS = {
+    "vi": {"ranking": ("Mã đơn vị", "Đơn vị", "Loại", "Tỉnh", "Xếp hạng", "Số đơn vị so sánh", "Tổng điểm",
+                       "Xếp loại", "So với ngày trước"),
+           "day": ("Mã đơn vị", "Đơn vị", "Tỉnh"), "numerator": "số hồ sơ đạt", "denominator": "tổng số hồ sơ",
+           "lists": ("Mã nhóm so sánh", "Nhóm so sánh", "Mã danh sách", "Số đơn vị trong danh sách", "Nội dung"),
+           "targets": ("Mã đơn vị", "Đơn vị", "Kế hoạch", "Mã chỉ tiêu", "Nội dung", "Cách đo", "So sánh",
+                       "Chỉ tiêu", "Hiện tại", "Đánh giá", "Thiếu (hồ sơ)", "Hạn")},
+    "en": {"ranking": ("Unit code", "Unit", "Kind", "Province", "Rank", "Units compared", "Total score", "Class",
+                       "Since the previous day"),
+           "day": ("Unit code", "Unit", "Province"), "numerator": "dossiers met", "denominator": "dossiers",
+           "lists": ("Peer set code", "Peer set", "List code", "Units listed", "Text"),
+           "targets": ("Unit code", "Unit", "Plan", "Target", "Indicator", "Measure", "Comparator", "Target value",
+                       "Now", "Status", "Missing (dossiers)", "Deadline")},
 }
 
 
@@ -183,6 +247,12 @@ def number(value, decimals: int = 2) -> str:
     if value is None:
         return "—"
     return f"{Decimal(value):.{decimals}f}".replace(".", ",")
+
+
+def count(value: int, language: str = "vi") -> str:
+    """A count with thousands grouped: "3.321" in Vietnamese, "3,321" in English."""
+    grouped = f"{value:,}"
+    return grouped.replace(",", ".") if language == "vi" else grouped
 
 
 def signed(value, decimals: int = 2) -> str:
