@@ -166,6 +166,66 @@ def test_the_message_has_inline_charts_and_stays_small(report):
     assert str(message["Subject"]).endswith("ngày 24/11/2024")
 
 
+def test_a_cut_table_keeps_the_readers_row_and_attaches_the_marts_rows(warehouse, report, monkeypatch):
+    """Cư Kuin is small, so the limits are lowered: what a national commune or province gets (the rows it
+    needs, a sentence saying how many were left out, every row in the attached workbook) on the marts."""
+    from openpyxl import load_workbook
+
+    from chiso.reports import daily
+
+    for name, value in (("RANKING_ROWS_MAX", 4), ("RANKING_ENDS", 1), ("RANKING_NEIGHBOURS", 1),
+                        ("DAY_ROWS_MAX", 3), ("DAY_ROWS_WORST", 2)):
+        monkeypatch.setattr(daily, name, value)
+    rendered = render_daily(report.for_recipient(COMMUNE), COMMUNE)
+    html = rendered.html
+    shown = re.findall(r'<tr data-peer-unit="([^"]+)"( class="me")?>', html)
+    marts = {code: (rank, total) for code, rank, total in query(warehouse, """
+        select unit_code, rank_in_district, total_score from marts.fct_unit_scores
+        where business_date = %s and period_type = 'year' and district_unit_code = %s and unit_kind = 'COMMUNE'""",
+                                                                   (DAY, DISTRICT))}
+    by_rank = sorted(marts, key=lambda code: marts[code][0])
+    # The first, the last, and Ea Ktur (7/8) with its neighbours; the others are counted, not dropped.
+    assert [code for code, _ in shown] == [by_rank[0], by_rank[5], EA_KTUR, by_rank[7]]
+    assert [code for code, me in shown if me] == [EA_KTUR]
+    assert re.findall(r'<tr data-skipped="(\d+)">', html) == ["4"]
+    assert ('data-cut="ranking" data-shown="4" data-total="8" data-left-out="4">Bảng chỉ hiển thị 4/8 đơn vị: '
+            '1 đơn vị đứng đầu và 1 đơn vị đứng cuối, cùng các đơn vị xếp hạng gần xã Ea Ktur; 4 đơn vị còn lại '
+            'có trong tệp đính kèm chiso-2024-11-24-000-37-27-h15-bang-day-du.xlsx (trang “Xếp hạng”).') in html
+    for code in (code for code, _ in shown):
+        row = re.search(rf'<tr data-peer-unit="{code}"[^>]*>(.*?)</tr>', html, re.S).group(1)
+        assert f'data-figure="rank">{marts[code][0]}/8<' in row
+        assert f'data-figure="total_score">{text.number(marts[code][1])}<' in row
+    attachment, = rendered.attachments
+    assert attachment.filename == "chiso-2024-11-24-000-37-27-h15-bang-day-du.xlsx"
+    sheet = load_workbook(io.BytesIO(attachment.data))["Xếp hạng"]
+    header, *rows = sheet.iter_rows(values_only=True)
+    assert header[:2] == ("Mã đơn vị", "Đơn vị")
+    assert {row[0]: (row[4], Decimal(str(row[6]))) for row in rows} == marts   # every commune, the marts' figures
+    assert "Bảng đầy đủ trong tệp đính kèm: chiso-2024-11-24-000-37-27-h15-bang-day-du.xlsx." in rendered.text
+
+    # The district's day table: its own row and the two lowest on-time rates; all nine in the workbook.
+    district = Recipient("h@x.vn", "UBND huyện Cư Kuin", Scope("district", DISTRICT))
+    rendered = render_daily(report.for_recipient(district), district)
+    day = {code: (numerator, denominator, rate) for code, numerator, denominator, rate in query(warehouse, """
+        select unit_code, numerator, denominator, rate from marts.fct_indicator_values
+        where business_date = %s and period_type = 'day' and indicator_code = 'ON_TIME'
+          and unit_code = any(%s)""", (DAY, [DISTRICT, *COMMUNES]))}
+    shown = re.findall(r'<tr data-unit="([^"]+)"', rendered.html)
+    left_out = set(day) - set(shown)
+    assert shown[0] == DISTRICT and len(shown) == 3
+    assert max(day[code][2] for code in shown[1:]) <= min(day[code][2] for code in left_out)
+    assert 'data-cut="day" data-shown="3" data-total="9" data-left-out="6"' in rendered.html
+    workbook = load_workbook(io.BytesIO(rendered.attachments[0].data))
+    header, *rows = workbook["Chỉ số trong ngày"].iter_rows(values_only=True)
+    columns = {name: index for index, name in enumerate(header)}
+    on_time = [name for name in header if name.endswith("(%)") and name.startswith("Tỷ lệ hồ sơ giải quyết đúng hạn")]
+    assert len(on_time) == 1 and {row[0] for row in rows} == set(day)
+    for row in rows:
+        numerator, denominator, rate = day[row[0]]
+        assert (None if row[columns[on_time[0]]] is None else Decimal(str(row[columns[on_time[0]]]))) == rate
+        assert row[columns[on_time[0]] + 1] == numerator and row[columns[on_time[0]] + 2] == denominator
+
+
 # ----------------------------------------------------------------------------- campaign reports
 
 def test_reports_fall_due_on_the_plans_days(warehouse):

@@ -407,16 +407,39 @@ def view(report: DailyReport, recipient: Recipient) -> dict:
     all_lists = [p for p in report.peer_lists
                  if p.peer_set_unit_code in visible or p.peer_set_unit_code in focus_ancestors]
     peers, rank_by = peer_units(report, recipient, focus)
-    by_rank = lambda item: (_rank(item[1], rank_by)[0] or 10**6, item[0])  # noqa: E731
-    all_peer_rows = sorted(((u, report.scores[u]) for u in peers), key=by_rank)
+    all_peer_rows = sorted(((u, report.scores[u]) for u in peers),
+                           key=lambda item: (_rank(item[1], rank_by)[0] or 10**6, item[0]))
     all_day_units = [u for u in report.units if u.unit_code in visible]
 
-    # What the body shows of each long table, and the sentence saying where the rest is.
+    shown = cut_long_tables(report, recipient, focus_unit, all_peer_rows, rank_by, all_day_units, all_lists,
+                            [t for t in off_track if t.unit_code != (focus or "")])
+    return {
+        "words": words, "language": language, "recipient": recipient, "business_date": report.business_date,
+        "focus": focus_unit, "score": score, "groups": groups, "targets": targets, "off_track": off_track,
+        "all_peer_rows": all_peer_rows, "rank_by": rank_by, "catalogue": catalogue, "indicators": report.indicators,
+        "status_text": text.STATUS[language], "status_colours": text.STATUS_COLOURS,
+        "kinds": text.UNIT_KINDS[language], "technical": report.technical if recipient.is_team else None,
+        "rank": _rank, "off_track_max": OFF_TRACK_MAX,
+        **shown,   # peer_rows, peer_gaps, day_units, day_pooled, peer_lists, cuts, attachment
+    }
+
+
+def cut_long_tables(report: DailyReport, recipient: Recipient, focus_unit: Unit | None, all_peer_rows: list,
+                    rank_by: str, all_day_units: list[UnitRow], all_lists: list[PeerList],
+                    off_track_others: list[TargetStatus]) -> dict:
+    """What the body shows of each table, the sentence under each cut one saying where the rest is, and
+    the attachment holding every row of the cut tables (None when nothing was cut)."""
+    language, words, catalogue = recipient.language, text.labels(recipient.language), report.catalogue
+    focus = focus_unit.code if focus_unit is not None else None
+    focus_ancestors = {focus_unit.parent} if focus_unit and focus_unit.parent else set()
+    visible = recipient.units(catalogue)
     # Several provinces in scope: CSV in a ZIP (a workbook of every unit would not fit the cap).
     as_csv = recipient.scope.kind in ("all", "team") and len({report.province_of(u) for u in visible} - {None}) > 1
     file_name = attachment_name(report, recipient, as_csv)
     cuts: dict[str, Cut] = {}
-    count = (lambda n: text.count(n, language))
+
+    def count(n: int) -> str:
+        return text.count(n, language)
 
     def note(key: str, table: str, shown: int, total: int, pooled: bool = False, **more) -> Cut:
         sheet = text.CSV_FILES[table] if as_csv else text.SHEETS[language][table]
@@ -472,28 +495,19 @@ def view(report: DailyReport, recipient: Recipient) -> dict:
         lists = [p for p in all_lists if p in lists]  # in the marts' order
         cuts["lists"] = note("cut_lists", "lists", len(lists), len(all_lists))
 
-    others = [t for t in off_track if t.unit_code != (focus or "")]
-    if len(others) > OFF_TRACK_MAX:
-        cuts["off_track"] = note("cut_off_track", "targets", OFF_TRACK_MAX, len(others))
+    if len(off_track_others) > OFF_TRACK_MAX:
+        cuts["off_track"] = note("cut_off_track", "targets", OFF_TRACK_MAX, len(off_track_others))
 
     attachment = None
     if cuts:
         tables = full_tables(report, language, ranking_sheet_rows if "ranking" in cuts else None, rank_by,
                              all_day_units if "day" in cuts else None, all_lists if "lists" in cuts else None,
-                             targets if "off_track" in cuts else None)
+                             off_track_others if "off_track" in cuts else None)
         attachment = (Attachment(file_name, encode_once(report, csv_zip, tables, language), "application", "zip")
                       if as_csv else Attachment(file_name, encode_once(report, workbook, tables, language)))
 
-    return {
-        "words": words, "language": language, "recipient": recipient, "business_date": report.business_date,
-        "focus": focus_unit, "score": score, "groups": groups, "targets": targets, "off_track": off_track,
-        "peer_lists": lists, "peer_rows": peer_rows, "peer_gaps": peer_gaps, "all_peer_rows": all_peer_rows,
-        "rank_by": rank_by, "catalogue": catalogue, "indicators": report.indicators, "day_units": day_units,
-        "day_pooled": day_pooled,
-        "status_text": text.STATUS[language], "status_colours": text.STATUS_COLOURS,
-        "kinds": text.UNIT_KINDS[language], "technical": report.technical if recipient.is_team else None,
-        "rank": _rank, "cuts": cuts, "off_track_max": OFF_TRACK_MAX, "attachment": attachment,
-    }
+    return {"peer_rows": peer_rows, "peer_gaps": peer_gaps, "day_units": day_units, "day_pooled": day_pooled,
+            "peer_lists": lists, "cuts": cuts, "attachment": attachment}
 
 
 def full_tables(report: DailyReport, language: str, ranking: list | None, rank_by: str,
