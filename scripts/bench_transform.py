@@ -40,6 +40,7 @@ import psycopg
 from chiso.backfill import backfill, days_between
 from chiso.publish import publish
 from chiso.transform import run_dbt
+from chiso.warehouse import ensure_raw_partitions
 
 SCENARIO = "cu_kuin_2024"
 WINDOW_END = date(2024, 6, 30)
@@ -80,6 +81,8 @@ def clone_window(url: str, first: date, last: date, copy: int) -> None:
                 where entity = %(entity)s and status = 'loaded' and business_date between %(first)s and %(last)s
                   and checksum <> 'bench-copy'
                 returning business_date, load_id""", {"entity": entity, "back": back, "first": first, "last": last}).fetchall())
+            if load_ids:  # the raw layer has a partition per month and no default one
+                ensure_raw_partitions(conn, [table], min(load_ids), max(load_ids))
             source = conn.execute(f"""
                 select business_date, line_number, record::text from raw.{table}
                 where business_date between %s and %s and source_file <> 'bench-copy'""", (first, last)).fetchall()

@@ -71,6 +71,11 @@ def purge_raw(conn: psycopg.Connection, retention_days: int, today: date) -> Raw
     entity_of_table = {entity.raw_table: entity.name for entity in ENTITIES.values()}
     dropped, kept_partial, ledger_rows = [], [], 0
     with conn.transaction():
+        # The ledger before the parents, as a load and a partition's creator lock them: dropping a
+        # partition locks its parent (ACCESS EXCLUSIVE), and a creator holding the ledger while it waits
+        # for that parent would otherwise deadlock with the ledger update below. This also waits for
+        # the loads in flight to commit, so no load of a dropped month is left half-accounted.
+        conn.execute(f"lock table {RAW_SCHEMA}.load_ledger in share row exclusive mode")
         partitions = conn.execute(
             "select parent.relname, child.relname, pg_get_expr(child.relpartbound, child.oid) "
             "from pg_inherits as inherits "
@@ -87,9 +92,6 @@ def purge_raw(conn: psycopg.Connection, retention_days: int, today: date) -> Raw
                 continue
             first, end = (date.fromisoformat(value) for value in match.groups())  # end is exclusive
             if end <= cutoff:
-                # Dropping a partition locks its parent (ACCESS EXCLUSIVE, until commit) but not the
-                # ledger; the ledger update below then takes the lock every load takes, so a load that
-                # holds the ledger and waits for the parent cannot deadlock with this.
                 conn.execute(f"drop table {RAW_SCHEMA}.{partition}")
                 dropped.append(f"{RAW_SCHEMA}.{partition}")
                 if table in entity_of_table:
