@@ -583,3 +583,18 @@ def test_a_run_that_raises_leaves_no_batch_table_and_orphans_of_dead_runs_are_dr
         assert run_layer("counting", COUNTING_DAY).passed
         assert batch_tables(wh) == ["counting__counted__0000beef"]
     execute(wh, f'drop table {BATCH_SCHEMA}."counting__counted__0000beef"')
+
+
+def test_concurrent_runs_of_one_layer_keep_their_own_tables(wh):
+    """Two runs at once (two days of the same layer): each its own table, neither's sweep takes the other's."""
+    from chiso.gates import MaterialisedBatches
+
+    with MaterialisedBatches(wh, "raw") as first:
+        first_table = first.materialise("dossiers", "select 1 as n")
+        with MaterialisedBatches(wh, "raw") as second:  # its start sweeps for orphans
+            second_table = second.materialise("dossiers", "select 2 as n")
+            assert first_table != second_table
+            assert sorted(batch_tables(wh)) == sorted([first_table, second_table])
+        assert batch_tables(wh) == [first_table]
+        assert execute(wh, f'select n from gate_batches."{first_table}"') == [(1,)]
+    assert batch_tables(wh) == []
