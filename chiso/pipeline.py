@@ -217,7 +217,8 @@ def publish_reporting(business_date: date) -> dict:
     warnings = warnings_of(business_date)
     publication = publish_marts(business_date, warnings)
     warning_notice(business_date, warnings)
-    return {"relations": len(publication.relations), "warnings": len(warnings)}
+    return {"relations": len(publication.relations), "warnings": len(warnings),
+            "rows_written": sum(publication.rows_written.values())}
 
 
 def send_daily_report(business_date: date) -> dict:

@@ -1,31 +1,40 @@
 """Write-audit-publish: the marts reach BI users only after the day's gates passed.
 
 dbt writes the marts into the ``marts`` schema, which the BI role cannot read (write); the gates
-validate them there (audit); :func:`publish` then copies every mart into a fresh ``reporting_next``
-schema and, in one transaction, swaps it in as ``reporting`` and drops the previous copy (publish).
+validate them there (audit); :func:`publish` then brings ``reporting`` up to date with them in one
+transaction (publish).
 
-Why copies and a schema swap:
+What a publication writes follows what the night's build changed, not the length of the history:
 
-* BI users (role ``chiso_bi``) see the old complete day or the new complete day, never a half: the
-  renames and the grants commit together, and a query that started on the old schema keeps reading
-  the old tables until it ends (the drop waits for it).
-* dbt keeps building into ``marts``, whose incremental state (docs/engine-incremental.md) is never
-  renamed away from under it; ``reporting`` holds plain tables nobody builds into.
-* A failed gate leaves ``reporting`` exactly as it was: the previous published day stays visible.
+* The incremental marts (``fct_dossiers``, ``fct_indicator_values``, ``fct_unit_scores``) carry
+  ``built_at``, the start of the dbt build that wrote each row (indexed). Their ``reporting`` copies
+  receive only the rows built since the newest ``built_at`` they hold: those rows' keys (the mart's
+  unique index) are deleted and the rows inserted. A complete rebuild rewrites every row, so it is
+  published whole, as it should be.
+* The other tables (dimensions, targets, reconciliation: small, or rebuilt whole by dbt) are replaced
+  by their current rows.
+* A view of the marts becomes a view of the same name in ``reporting`` that reads ``reporting``'s
+  tables: it is never materialised (the dossiers' indicator contributions would be every dossier's
+  rows, every night).
+* A table whose columns or indexes changed (a new release) is created again, with the marts'
+  indexes (built after the rows are in) and column comments.
+
+Why one transaction over persistent tables: BI users (role ``chiso_bi``) see the old complete day or
+the new complete day, never a half (Postgres' snapshots: a query that started before the commit keeps
+reading the old rows); a failed gate or a failed publication leaves ``reporting`` exactly as it was;
+dbt keeps building into ``marts``, whose incremental state (docs/engine-incremental.md) is never
+touched. Every changed table is analysed before the commit, so that the first dashboard query of the
+day is planned on real statistics.
 
 ``chiso_bi`` is created if missing, NOLOGIN (grant it to the login roles of Metabase and analysts),
-with USAGE and SELECT on ``reporting`` only. Table and column comments (dbt's persisted docs) are
-copied, so Metabase shows the same descriptions; so are the marts' indexes (built after the rows
-are in, which is quicker than maintaining them row by row), and every copy is analysed before the
-swap, so that the first dashboard query of the day is planned on real statistics rather than on an
-empty table's guesses (a fresh table has none until autovacuum gets to it).
+with USAGE and SELECT on ``reporting`` only.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from psycopg import sql
@@ -36,10 +45,12 @@ log = logging.getLogger(__name__)
 
 SOURCE_SCHEMA = "marts"
 REPORTING_SCHEMA = "reporting"
+# Schemas of the copy-and-swap publication of earlier versions: dropped if a warehouse still has them.
 NEXT_SCHEMA = "reporting_next"
 OLD_SCHEMA = "reporting_old"
 BI_ROLE = "chiso_bi"
 STATUS_TABLE = "publication_status"
+BUILT_AT = "built_at"  # when the dbt build wrote the row (the incremental marts; macro engine_built_at)
 
 
 @dataclass(frozen=True)
@@ -47,16 +58,18 @@ class Publication:
     business_date: date
     relations: list[str]
     warnings: list[dict]
+    rows_written: dict[str, int] = field(default_factory=dict)  # per table: rows inserted into reporting
 
 
-def _relations(conn) -> list[str]:
-    """Every table and view dbt built in the marts schema (not dbt's temporary relations)."""
+def _relations(conn, schema: str = SOURCE_SCHEMA) -> dict[str, str]:
+    """Every table and view of ``schema`` (not dbt's temporary relations): name -> 'table' or 'view'."""
     rows = conn.execute(
-        """select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        """select c.relname, case when c.relkind in ('v', 'm') then 'view' else 'table' end
+           from pg_class c join pg_namespace n on n.oid = c.relnamespace
            where n.nspname = %s and c.relkind in ('r', 'p', 'v', 'm')
              and c.relname not like '%%__dbt_tmp%%' and c.relname not like '%%__dbt_backup%%'
-           order by 1""", (SOURCE_SCHEMA,)).fetchall()
-    return [name for (name,) in rows]
+           order by 1""", (schema,)).fetchall()
+    return dict(rows)
 
 
 def ensure_bi_role(conn) -> None:
@@ -75,70 +88,157 @@ def _copy_comments(conn, relation: str) -> None:
            from pg_class c join pg_namespace n on n.oid = c.relnamespace
            join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
            where n.nspname = %s and c.relname = %s order by a.attnum""", (SOURCE_SCHEMA, relation)).fetchall()
-    target = sql.Identifier(NEXT_SCHEMA, relation)
+    target = sql.Identifier(REPORTING_SCHEMA, relation)
+    kind = sql.SQL("view" if _relations_kind(conn, relation) == "view" else "table")
     if comments and comments[0][3]:
-        conn.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(comments[0][3])))
+        conn.execute(sql.SQL("comment on {} {} is {}").format(kind, target, sql.Literal(comments[0][3])))
     for _, column, text, _ in comments:
         if text:
             conn.execute(sql.SQL("comment on column {}.{} is {}").format(
                 target, sql.Identifier(column), sql.Literal(text)))
 
 
-def _copy_indexes(conn, relation: str) -> int:
-    """Create on the copy each index the mart has (dbt's ``indexes`` config): same columns, same
-    uniqueness, same name (index names are per schema)."""
-    definitions = conn.execute(
+def _relations_kind(conn, relation: str) -> str | None:
+    row = conn.execute("""select case when c.relkind in ('v', 'm') then 'view' else 'table' end
+                          from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                          where n.nspname = %s and c.relname = %s""", (REPORTING_SCHEMA, relation)).fetchone()
+    return row[0] if row else None
+
+
+def _index_definitions(conn, schema: str, relation: str) -> list[str]:
+    """The relation's index definitions with the schema taken out (comparable across schemas)."""
+    rows = conn.execute(
         """select pg_get_indexdef(i.indexrelid) from pg_index i
            join pg_class c on c.oid = i.indrelid join pg_namespace n on n.oid = c.relnamespace
-           where n.nspname = %s and c.relname = %s order by i.indexrelid""", (SOURCE_SCHEMA, relation)).fetchall()
-    source = f" ON {SOURCE_SCHEMA}.{relation} USING "  # pg_get_indexdef's form; our names need no quotes
-    for (definition,) in definitions:
-        if source not in definition:
-            raise RuntimeError(f"unexpected index definition on {SOURCE_SCHEMA}.{relation}: {definition}")
-        conn.execute(definition.replace(source, f" ON {NEXT_SCHEMA}.{relation} USING ", 1))
-    return len(definitions)
+           where n.nspname = %s and c.relname = %s order by i.indexrelid""", (schema, relation)).fetchall()
+    marker = f" ON {schema}.{relation} USING "  # pg_get_indexdef's form; our names need no quotes
+    definitions = []
+    for (definition,) in rows:
+        if marker not in definition:
+            raise RuntimeError(f"unexpected index definition on {schema}.{relation}: {definition}")
+        definitions.append(definition.replace(marker, f" ON {{schema}}.{relation} USING ", 1))
+    return definitions
+
+
+def _columns(conn, schema: str, relation: str) -> list[tuple[str, str]]:
+    return conn.execute(
+        """select a.attname, format_type(a.atttypid, a.atttypmod)
+           from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
+           where n.nspname = %s and c.relname = %s and a.attnum > 0 and not a.attisdropped
+           order by a.attnum""", (schema, relation)).fetchall()
+
+
+def _unique_key(conn, relation: str) -> list[str] | None:
+    """The columns of the mart's first unique index (its dbt unique_key), if it has one."""
+    row = conn.execute(
+        """select array_agg(a.attname order by k.ordinality)
+           from pg_index i
+           join pg_class c on c.oid = i.indrelid join pg_namespace n on n.oid = c.relnamespace
+           cross join lateral unnest(i.indkey) with ordinality as k(attnum, ordinality)
+           join pg_attribute a on a.attrelid = c.oid and a.attnum = k.attnum
+           where n.nspname = %s and c.relname = %s and i.indisunique and i.indexprs is null
+           group by i.indexrelid order by i.indexrelid limit 1""", (SOURCE_SCHEMA, relation)).fetchone()
+    return list(row[0]) if row else None
+
+
+def _create_copy(conn, relation: str) -> int:
+    """(Re)create the reporting table as a copy of the mart, then its indexes (quicker after the rows)."""
+    source, target = sql.Identifier(SOURCE_SCHEMA, relation), sql.Identifier(REPORTING_SCHEMA, relation)
+    conn.execute(sql.SQL("drop table if exists {} cascade").format(target))
+    cursor = conn.execute(sql.SQL("create table {} as table {}").format(target, source))
+    for definition in _index_definitions(conn, SOURCE_SCHEMA, relation):
+        conn.execute(definition.replace("{schema}", REPORTING_SCHEMA, 1))
+    return cursor.rowcount
+
+
+def _publish_changed_rows(conn, relation: str, key: list[str]) -> int | None:
+    """Bring an incremental mart's copy up to date with the rows built since its newest ``built_at``;
+    None when the copy cannot be trusted that way (rows without ``built_at``): copy it whole instead."""
+    source, target = sql.Identifier(SOURCE_SCHEMA, relation), sql.Identifier(REPORTING_SCHEMA, relation)
+    built_at = sql.Identifier(BUILT_AT)
+    # Rows of a build before built_at existed have none: their build is unknown.
+    if conn.execute(sql.SQL("select exists (select 1 from {} where {} is null)").format(source, built_at)).fetchone()[0]:
+        return None
+    (published_through,) = conn.execute(sql.SQL("select max({}) from {}").format(built_at, target)).fetchone()
+    if published_through is None:
+        return None
+    newer = sql.SQL("{} > {}").format(sql.Identifier("changed", BUILT_AT), sql.Literal(published_through))
+    same_key = sql.SQL(" and ").join(
+        sql.SQL("published.{column} = changed.{column}").format(column=sql.Identifier(column)) for column in key)
+    conn.execute(sql.SQL("delete from {} as published using {} as changed where {} and {}").format(
+        target, source, newer, same_key))
+    cursor = conn.execute(sql.SQL("insert into {} select * from {} as changed where {}").format(
+        target, source, newer))
+    return cursor.rowcount
+
+
+def _publish_table(conn, relation: str) -> int:
+    """Rows written into the reporting copy of one mart table."""
+    same_shape = (_relations_kind(conn, relation) == "table"
+                  and _columns(conn, SOURCE_SCHEMA, relation) == _columns(conn, REPORTING_SCHEMA, relation)
+                  and _index_definitions(conn, SOURCE_SCHEMA, relation)
+                  == _index_definitions(conn, REPORTING_SCHEMA, relation))
+    if not same_shape:
+        return _create_copy(conn, relation)
+    key = _unique_key(conn, relation)
+    if key and BUILT_AT in dict(_columns(conn, SOURCE_SCHEMA, relation)):
+        written = _publish_changed_rows(conn, relation, key)
+        if written is not None:
+            return written
+    target = sql.Identifier(REPORTING_SCHEMA, relation)
+    # delete, not truncate: truncate is not MVCC-safe (a query that started before would see no rows).
+    conn.execute(sql.SQL("delete from {}").format(target))
+    return conn.execute(sql.SQL("insert into {} table {}").format(
+        target, sql.Identifier(SOURCE_SCHEMA, relation))).rowcount
+
+
+def _never_analysed(conn, relation: str) -> bool:
+    return conn.execute("select reltuples < 0 from pg_class where oid = %s::regclass",
+                        (f"{REPORTING_SCHEMA}.{relation}",)).fetchone()[0]
+
+
+def _publish_view(conn, relation: str) -> None:
+    """The mart's view, reading reporting's copies instead of the marts (its definition, re-pointed)."""
+    (definition,) = conn.execute("select pg_get_viewdef(%s::regclass)",
+                                 (f"{SOURCE_SCHEMA}.{relation}",)).fetchone()
+    definition = definition.replace(f"{SOURCE_SCHEMA}.", f"{REPORTING_SCHEMA}.")
+    target = sql.Identifier(REPORTING_SCHEMA, relation)
+    if _relations_kind(conn, relation) == "table":
+        conn.execute(sql.SQL("drop table {} cascade").format(target))
+    conn.execute(sql.SQL("drop view if exists {}").format(target))
+    conn.execute(sql.SQL("create view {} as ").format(target) + sql.SQL(definition))
 
 
 def publish(business_date: date, warnings: list[dict] | None = None, url: str | None = None) -> Publication:
-    """Copy the audited marts to ``reporting`` and grant the BI role, atomically."""
+    """Bring ``reporting`` up to date with the audited marts and grant the BI role, atomically."""
     warnings = warnings or []
     ensure_schema(url)
     with connect(url) as conn:
         # One publisher at a time (two DAG runs never publish concurrently, but a person might).
         conn.execute("select pg_advisory_xact_lock(hashtext('chiso.publish'))")
         ensure_bi_role(conn)
-        conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(NEXT_SCHEMA)))
-        conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(OLD_SCHEMA)))
-        conn.execute(sql.SQL("create schema {}").format(sql.Identifier(NEXT_SCHEMA)))
-        relations = _relations(conn)
-        for relation in relations:
-            conn.execute(sql.SQL("create table {} as table {}").format(
-                sql.Identifier(NEXT_SCHEMA, relation), sql.Identifier(SOURCE_SCHEMA, relation)))
+        for leftover in (NEXT_SCHEMA, OLD_SCHEMA):
+            conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(leftover)))
+        conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(REPORTING_SCHEMA)))
+        marts = _relations(conn)
+        # Relations the marts no longer have (a model removed by a release) leave reporting too.
+        for gone in set(_relations(conn, REPORTING_SCHEMA)) - set(marts) - {STATUS_TABLE}:
+            kind = sql.SQL("view" if _relations_kind(conn, gone) == "view" else "table")
+            conn.execute(sql.SQL("drop {} if exists {} cascade").format(kind, sql.Identifier(REPORTING_SCHEMA, gone)))
+        written = {}
+        for relation in [name for name, kind in marts.items() if kind == "table"]:
+            written[relation] = _publish_table(conn, relation)
             _copy_comments(conn, relation)
-            _copy_indexes(conn, relation)
-            conn.execute(sql.SQL("analyze {}").format(sql.Identifier(NEXT_SCHEMA, relation)))
-        # What BI users are looking at: the day, when it was published and any warnings it passed with.
-        conn.execute(sql.SQL(
-            "create table {} as select %s::date as business_date, now() as published_at, %s::jsonb as warnings"
-        ).format(sql.Identifier(NEXT_SCHEMA, STATUS_TABLE)), (business_date, json.dumps(warnings, ensure_ascii=False)))
-        conn.execute(sql.SQL("analyze {}").format(sql.Identifier(NEXT_SCHEMA, STATUS_TABLE)))
-        conn.execute(sql.SQL("comment on table {} is {}").format(
-            sql.Identifier(NEXT_SCHEMA, STATUS_TABLE),
-            sql.Literal("The business date published in this schema, when, and the warn-level gate failures it "
-                        "was published with (docs/quality.md).")))
+            if written[relation] or _never_analysed(conn, relation):
+                conn.execute(sql.SQL("analyze {}").format(sql.Identifier(REPORTING_SCHEMA, relation)))
+        for relation in [name for name, kind in marts.items() if kind == "view"]:
+            _publish_view(conn, relation)
+            _copy_comments(conn, relation)
+        _record_status(conn, business_date, warnings)
         conn.execute(sql.SQL("grant usage on schema {} to {}").format(
-            sql.Identifier(NEXT_SCHEMA), sql.Identifier(BI_ROLE)))
+            sql.Identifier(REPORTING_SCHEMA), sql.Identifier(BI_ROLE)))
         conn.execute(sql.SQL("grant select on all tables in schema {} to {}").format(
-            sql.Identifier(NEXT_SCHEMA), sql.Identifier(BI_ROLE)))
-        # The swap: both renames and the drop commit together with the copies above.
-        exists = conn.execute("select 1 from pg_namespace where nspname = %s", (REPORTING_SCHEMA,)).fetchone()
-        if exists:
-            conn.execute(sql.SQL("alter schema {} rename to {}").format(
-                sql.Identifier(REPORTING_SCHEMA), sql.Identifier(OLD_SCHEMA)))
-        conn.execute(sql.SQL("alter schema {} rename to {}").format(
-            sql.Identifier(NEXT_SCHEMA), sql.Identifier(REPORTING_SCHEMA)))
-        if exists:
-            conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(OLD_SCHEMA)))
+            sql.Identifier(REPORTING_SCHEMA), sql.Identifier(BI_ROLE)))
         # The BI role reads the reporting schema only: never the marts dbt writes, nor anything else.
         for schema in ("raw", "staging", "intermediate", SOURCE_SCHEMA, "reference", OPS_SCHEMA):
             conn.execute(sql.SQL("""
@@ -150,7 +250,21 @@ def publish(business_date: date, warnings: list[dict] | None = None, url: str | 
                                   role=sql.Identifier(BI_ROLE)))
         conn.execute(
             f"insert into {OPS_SCHEMA}.reporting_publications (business_date, relations, warnings) values (%s, %s, %s)",
-            (business_date, len(relations), json.dumps(warnings, ensure_ascii=False)))
-    log.info("Published %d marts of %s to %s%s", len(relations), business_date, REPORTING_SCHEMA,
-             f" with {len(warnings)} warning(s)" if warnings else "")
-    return Publication(business_date, relations, warnings)
+            (business_date, len(marts), json.dumps(warnings, ensure_ascii=False)))
+    log.info("Published %d marts of %s to %s (%s rows written)%s", len(marts), business_date, REPORTING_SCHEMA,
+             f"{sum(written.values()):,}", f" with {len(warnings)} warning(s)" if warnings else "")
+    return Publication(business_date, list(marts), warnings, written)
+
+
+def _record_status(conn, business_date: date, warnings: list[dict]) -> None:
+    """What BI users are looking at: the day, when it was published and any warnings it passed with."""
+    status = sql.Identifier(REPORTING_SCHEMA, STATUS_TABLE)
+    conn.execute(sql.SQL("create table if not exists {} (business_date date, published_at timestamptz, "
+                         "warnings jsonb)").format(status))
+    conn.execute(sql.SQL("delete from {}").format(status))
+    conn.execute(sql.SQL("insert into {} values (%s, now(), %s::jsonb)").format(status),
+                 (business_date, json.dumps(warnings, ensure_ascii=False)))
+    conn.execute(sql.SQL("analyze {}").format(status))
+    conn.execute(sql.SQL("comment on table {} is {}").format(
+        status, sql.Literal("The business date published in this schema, when, and the warn-level gate failures it "
+                            "was published with (docs/quality.md).")))

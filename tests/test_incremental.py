@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from chiso.backfill import days_between
+from chiso.publish import publish
 from chiso.transform import run_dbt
 
 SEED, SCENARIO = 766, "cu_kuin_2024"
@@ -112,7 +113,16 @@ def correct_old_dossiers(url: str, day: date) -> set[tuple]:
 
 
 def marts(url: str) -> dict[str, list[tuple]]:
-    return {name: query(url, f"select * from marts.{name} order by {key}") for name, key in MARTS.items()}
+    """Every row of the engine's marts, without built_at (when a build wrote the row, which differs
+    between an incremental build and a full refresh by design)."""
+    rows = {}
+    for name, key in MARTS.items():
+        columns = [column for (column,) in query(url, "select column_name from information_schema.columns "
+                                                      "where table_schema = 'marts' and table_name = %s "
+                                                      "and column_name <> 'built_at' order by ordinal_position",
+                                                 (name,))]
+        rows[name] = query(url, f"select {', '.join(columns)} from marts.{name} order by {key}")
+    return rows
 
 
 def latest_run(url: str) -> tuple:
@@ -136,18 +146,21 @@ def warehouse(make_database):
         # with a complete rebuild is what this test is about).
         run_dbt(["run", "--select", "+fct_unit_scores", "int_engine_watermarks"], url)
         assert latest_run(url) == (True, "no previous build")
-        nights = []
+        publish(HISTORY[1], [], url)
+        nights, publications = [], []
         for day in NIGHTS:
             loader.load(day)
             moved = correct_old_dossiers(url, day) if day == date(2024, 2, 1) else set()
             run_dbt(["run", "--select", "+fct_unit_scores", "int_engine_watermarks"], url)
+            publication = publish(day, [], url)
+            publications.append((day, publication.rows_written, published_differences(url), published_rows(url)))
             if day == date(2024, 2, 1):
                 # The moved dossiers' former cohorts are recomputed, not only their new ones.
                 assert len(moved) == 3
                 assert moved <= set(query(url, """select item_code, unit_code, cohort_date
                     from intermediate.int_engine_changes where source_kind = 'dossier'"""))
             nights.append((day, latest_run(url), model_rows(url)))
-        yield {"url": url, "loader": loader, "nights": nights}
+        yield {"url": url, "loader": loader, "nights": nights, "publications": publications}
     finally:
         loader.close()
 
@@ -159,6 +172,35 @@ def test_every_night_was_incremental_and_reopened_old_periods(warehouse):
         assert rows["int_engine_changes"] > 0 and rows["int_engine_reopened_periods"] > 0, day
     reopened = query(warehouse["url"], "select min(reopen_from) from intermediate.int_engine_reopened_periods")[0][0]
     assert reopened < NIGHTS[-1]
+
+
+PUBLISHED_INCREMENTALLY = ("fct_dossiers", "fct_indicator_values", "fct_unit_scores")
+
+
+def published_differences(url: str) -> dict[str, int]:
+    """Rows in the marts but not in reporting, or the reverse, per incremental mart (0 = equal copies)."""
+    return {name: query(url, f"""select count(*) from ((table marts.{name} except all table reporting.{name})
+                                 union all (table reporting.{name} except all table marts.{name})) as differing""")[0][0]
+            for name in PUBLISHED_INCREMENTALLY}
+
+
+def published_rows(url: str) -> dict[str, tuple[int, int]]:
+    """Per incremental mart: (rows the latest build wrote, rows in all)."""
+    return {name: query(url, f"""select count(*) filter (where built_at = (select max(built_at) from marts.{name})),
+                                        count(*) from marts.{name}""")[0] for name in PUBLISHED_INCREMENTALLY}
+
+
+def test_each_night_publishes_only_the_rows_its_build_wrote_and_reporting_equals_the_marts(warehouse):
+    for day, written, differences, rows in warehouse["publications"]:
+        assert differences == dict.fromkeys(PUBLISHED_INCREMENTALLY, 0), day
+        for name in PUBLISHED_INCREMENTALLY:
+            # Exactly the rows the night's build wrote (its new day, its reopened buckets, the changed
+            # dossiers), never the whole history.
+            built_tonight, in_all = rows[name]
+            assert 0 < written[name] == built_tonight < in_all, (day, name, written[name], rows[name])
+    # The dossiers' contributions stay a view (over reporting's fct_dossiers), never a copy of every row.
+    assert query(warehouse["url"], "select table_type from information_schema.tables where table_schema = "
+                                   "'reporting' and table_name = 'fct_dossier_indicator_contributions'") == [("VIEW",)]
 
 
 def test_incremental_marts_equal_a_full_refresh(warehouse):

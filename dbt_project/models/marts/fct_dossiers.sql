@@ -1,8 +1,9 @@
 {{ config(
     materialized='incremental',
+    on_schema_change='append_new_columns',
     unique_key='dossier_code',
     incremental_strategy='delete+insert',
-    indexes=[{'columns': ['dossier_code'], 'unique': True}, {'columns': ['unit_code', 'received_date']}],
+    indexes=[{'columns': ['dossier_code'], 'unique': True}, {'columns': ['unit_code', 'received_date']}, {'columns': ['built_at']}],
     pre_hook="{{ engine_prepare_incremental() }}"
 ) }}
 -- depends_on: {{ ref('int_engine_run') }}
@@ -140,6 +141,7 @@ select
     ratings.rated_at::date                                        as rated_date,
     coalesce(ratings.is_dissatisfied, false)                      as is_rated_dissatisfied,
     judged.updated_at,
-    judged.extract_date                                           as last_changed_date
+    judged.extract_date                                           as last_changed_date,
+    {{ engine_built_at() }}                                       as built_at
 from judged
 left join ratings on ratings.dossier_code = judged.dossier_code

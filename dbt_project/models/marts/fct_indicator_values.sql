@@ -1,8 +1,9 @@
 {{ config(
     materialized='incremental',
+    on_schema_change='append_new_columns',
     incremental_strategy='delete+insert',
     unique_key=['business_date', 'unit_code', 'period_type', 'indicator_code'],
-    indexes=[{'columns': ['business_date', 'unit_code', 'period_type', 'indicator_code'], 'unique': true}],
+    indexes=[{'columns': ['business_date', 'unit_code', 'period_type', 'indicator_code'], 'unique': true}, {'columns': ['built_at']}],
     pre_hook="{{ engine_prepare_incremental() }}"
 ) }}
 -- depends_on: {{ ref('int_engine_run') }}
@@ -283,7 +284,8 @@ select
     {{ indicator_score('valued.ratio', 'rule') }}       as score,
     rule.max_points,
     rule.is_scored,
-    rule.rule_version
+    rule.rule_version,
+    {{ engine_built_at() }}                              as built_at
 from valued
 inner join rules as rule
     on rule.indicator_code = valued.indicator_code

@@ -1,8 +1,9 @@
 {{ config(
     materialized='incremental',
+    on_schema_change='append_new_columns',
     incremental_strategy='delete+insert',
     unique_key=['business_date', 'period_type', 'unit_code'],
-    indexes=[{'columns': ['business_date', 'period_type', 'unit_code'], 'unique': true}],
+    indexes=[{'columns': ['business_date', 'period_type', 'unit_code'], 'unique': true}, {'columns': ['built_at']}],
     pre_hook="{{ engine_prepare_incremental() }}"
 ) }}
 -- depends_on: {{ ref('int_engine_run') }}
@@ -201,7 +202,8 @@ select
         order by ranked.business_date)                                  as change_since_previous_day,
     ranked.total_score - previous_period.total_score                    as change_since_previous_period,
 {% endif %}
-    ranked.rule_version
+    ranked.rule_version,
+    {{ engine_built_at() }}                                             as built_at
 from ranked
 left join {{ ref('score_classes') }} as classes
     on ranked.total_score >= classes.min_total
