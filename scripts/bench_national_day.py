@@ -175,7 +175,13 @@ def _shift_text(text: bytes, days: int, cache: dict) -> bytes:
 
 def make_history(url: str, day: date, history_days: int) -> None:
     """Copy the loaded day's rows back in time: one copy per history day, then remove the day itself."""
+    from chiso.warehouse import ensure_raw_partitions
+
     with psycopg.connect(url) as conn:
+        # The raw layer has a partition per month and no default one: create the history's months first.
+        ensure_raw_partitions(conn, [f"portal__{entity}" for entity in (*CATALOGUES, *SHIFTED)],
+                              day - timedelta(days=history_days), day)
+        conn.commit()
         for back in range(1, history_days + 1):
             target = day - timedelta(days=back)
             for entity in (*CATALOGUES, *SHIFTED):
@@ -321,19 +327,10 @@ def run_world(label: str, world, args, admin_url: str) -> dict:
 
 def write_recipients(workdir: Path, world, day: date) -> Path:
     """Every province, every commune and the data team of the world as of the day, as a recipients file."""
-    import yaml
+    from chiso.reports.recipients import write_world_recipients
 
-    active = [u for u in world.units if u.active_on(day)]
-    entries = [{"email": f"{u.code.replace('.', '-').lower()}@national.example.vn", "name": u.name,
-                "scope": {kind: u.code}, "reports": ["daily"]}
-               for kind, unit_kind in (("province", "PROVINCE"), ("commune", "COMMUNE"))
-               for u in active if u.kind == unit_kind]
-    entries.append({"email": "data@national.example.vn", "name": "Nhóm kỹ thuật dữ liệu", "scope": "team",
-                    "reports": ["daily"]})
-    path = workdir / "recipients.yml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump({"recipients": entries}, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return path
+    workdir.mkdir(parents=True, exist_ok=True)
+    return write_world_recipients(workdir / "recipients.yml", world, day)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,6 +6,7 @@
 ) }}
 -- depends_on: {{ ref('int_engine_run') }}
 -- depends_on: {{ ref('int_engine_reopened_periods') }}
+-- depends_on: {{ ref('int_engine_previous_deltas') }}
 -- Every change to every reporting unit's indicator counts, per period: on event_date the numerator
 -- and the denominator of (unit, period type, period start, indicator) move by the deltas. A value as
 -- of day E is the running sum of its period's deltas up to E (fct_indicator_values), so a nightly

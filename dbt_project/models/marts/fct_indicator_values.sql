@@ -7,7 +7,7 @@
     pre_hook="{{ engine_prepare_incremental() }}"
 ) }}
 -- depends_on: {{ ref('int_engine_run') }}
--- depends_on: {{ ref('int_engine_reopened_periods') }}
+-- depends_on: {{ ref('int_engine_changed_periods') }}
 -- Sub-indicator values per business date (as of its end) × unit × period × sub-indicator: numerator,
 -- denominator, rate and score under the active rule version. Periods are the day, month, quarter and
 -- year containing the business date, each to date (the year is the portal's year-to-date view).
@@ -15,8 +15,8 @@
 -- so a missing unit is visible rather than silently absent.
 --
 -- Incremental (docs/engine-incremental.md): a nightly build computes the rows of the business dates not
--- built yet, and recomputes, in the buckets of int_engine_reopened_periods, the rows from the bucket's
--- reopen_from day on; each row is the last stored value of its period before the first recomputed day
+-- built yet, and recomputes, in the buckets whose deltas changed (int_engine_changed_periods), the rows
+-- from the bucket's first changed day on; each row is the last stored value of its period before the first recomputed day
 -- (its anchor) plus the deltas since, so the cost follows the days recomputed, not the history.
 -- A complete build (first build, --full-refresh, changed reference data) computes every row at once.
 {% set incremental = engine_is_incremental() %}
@@ -56,9 +56,9 @@ new_days as materialized (
 reopened_days as materialized (
 
     select reopened.unit_code, reopened.period_type, reopened.period_start, business_days.as_of_date
-    from {{ ref('int_engine_reopened_periods') }} as reopened
+    from {{ ref('int_engine_changed_periods') }} as reopened
     inner join business_days
-        on business_days.as_of_date >= reopened.reopen_from
+        on business_days.as_of_date >= reopened.first_changed_day
        and {{ period_start('reopened.period_type', 'business_days.as_of_date') }} = reopened.period_start
 
 ),

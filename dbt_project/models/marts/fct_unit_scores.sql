@@ -7,7 +7,7 @@
     pre_hook="{{ engine_prepare_incremental() }}"
 ) }}
 -- depends_on: {{ ref('int_engine_run') }}
--- depends_on: {{ ref('int_engine_reopened_periods') }}
+-- depends_on: {{ ref('int_engine_changed_periods') }}
 -- One row per business date × unit × period: the six group scores, the total, its class and the
 -- unit's rank among its peers (inside its province: all units, units of its kind; inside its former
 -- district until 30/6/2025; provinces nationally), with the change since the previous business date
@@ -39,8 +39,8 @@ changed_slices as materialized (
     union
 
     select business_days.business_date, reopened.period_type
-    from (select period_type, period_start, min(reopen_from) as reopen_from
-          from {{ ref('int_engine_reopened_periods') }} group by 1, 2) as reopened
+    from (select period_type, period_start, min(first_changed_day) as reopen_from
+          from {{ ref('int_engine_changed_periods') }} group by 1, 2) as reopened
     inner join business_days
         on business_days.business_date >= reopened.reopen_from
        and {{ period_start('reopened.period_type', 'business_days.business_date') }} = reopened.period_start
