@@ -302,7 +302,19 @@ def _move_rows(conn: psycopg.Connection, table: str) -> int:
     if moved != count or now_there != count:
         raise RuntimeError(f"moving {RAW_SCHEMA}.{table} into partitions: {count} rows before, {moved} moved, "
                            f"{now_there} in the partitioned table")
-    conn.execute(f"drop table {RAW_SCHEMA}.{aside}")
+    # dbt's staging views read the raw tables, and followed the plain table when it was renamed aside:
+    # they go with it, and the next dbt build creates them again over the partitioned table (dbt
+    # rebuilds every view on each run).
+    views = [name for (name,) in conn.execute(
+        """select distinct dependent.oid::regclass::text
+           from pg_depend d join pg_rewrite r on r.oid = d.objid
+           join pg_class dependent on dependent.oid = r.ev_class
+           where d.refobjid = %s::regclass and dependent.oid <> d.refobjid""",
+        (f"{RAW_SCHEMA}.{aside}",)).fetchall()]
+    conn.execute(f"drop table {RAW_SCHEMA}.{aside} cascade")
+    if views:
+        log.warning("views over %s.%s dropped with its plain table (the next dbt build recreates them): %s",
+                    RAW_SCHEMA, table, ", ".join(views))
     log.info("moved %d rows of %s.%s into monthly partitions", count, RAW_SCHEMA, table)
     return count
 
