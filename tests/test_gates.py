@@ -441,6 +441,42 @@ def test_a_publication_that_fails_half_way_leaves_the_previous_day_in_place(wh, 
     assert execute(wh, "select count(*) from pg_namespace where nspname in ('reporting_next', 'reporting_old')") == [(0,)]
 
 
+def test_history_wide_staging_tests_run_in_housekeeping_not_in_the_nightly_build(wh, monkeypatch):
+    from chiso import pipeline
+    from chiso.transform import DbtError, run_dbt
+
+    # The nightly build leaves out the tests that scan a change feed's whole history...
+    builds = []
+    monkeypatch.setattr("chiso.transform.run_dbt", lambda args, url=None: builds.append(args))
+    monkeypatch.setattr(pipeline, "_is_latest_business_date", lambda day: False)
+    monkeypatch.setattr(pipeline, "_last_gate_failed", lambda day: False)
+    pipeline.transform(DAY)
+    nightly = [args for args in builds if args[0] == "build" and "resource_type:seed" in args[2:]]
+    assert nightly and pipeline.HISTORY_SCAN_TESTS in nightly[-1][nightly[-1].index("--exclude"):]
+    monkeypatch.undo()
+    monkeypatch.setenv("CHISO_WAREHOUSE_URL", wh)
+    # ... which are the staging views' tests of dossiers, ratings and PAKN.
+    listed = run_dbt(["ls", "--select", pipeline.HISTORY_SCAN_TESTS, "--resource-type", "test", "--output", "name"])
+    names = set(listed.result)
+    assert any("stg_portal__dossiers" in name for name in names)
+    assert all(any(f"stg_portal__{feed}" in name for feed in ("dossiers", "ratings", "feedback")) for name in names)
+    # Housekeeping runs them: a fault deep in history (an old dossier's status) fails the check by name.
+    pipeline.check_history()
+    # A dossier with a single version, on the first day loaded (ctid would not do: partitions share them).
+    single_version = """select record from raw.portal__dossiers as old
+        where business_date = (select min(business_date) from raw.portal__dossiers)
+          and (select count(*) from raw.portal__dossiers as other
+               where other.record ->> 'MaHoSo' = old.record ->> 'MaHoSo') = 1 limit 1"""
+    same_dossier = "raw.portal__dossiers.record ->> 'MaHoSo' = saved.record ->> 'MaHoSo'"
+    with mutated(wh, (f"create table public.saved_history_row as {single_version}; "
+                      f"update raw.portal__dossiers set record = jsonb_set(raw.portal__dossiers.record, "
+                      f"'{{TrangThaiHoSo}}', '99') from public.saved_history_row as saved where {same_dossier}",
+                      f"update raw.portal__dossiers set record = saved.record from public.saved_history_row as saved "
+                      f"where {same_dossier}; drop table public.saved_history_row")):
+        with pytest.raises(DbtError, match="accepted_values_stg_portal__dossiers_status_code"):
+            pipeline.check_history()
+
+
 def test_stale_raw_sources_fail_dbt_source_freshness(wh):
     from chiso.transform import DbtError, run_dbt
 
