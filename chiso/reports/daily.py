@@ -40,6 +40,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from pathlib import Path
 
 import jinja2
@@ -151,13 +152,55 @@ class DailyReport:
     shared: dict = field(default_factory=dict, repr=False, compare=False)
 
     def for_recipient(self, recipient: Recipient) -> DailyReport:
-        """The same report restricted to the units the recipient sees (the day table and targets)."""
-        visible = recipient.units(self.catalogue) if self.catalogue else None
-        keep = (lambda code: recipient.sees(code)) if visible is None else (lambda code: code in visible)
-        return DailyReport(self.business_date, self.indicators, [u for u in self.units if keep(u.unit_code)],
+        """The same report restricted to the units the recipient sees (the day table and targets).
+
+        The work is proportional to the recipient's units, not to the country's: a commune's view
+        looks its one row up (the 3,321 communes of a national night each scanned every unit)."""
+        if not self.catalogue:
+            return DailyReport(self.business_date, self.indicators,
+                               [u for u in self.units if recipient.sees(u.unit_code)], self.catalogue, self.scores,
+                               self.trends, self.group_max, [t for t in self.targets if recipient.sees(t.unit_code)],
+                               self.peer_lists, self.technical, self.shared)
+        visible = self.visible_units(recipient)
+        return DailyReport(self.business_date, self.indicators, self._rows_of("units", self.units, visible),
                            self.catalogue, self.scores, self.trends, self.group_max,
-                           [t for t in self.targets if keep(t.unit_code)], self.peer_lists, self.technical,
+                           self._rows_of("targets", self.targets, visible), self.peer_lists, self.technical,
                            self.shared)
+
+    def visible_units(self, recipient: Recipient) -> frozenset[str]:
+        """recipient.units(catalogue), once a night per scope (a province's walks every unit's ancestors)."""
+        key = ("visible", recipient.scope)
+        if key not in self.shared:
+            self.shared[key] = frozenset(recipient.units(self.catalogue))
+        return self.shared[key]
+
+    def _rows_of(self, name: str, rows: list, visible: frozenset[str]) -> list:
+        """The rows (UnitRow or TargetStatus) of the visible units, in the report's order."""
+        if len(visible) * 4 >= len(self.catalogue):   # most of the country: one pass is quicker
+            return [row for row in rows if row.unit_code in visible]
+        key = ("rows_by_unit", name)
+        by_unit = self.shared.get(key)
+        if by_unit is None:
+            by_unit = defaultdict(list)
+            for position, row in enumerate(rows):
+                by_unit[row.unit_code].append((position, row))
+            by_unit = self.shared[key] = dict(by_unit)
+        found = [item for code in visible for item in by_unit.get(code, ())]
+        return [row for _position, row in sorted(found, key=lambda item: item[0])]
+
+    def communes_under(self, kind: str, code: str) -> list[str]:
+        """The scored communes whose parent (kind "parent") or province (kind "province") is ``code``, in
+        the order of ``scores``; indexed once a night."""
+        key = ("communes_under", kind)
+        index = self.shared.get(key)
+        if index is None:
+            index = defaultdict(list)
+            for unit_code in self.scores:
+                unit = self.catalogue.get(unit_code)
+                if unit is not None and unit.kind == "COMMUNE":
+                    index[unit.parent if kind == "parent" else self.province_of(unit_code)].append(unit_code)
+            index = self.shared[key] = dict(index)
+        return index.get(code, [])
 
     def province_of(self, unit_code: str) -> str | None:
         """The province a unit belongs to (a province is its own), from the catalogue."""
@@ -285,15 +328,11 @@ def peer_units(report: DailyReport, recipient: Recipient, focus: str | None) -> 
     if scope == "commune" and focus_unit is not None:
         parent = catalogue.get(focus_unit.parent) if focus_unit.parent else None
         if parent is not None and parent.kind == "DISTRICT":
-            return [u for u in scored if catalogue.get(u) and catalogue[u].parent == parent.code
-                    and catalogue[u].kind == "COMMUNE"], "district"
-        province = report.province_of(focus)
-        return [u for u in scored if catalogue.get(u) and catalogue[u].kind == "COMMUNE"
-                and report.province_of(u) == province], "kind"
+            return report.communes_under("parent", parent.code), "district"
+        return report.communes_under("province", report.province_of(focus)), "kind"
     if scope == "district":
-        return [u for u in scored if catalogue.get(u) and catalogue[u].parent == focus
-                and catalogue[u].kind == "COMMUNE"], "district"
-    visible = recipient.units(catalogue)
+        return report.communes_under("parent", focus), "district"
+    visible = report.visible_units(recipient)
     provinces = [u for u in scored if u in visible and catalogue.get(u) and catalogue[u].kind == "PROVINCE"]
     if len(provinces) > 1:
         return provinces, "province"
@@ -383,7 +422,7 @@ def view(report: DailyReport, recipient: Recipient) -> dict:
     language = recipient.language
     words = text.labels(language)
     catalogue = report.catalogue
-    visible = recipient.units(catalogue)
+    visible = report.visible_units(recipient)
     focus = recipient.focus_unit(catalogue)
     focus_unit = catalogue.get(focus) if focus else None
     score = report.scores.get(focus) if focus else None
@@ -432,7 +471,7 @@ def cut_long_tables(report: DailyReport, recipient: Recipient, focus_unit: Unit 
     language, words, catalogue = recipient.language, text.labels(recipient.language), report.catalogue
     focus = focus_unit.code if focus_unit is not None else None
     focus_ancestors = {focus_unit.parent} if focus_unit and focus_unit.parent else set()
-    visible = recipient.units(catalogue)
+    visible = report.visible_units(recipient)
     # Several provinces in scope: CSV in a ZIP (a workbook of every unit would not fit the cap).
     as_csv = recipient.scope.kind in ("all", "team") and len({report.province_of(u) for u in visible} - {None}) > 1
     file_name = attachment_name(report, recipient, as_csv)
@@ -500,11 +539,22 @@ def cut_long_tables(report: DailyReport, recipient: Recipient, focus_unit: Unit 
 
     attachment = None
     if cuts:
-        tables = full_tables(report, language, ranking_sheet_rows if "ranking" in cuts else None, rank_by,
-                             all_day_units if "day" in cuts else None, all_lists if "lists" in cuts else None,
-                             off_track_others if "off_track" in cuts else None)
-        attachment = (Attachment(file_name, encode_once(report, csv_zip, tables, language), "application", "zip")
-                      if as_csv else Attachment(file_name, encode_once(report, workbook, tables, language)))
+        ranking = ranking_sheet_rows if "ranking" in cuts else None
+        day_rows = all_day_units if "day" in cuts else None
+        lists_rows = all_lists if "lists" in cuts else None
+        targets_rows = off_track_others if "off_track" in cuts else None
+        # Which rows the attachment holds names it for the night (the marts do not change during a
+        # send): the ~100 communes of a province skip building its tables again just to find them equal.
+        which = ("attachment", language, as_csv, rank_by,
+                 None if ranking is None else tuple(code for code, _ in ranking),
+                 None if day_rows is None else tuple(u.unit_code for u in day_rows),
+                 None if lists_rows is None else tuple((p.peer_set_unit_code, p.list_code) for p in lists_rows),
+                 None if targets_rows is None else tuple((t.unit_code, t.target_id) for t in targets_rows))
+        data = report.shared.get(which)
+        if data is None:
+            tables = full_tables(report, language, ranking, rank_by, day_rows, lists_rows, targets_rows)
+            data = report.shared[which] = encode_once(report, csv_zip if as_csv else workbook, tables, language)
+        attachment = Attachment(file_name, data, "application", "zip") if as_csv else Attachment(file_name, data)
 
     return {"peer_rows": peer_rows, "peer_gaps": peer_gaps, "day_units": day_units, "day_pooled": day_pooled,
             "peer_lists": lists, "cuts": cuts, "attachment": attachment}
@@ -600,7 +650,10 @@ def csv_zip(tables: list[tuple[str, tuple, list[tuple]]], language: str) -> byte
 
 # ----------------------------------------------------------------------------- rendering
 
+@lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
+    """One environment per process: Jinja compiles each template once and keeps it (a new environment
+    per e-mail compiled the templates again for every recipient, 50 ms of each e-mail)."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                              autoescape=jinja2.select_autoescape(["html", "j2"]),
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -617,17 +670,36 @@ def render_subject(report: DailyReport, language: str = "vi") -> str:
     return text.nfc(text.labels(language)["daily_subject"].format(day=text.day(report.business_date)))
 
 
+def peer_average(report: DailyReport, peers: list[str], leave_out: str) -> list[tuple[date, Decimal]]:
+    """The average total per day of ``peers`` without ``leave_out`` (the reader). The ~100 communes of a
+    province share one peer set: its sums per day are added up once a night, and each reader's own line
+    is taken out of them (exact: the totals are decimals)."""
+    key = ("peer_sums", frozenset(peers))
+    sums = report.shared.get(key)
+    if sums is None:
+        sums = defaultdict(lambda: [Decimal(0), 0])
+        for unit in peers:
+            for day, total in report.trends.get(unit, []):
+                sums[day][0] += total
+                sums[day][1] += 1
+        sums = report.shared[key] = dict(sums)
+    own = dict(report.trends.get(leave_out, [])) if leave_out in peers else {}
+    average = []
+    for day, (total, count) in sorted(sums.items()):
+        if day in own:
+            total, count = total - own[day], count - 1
+        if count:
+            average.append((day, total / count))
+    return average
+
+
 def draw_charts(report: DailyReport, context: dict) -> dict[str, InlineImage]:
     words = context["words"]
     focus = context["focus"]
     images = {}
     if focus is not None and report.trends.get(focus.code):
-        peers = [u for u, _ in context["all_peer_rows"] if u != focus.code]  # every peer, not the rows shown
-        by_day: dict[date, list[Decimal]] = defaultdict(list)
-        for unit in peers:
-            for day, total in report.trends.get(unit, []):
-                by_day[day].append(total)
-        average = [(day, sum(values) / len(values)) for day, values in sorted(by_day.items())]
+        # every peer, not only the rows shown, the reader left out
+        average = peer_average(report, [u for u, _ in context["all_peer_rows"]], focus.code)
         average_label = "trung bình các đơn vị so sánh" if context["language"] == "vi" else "peers' average"
         images["trend"] = InlineImage(f"trend.{focus.code}@chiso", charts.score_trend(
             report.trends[focus.code], average or None, text.short_unit_name(focus.name), average_label,
