@@ -52,6 +52,38 @@ class RenderedReport:
     attachments: list[Attachment] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A message as it goes on the wire: its bytes, flattened once (the size check and the SMTP
+    exchange use the same bytes; smtplib's send_message would flatten the message again), and its
+    envelope. Rendered in a worker process, it crosses to the sending process as bytes."""
+    raw: bytes
+    sender: str
+    to: str
+    message_id: str
+
+    @classmethod
+    def of(cls, message: EmailMessage) -> OutgoingMessage:
+        return cls(message.as_bytes(), str(message["From"]), str(message["To"]), str(message["Message-ID"]))
+
+    def __getitem__(self, header: str) -> str:
+        """The envelope's headers, as on an EmailMessage (message["To"])."""
+        return {"from": self.sender, "to": self.to, "message-id": self.message_id}[header.lower()]
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+
+def _deliver(client: smtplib.SMTP, message: EmailMessage | OutgoingMessage) -> None:
+    if isinstance(message, OutgoingMessage):
+        # An address outside ASCII needs SMTPUTF8, as send_message would ask for it.
+        utf8 = not (message.sender + message.to).isascii()
+        client.sendmail(message.sender, [message.to], message.raw,
+                        mail_options=["SMTPUTF8", "BODY=8BITMIME"] if utf8 else ())
+    else:
+        client.send_message(message)
+
+
 def build_message(report: RenderedReport, sender: str, to: str, message_id: str,
                   headers: dict[str, str] | None = None) -> EmailMessage:
     message = EmailMessage(policy=SMTP)
@@ -81,6 +113,7 @@ class SmtpHookMailer:
     def __init__(self, conn_id: str):
         self.conn_id = conn_id
         self._hook = None
+        self._sender: str | None = None
 
     def _open(self):
         if self._hook is None:
@@ -93,14 +126,20 @@ class SmtpHookMailer:
 
     @property
     def sender(self) -> str:
-        hook = self._open()
-        if not hook.from_email:
-            raise ValueError(f"The Airflow connection {self.conn_id} has no from_email in its extra")
-        return hook.from_email
+        """The connection's from_email, read without connecting: messages are built before the first is
+        sent (in worker processes, for a national night)."""
+        if self._sender is None:
+            from airflow.providers.smtp.hooks.smtp import SmtpHook
 
-    def send(self, message: EmailMessage) -> None:
+            sender = SmtpHook.get_connection(self.conn_id).extra_dejson.get("from_email")
+            if not sender:
+                raise ValueError(f"The Airflow connection {self.conn_id} has no from_email in its extra")
+            self._sender = sender
+        return self._sender
+
+    def send(self, message: EmailMessage | OutgoingMessage) -> None:
         hook = self._open()
-        hook._smtp_client.send_message(message)  # the hook's authenticated smtplib client
+        _deliver(hook._smtp_client, message)  # the hook's authenticated smtplib client, kept open
 
     def close(self) -> None:
         if self._hook is not None:
@@ -118,10 +157,10 @@ class SmtplibMailer:
         self.host, self.port, self.sender, self.timeout = host, port, sender, timeout
         self._client: smtplib.SMTP | None = None
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage | OutgoingMessage) -> None:
         if self._client is None:
             self._client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-        self._client.send_message(message)
+        _deliver(self._client, message)  # one connection for the whole run
 
     def close(self) -> None:
         if self._client is not None:

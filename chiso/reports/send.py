@@ -14,13 +14,16 @@ from datetime import date
 from chiso import settings
 from chiso.reports import text
 from chiso.reports.delivery import DeliveryFailed, deliver_once, new_message_id, record_publication, record_resend
-from chiso.reports.mail import SmtpHookMailer, build_message
+from chiso.reports.mail import OutgoingMessage, SmtpHookMailer, build_message
+from chiso.reports.parallel import RenderAhead, default_workers
 from chiso.reports.recipients import Recipient, RecipientsError, check_scopes, load_recipients
 from chiso.warehouse import ensure_schema
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 1_000_000  # the issue's ceiling; a report above it is refused, not sent
+# Below this many recipients forking workers costs more than it saves (a province's night: ~100).
+PARALLEL_FROM = 200
 
 
 def smtp_mailer():
@@ -31,19 +34,26 @@ def _publication_header(report_code: str, period: date, email: str) -> dict[str,
     return {"X-Chiso-Publication": f"{report_code}/{period}/{email}"}
 
 
-def _message(rendered, mailer, recipient: Recipient, message_id: str, report_code: str, period: date):
-    message = build_message(rendered, mailer.sender, recipient.email, message_id,
-                            _publication_header(report_code, period, recipient.email))
-    size = len(message.as_bytes())
-    if size > MAX_MESSAGE_BYTES:
-        raise ValueError(f"{report_code} {period} for {recipient.email} is {size} bytes, over {MAX_MESSAGE_BYTES}")
+def _message(rendered, sender: str, recipient: Recipient, message_id: str, report_code: str, period: date,
+             headers: dict[str, str] | None = None) -> OutgoingMessage:
+    """The message's bytes, flattened once: measured against the cap, then sent as they are."""
+    message = OutgoingMessage.of(build_message(rendered, sender, recipient.email, message_id,
+                                               {**_publication_header(report_code, period, recipient.email),
+                                                **(headers or {})}))
+    if len(message) > MAX_MESSAGE_BYTES:
+        raise ValueError(f"{report_code} {period} for {recipient.email} is {len(message)} bytes, "
+                         f"over {MAX_MESSAGE_BYTES}")
     return message
 
 
 def send_daily(business_date: date, mailer=None, url: str | None = None,
-               recipients: list[Recipient] | None = None) -> dict:
-    """The nightly e-mail to every recipient who wants it; returns who was sent, who was already served."""
-    from chiso.reports.daily import REPORT_CODE, add_technical_facts, build_daily_report, render_daily
+               recipients: list[Recipient] | None = None, workers: int | None = None) -> dict:
+    """The nightly e-mail to every recipient who wants it; returns who was sent, who was already served.
+
+    From :data:`PARALLEL_FROM` recipients on (a national night: ~3,356) the messages are rendered in
+    ``workers`` processes (default: one per core) ahead of the sending, which stays in this process
+    with the ledger; ``workers=1`` renders here, one recipient after the other."""
+    from chiso.reports.daily import add_technical_facts, build_daily_report
 
     ensure_schema(url)
     recipients = [r for r in (recipients or load_recipients()) if r.wants("daily")]
@@ -54,14 +64,52 @@ def send_daily(business_date: date, mailer=None, url: str | None = None,
     if any(r.is_team for r in recipients):
         add_technical_facts(report, url)
     mailer = mailer or smtp_mailer()
+    workers = workers or default_workers()
+    if workers > 1 and len(recipients) >= PARALLEL_FROM:
+        return _send_rendered_ahead(report, recipients, mailer, url, workers)
+    return _send_one_by_one(report, recipients, mailer, url)
+
+
+def daily_message(report, recipient: Recipient, sender: str, message_id: str) -> OutgoingMessage:
+    """One recipient's nightly e-mail, ready to send."""
+    from chiso.reports.daily import REPORT_CODE, render_daily
+
+    rendered = render_daily(report.for_recipient(recipient), recipient)
+    return _message(rendered, sender, recipient, message_id, REPORT_CODE, report.business_date)
+
+
+def _send_one_by_one(report, recipients: list[Recipient], mailer, url: str | None) -> dict:
+    from chiso.reports.daily import REPORT_CODE
 
     def send(recipient: Recipient, message_id: str) -> None:
-        rendered = render_daily(report.for_recipient(recipient), recipient)
-        mailer.send(_message(rendered, mailer, recipient, message_id, REPORT_CODE, business_date))
+        mailer.send(daily_message(report, recipient, mailer.sender, message_id))
 
     try:
-        summary = deliver_once(REPORT_CODE, business_date, recipients, send, url,
-                               period_label=text.day(business_date))
+        summary = deliver_once(REPORT_CODE, report.business_date, recipients, send, url,
+                               period_label=text.day(report.business_date))
+    finally:
+        mailer.close()
+    return {"sent": summary.sent, "already_sent": summary.already_sent}
+
+
+def _send_rendered_ahead(report, recipients: list[Recipient], mailer, url: str | None, workers: int) -> dict:
+    """send_daily with the messages rendered in worker processes; the ledger and the SMTP connection
+    stay here, so exactly-once works as it does one recipient at a time."""
+    from chiso.reports.daily import REPORT_CODE
+
+    try:
+        sender = mailer.sender
+    except Exception:  # noqa: BLE001 - e.g. no from_email: every recipient fails, named, as one by one
+        return _send_one_by_one(report, recipients, mailer, url)
+
+    def render(recipient: Recipient, message_id: str) -> OutgoingMessage:
+        return daily_message(report, recipient, sender, message_id)
+
+    try:
+        with RenderAhead(render, workers) as ahead:
+            summary = deliver_once(REPORT_CODE, report.business_date, recipients,
+                                   lambda recipient, message_id: mailer.send(ahead.take(recipient, message_id)),
+                                   url, period_label=text.day(report.business_date), prepare=ahead.start)
     finally:
         mailer.close()
     return {"sent": summary.sent, "already_sent": summary.already_sent}
@@ -90,7 +138,7 @@ def send_campaign_reports(business_date: date, mailer=None, url: str | None = No
 
             def send(recipient: Recipient, message_id: str, report=report, item=item) -> None:
                 rendered = render_campaign(report, recipient)
-                mailer.send(_message(rendered, mailer, recipient, message_id, item.report_code, item.as_of))
+                mailer.send(_message(rendered, mailer.sender, recipient, message_id, item.report_code, item.as_of))
 
             try:
                 summary = deliver_once(item.report_code, item.as_of, audience, send, url,
@@ -137,9 +185,8 @@ def resend(report_code: str, period: date, email: str, reason: str, mailer=None,
     mailer = mailer or smtp_mailer()
     message_id = new_message_id(report_code, period)
     try:
-        message = _message(rendered, mailer, recipient, message_id, report_code, period)
-        message["X-Chiso-Resend"] = reason.strip()
-        mailer.send(message)
+        mailer.send(_message(rendered, mailer.sender, recipient, message_id, report_code, period,
+                             {"X-Chiso-Resend": reason.strip()}))
     finally:
         mailer.close()
     record_resend(report_code, period, recipient.email, message_id, reason.strip(), url)
