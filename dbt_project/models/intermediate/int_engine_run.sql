@@ -21,6 +21,8 @@ with now as (
             {{ engine_relation_fingerprint(ref('stg_portal__procedures'), ['procedure_code', 'valid_from_at', 'valid_to_at', 'online_level', 'fee_amount', 'returns_written_result', 'serves_individuals', 'is_full_online_eligible', 'statutory_working_days']) }},
             {{ engine_relation_fingerprint(ref('rule_registry'), ['rule_version', 'indicator_code', 'indicator_group', 'max_points', 'rule', 'cap_threshold', 'zero_denominator_rate', 'zero_denominator_score', 'is_scored', 'valid_from', 'valid_to']) }},
             {{ engine_relation_fingerprint(ref('score_classes'), ['class_code', 'name_vi', 'min_total', 'max_total_exclusive']) }},
+            -- The measures ranked among peers (mart_peer_rankings recomputes only the slices the engine wrote).
+            {{ engine_relation_fingerprint(ref('peer_lists'), ['indicator_code', 'period_type']) }},
             {{ engine_relation_fingerprint(ref('dim_calendar'), ['calendar_date', 'is_working_day', 'working_day_number']) }},
             '{{ var("rule_version", "portal-2026") }}'
         ))                                                                       as reference_fingerprint

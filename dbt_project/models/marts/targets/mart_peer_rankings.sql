@@ -4,9 +4,33 @@
 -- peer_lists (ranked by rate, descending; equal rates share a rank). Peer sets: district (the communes
 -- of one district, until 30/6/2025), province_communes, province_units (every unit of the province but
 -- itself; for totals, fct_unit_scores' own peer sets).
-with scores as (
+--
+-- Incremental: a build recomputes the (business date, period) slices fct_unit_scores wrote since this
+-- table was last built (built_at; fct_unit_scores recomputes a slice whenever one of its values
+-- changed, and a change of peer_lists makes the engine rebuild everything), so a night costs its own
+-- slices, not the history.
+{{ config(
+    materialized='incremental',
+    on_schema_change='append_new_columns',
+    incremental_strategy='delete+insert',
+    unique_key=['business_date', 'period_type'],
+    indexes=[{'columns': ['business_date', 'period_type', 'unit_code']}, {'columns': ['built_at']}]
+) }}
+with changed_slices as (
 
-    select * from {{ ref('fct_unit_scores') }}
+    select distinct business_date, period_type
+    from {{ ref('fct_unit_scores') }}
+    {% if is_incremental() %}
+    where built_at > (select coalesce(max(built_at), '-infinity') from {{ this }})
+    {% endif %}
+
+),
+
+scores as (
+
+    select scores.*
+    from {{ ref('fct_unit_scores') }} as scores
+    inner join changed_slices using (business_date, period_type)
 
 ),
 
@@ -95,7 +119,8 @@ select
     ranks.peer_count,
     ranks.rank || '/' || ranks.peer_count                         as rank_text,
     case when ranks.rank is not null
-         then 'đứng thứ ' || ranks.rank || '/' || ranks.peer_count end as rank_phrase_vi
+         then 'đứng thứ ' || ranks.rank || '/' || ranks.peer_count end as rank_phrase_vi,
+    {{ engine_built_at() }}                                       as built_at
 from ranks
 left join units on units.unit_code = ranks.unit_code
 left join units as peer_set on peer_set.unit_code = ranks.peer_set_unit_code
