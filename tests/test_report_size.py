@@ -291,3 +291,99 @@ def test_a_district_keeps_its_own_row_in_a_cut_day_table(national_before, monkey
     others = sorted(u.values["ON_TIME"].rate for u in report.units
                     if u.unit_code in recipient.units(report.catalogue) and u.unit_code != district)
     assert rates == others[:3]   # the lowest on-time rates of the day, the reader's own row first
+
+
+# ----------------------------------------------------------------------------- the charts show the figures
+
+def _near(pixel: tuple[int, int, int], colour: str, tolerance: int = 40) -> bool:
+    """The pixel has the colour (the PNG has a 64-colour palette and smoothed edges: roughly)."""
+    wanted = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return sum(abs(a - b) for a, b in zip(pixel, wanted)) <= tolerance
+
+
+def _images(message: email.message.EmailMessage) -> dict[str, bytes]:
+    return {str(part["Content-ID"]).strip("<>").split(".")[0]: part.get_content()
+            for part in message.walk() if part.get_content_type() == "image/png"}
+
+
+def test_the_charts_draw_the_readers_figures(national_after):
+    """A commune's two inline PNGs decode at the column's width, and the pixels sit where its figures put
+    them: each group's bar ends at its score as a share of the group's maximum, every day of its total
+    score is on its line, the peers' average runs below or above it as the marts have it."""
+    from PIL import Image
+
+    from chiso.reports import charts, daily
+
+    report = national_after
+    commune = units_of(report, "COMMUNE")[7]
+    recipient = Recipient("xa@national.example.vn", "UBND xã", Scope("commune", commune))
+    _raw, message = message_of(report, recipient)
+    html = message.get_body(("html",)).get_content()
+    images = _images(message)
+    assert set(images) == {"groups", "trend"}
+    assert f'src="cid:groups.{commune}@chiso"' in html and f'src="cid:trend.{commune}@chiso"' in html
+    score = report.scores[commune]
+
+    groups = Image.open(io.BytesIO(images["groups"]))
+    assert groups.format == "PNG" and groups.width == 700
+    names = [text.GROUP_NAMES["vi"][code] for code in text.GROUPS]
+    layout = charts.groups_layout(names, has_target=False)
+    assert groups.height == layout.height
+    pixels = groups.convert("RGB")
+    for index, code in enumerate(text.GROUPS):
+        percent = float((100 * score.groups[code] / report.group_max[code]).quantize(Decimal("0.1")))
+        y = round(layout.y(index))
+        row = [x for x in range(groups.width) if _near(pixels.getpixel((x, y)), charts.ACCENT)]
+        assert row, f"no bar for {code}"
+        # The bar runs from 0 to the group's percentage of its maximum (to the pixel).
+        assert abs(min(row) - layout.x(0)) <= 2 and abs(max(row) - layout.x(percent)) <= 2, (code, percent)
+
+    trend = Image.open(io.BytesIO(images["trend"]))
+    assert trend.format == "PNG" and trend.size == (700, charts.TREND_HEIGHT_PX)
+    points = report.trends[commune]
+    context = daily.view(report.for_recipient(recipient), recipient)
+    average = daily.peer_average(report, [u for u, _ in context["all_peer_rows"]], commune)
+    peers = [u for u, _ in context["all_peer_rows"] if u != commune]
+    assert average[-1][1] == sum(report.scores[u].total for u in peers) / len(peers)   # the marts' figures
+    layout = charts.trend_layout(points, average)
+    pixels = trend.convert("RGB")
+
+    def drawn_at(x: float, y: float, colour: str, reach: int = 2) -> bool:
+        return any(_near(pixels.getpixel((round(x) + dx, round(y) + dy)), colour)
+                   for dx in range(-reach, reach + 1) for dy in range(-reach, reach + 1))
+
+    for day, total in points:
+        assert drawn_at(layout.x(day), layout.y(float(total)), charts.ACCENT), (day, total)
+    # The average is dashed: most of its days fall on a dash.
+    on_dash = sum(drawn_at(layout.x(day), layout.y(float(value)), charts.MUTED) for day, value in average)
+    assert on_dash >= 0.6 * len(average)
+    # Nothing of the reader's line where its values are not: 5 points lower than its last day.
+    last_day, last_total = points[-1]
+    if float(last_total) - 5 > layout.low:
+        assert not drawn_at(layout.x(last_day), layout.y(float(last_total) - 5), charts.ACCENT)
+
+
+def test_charts_with_targets_and_in_english(national_after):
+    """A group's target is a red mark at its percentage; the English e-mail's charts decode too."""
+    from PIL import Image
+
+    from chiso.reports import charts
+
+    groups = [("Công khai, minh bạch", 51.9, None), ("Tiến độ giải quyết", 89.4, 80.0),
+              ("Dịch vụ công trực tuyến", 98.6, None), ("Mức độ hài lòng", 61.8, 75.0)]
+    image = Image.open(io.BytesIO(charts.groups_against_targets(groups, "chỉ tiêu"))).convert("RGB")
+    layout = charts.groups_layout([g[0] for g in groups], has_target=True)
+    for index, (_label, _percent, target) in enumerate(groups):
+        y = round(layout.y(index))
+        marks = [x for x in range(image.width) if _near(image.getpixel((x, y)), charts.TARGET)]
+        if target is None:
+            assert not marks
+        else:
+            assert marks and abs((min(marks) + max(marks)) / 2 - layout.x(target)) <= 2
+    commune = units_of(national_after, "COMMUNE")[0]
+    recipient = Recipient("xa@national.example.vn", "Commune", Scope("commune", commune), language="en")
+    _raw, message = message_of(national_after, recipient)
+    for data in _images(message).values():
+        assert Image.open(io.BytesIO(data)).width == 700
+    # Vietnamese tick labels: a decimal comma wherever a tick is not a whole number.
+    assert charts._tick_label(72.5, [72.0, 72.5, 73.0]) == "72,5" and charts.decimal_comma(78.95, 2) == "78,95"

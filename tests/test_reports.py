@@ -27,7 +27,7 @@ import pytest
 from chiso.backfill import backfill, days_between
 from chiso.mailcatcher import MailCatcher
 from chiso.reports import campaign, text
-from chiso.reports.daily import REPORT_CODE, build_daily_report, render_daily
+from chiso.reports.daily import REPORT_CODE, add_technical_facts, build_daily_report, render_daily
 from chiso.reports.delivery import DeliveryFailed
 from chiso.reports.recipients import Recipient, Scope, load_recipients
 from chiso.settings import REPO_ROOT
@@ -384,6 +384,78 @@ def test_an_smtp_outage_sends_nothing_twice(warehouse, recipients, tmp_path, mon
     assert cli.main(["ledger", "--date", str(DAY)]) == 0
     ledger = capsys.readouterr().out
     assert ledger.count(f"campaign/{PLAN}/periodic") == 3 and "re-sent: thư bị mất" in ledger
+
+
+
+def test_parallel_rendering_sends_each_recipient_once_through_a_failure(warehouse, tmp_path, monkeypatch):
+    """A night rendered in worker processes: a message a worker cannot render and a server that goes
+    away half-way fail only their recipients; the ledger holds exactly what the server accepted; the
+    retry serves the others once; the messages are the ones rendered one by one."""
+    from chiso.reports import send as send_module
+    from chiso.reports.mail import SmtplibMailer
+
+    day = date(2024, 11, 23)   # not DAY: the outage test's ledger is its own
+    subject = "ngày 23/11/2024"
+    everyone = load_recipients_text(RECIPIENTS_YML) + [
+        Recipient(f"xa{code[4:6]}@cukuin.example.vn", f"UBND xã {code}", Scope("commune", code))
+        for code in COMMUNES]
+    emails = sorted(r.email for r in everyone)
+    monkeypatch.setattr(send_module, "PARALLEL_FROM", 2)
+    broken = "xa33@cukuin.example.vn"
+    real_message = send_module.daily_message
+
+    def cannot_render(report, recipient, sender, message_id):  # forked into the workers with the patch
+        if recipient.email == broken:
+            raise ValueError("a chart could not be drawn")
+        return real_message(report, recipient, sender, message_id)
+
+    class GoesAway(SmtplibMailer):
+        accepted: list[str] = []
+
+        def send(self, message):
+            if len(self.accepted) == 5:
+                raise ConnectionResetError("the server went away")
+            super().send(message)
+            self.accepted.append(message["To"])
+
+    with MailCatcher(tmp_path / "mail") as catcher:
+        monkeypatch.setattr(send_module, "daily_message", cannot_render)
+        with pytest.raises(DeliveryFailed) as failure:
+            send_module.send_daily(day, GoesAway(catcher.host, catcher.port), warehouse, everyone, workers=2)
+        assert f"{broken}: RenderFailed: ValueError: a chart could not be drawn" in str(failure.value)
+        assert "ConnectionResetError" in str(failure.value) and "Sent now to 5" in str(failure.value)
+        ledger = [r for (r,) in query(warehouse, "select recipient from ops.report_deliveries "
+                                                 "where business_date = %s", (day,))]
+        assert sorted(ledger) == sorted(GoesAway.accepted) == sorted(by_recipient(catcher, subject))
+
+        monkeypatch.setattr(send_module, "daily_message", real_message)
+        retry = send_module.send_daily(day, SmtplibMailer(catcher.host, catcher.port), warehouse, everyone, workers=2)
+        assert sorted(retry["sent"]) == sorted(set(emails) - set(ledger)) and sorted(retry["already_sent"]) == \
+            sorted(ledger)
+        again = send_module.send_daily(day, SmtplibMailer(catcher.host, catcher.port), warehouse, everyone, workers=2)
+        assert again["sent"] == [] and sorted(again["already_sent"]) == emails
+        assert by_recipient(catcher, subject) == {e: 1 for e in emails}
+        assert sorted(r for (r,) in query(warehouse, "select recipient from ops.report_deliveries "
+                                                     "where business_date = %s", (day,))) == emails
+        # What the workers rendered is what this process renders, recipient by recipient.
+        report = build_daily_report(day, warehouse)
+        add_technical_facts(report, warehouse)
+        for message in catcher.messages():
+            recipient = next(r for r in everyone if r.email == str(message["To"]))
+            expected = render_daily(report.for_recipient(recipient), recipient)
+            html = message.get_body(("html",)).get_content().replace("\r\n", "\n")   # the wire's line ends
+            assert html.rstrip("\n") == expected.html.rstrip("\n")
+            assert [part.get_content() for part in message.walk() if part.get_content_type() == "image/png"] == \
+                [image.data for image in expected.images]
+
+
+def load_recipients_text(text_yml: str) -> list[Recipient]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "recipients.yml"
+        path.write_text(text_yml, encoding="utf-8")
+        return load_recipients(path)
 
 
 # ----------------------------------------------------------------------------- seen as a person sees it
