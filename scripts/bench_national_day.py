@@ -8,14 +8,15 @@ For each world — the simulator's national world, then one province of it (``--
 skips it) — in the same run:
 
 1. Untimed set-up. The day's whole-day files are exported once by the simulator into ``--workdir``
-   (a national day takes the generator about a minute; the cache keeps it across runs). A throw-away
-   warehouse ``chiso_national_bench_<world>`` is created next to ``--database-url``. History is made
-   the way scripts/bench_transform.py makes it: the day is loaded through the real loader, then its
-   raw rows are copied back in time, one copy per history day (dates inside the records shifted,
-   dossier codes made unique; the unit catalogue, which the portal sends whole every day, copied as
-   it is), the day itself removed again, and the history built completely by dbt and published, as
-   the nights before would have left it. ``--reuse`` keeps a warehouse made by an earlier run with
-   ``--keep-database`` and only rolls the day back out of it.
+   (a national day takes the generator about a minute; the cache keeps it across runs). A history
+   warehouse ``chiso_national_bench_<world>_h<days>`` is made next to ``--database-url`` the way
+   scripts/bench_transform.py makes history: the day is loaded through the real loader, then its raw
+   rows are copied back in time, one copy per history day (dates inside the records shifted, dossier
+   codes made unique; the unit catalogue, which the portal sends whole every day, copied as it is),
+   the day itself removed again, and the history built completely by dbt and published, as the
+   nights before would have left it. ``--reuse`` keeps a history an earlier ``--keep-database`` run
+   left. The night runs in a copy of it (``create database … template``), with a landing zone of
+   its own, so that a history serves any number of nights.
 2. Timed, each stage in a fresh process (an Airflow task is one; its peak memory is that
    process's): fetch + land and load of the contract's 8 entities (two processes at a time, as the
    LocalExecutor runs them on 2 cores), the raw gate, dbt's nightly build (``chiso.pipeline.transform``:
@@ -235,18 +236,16 @@ def remove_day(conn, day: date) -> None:
 
 
 def run_world(label: str, world, args, admin_url: str) -> dict:
+    from chiso.contract import ENTITIES
     from chiso.mailcatcher import MailCatcher
     from chiso.simulator.replay import ExportCachingSimulator
     from chiso.simulator.server import RunningSimulator
-    from chiso.contract import ENTITIES
 
     day = args.day
-    name = f"chiso_national_bench_{label.lower()}"
-    url = with_database(admin_url, name)
+    history_name = f"chiso_national_bench_{label.lower()}_h{args.history_days}"
+    night_name = f"chiso_national_bench_{label.lower()}_night"
+    history_url, url = with_database(admin_url, history_name), with_database(admin_url, night_name)
     workdir = args.workdir / label
-    environment = stage_environment(workdir, url)
-    os.environ.update(environment)
-    key = secrets.token_urlsafe(32)
     simulator = ExportCachingSimulator(SEED, world, args.workdir / "exports")
     started = time.perf_counter()
     for entity in ENTITIES:
@@ -256,44 +255,54 @@ def run_world(label: str, world, args, admin_url: str) -> dict:
     spawn = multiprocessing.get_context("spawn")
     figures: dict = {"world": label, "units": len(world.units), "day": day.isoformat(),
                      "history_days": args.history_days}
+    key = secrets.token_urlsafe(32)
     token = secrets.token_urlsafe(16)
-    with RunningSimulator(simulator, token) as portal, tempfile.TemporaryDirectory() as mail_dir, \
-            MailCatcher(Path(mail_dir)) as catcher:
-        def stage(function, *stage_args):
-            with ProcessPoolExecutor(1, mp_context=spawn) as pool:
-                return pool.submit(_in_child, environment, function, *stage_args).result()
 
-        reused = False
-        if args.reuse:
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                reused = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone() is not None
-        if reused:
-            with psycopg.connect(url) as conn:
-                remove_day(conn, day)
-            print(f"[{label}] re-using {name}; {day} rolled back out of it", flush=True)
+    def stage(environment, function, *stage_args):
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            return pool.submit(_in_child, environment, function, *stage_args).result()
+
+    with RunningSimulator(simulator, token) as portal, tempfile.TemporaryDirectory() as mail_dir, \
+            tempfile.TemporaryDirectory(dir=args.workdir) as night_landing, MailCatcher(Path(mail_dir)) as catcher:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            history_exists = conn.execute("select 1 from pg_database where datname = %s",
+                                          (history_name,)).fetchone() is not None
+        if history_exists and args.reuse:
+            print(f"[{label}] re-using the history in {history_name}", flush=True)
         else:
+            # The history, made once: the nights before, as they would have left the warehouse.
+            environment = stage_environment(workdir / "history", history_url)
             with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f'drop database if exists "{name}" with (force)')
-                conn.execute(f'create database "{name}"')
+                conn.execute(f'drop database if exists "{history_name}" with (force)')
+                conn.execute(f'create database "{history_name}"')
             started = time.perf_counter()
             for entity in ENTITIES:
-                stage(ingest_entity, portal.url, token, entity, day, key)
+                stage(environment, ingest_entity, portal.url, token, entity, day, key)
             print(f"[{label}] the day loaded once to copy from ({time.perf_counter() - started:.0f} s); "
                   f"making {args.history_days} days of history", flush=True)
             started = time.perf_counter()
-            make_history(url, day, args.history_days)
+            make_history(history_url, day, args.history_days)
             figures["history_copy_s"] = round(time.perf_counter() - started)
             started = time.perf_counter()
             previous = day - timedelta(days=1)
-            stage(dbt_stage, previous)
+            stage(environment, dbt_stage, previous)
             figures["history_complete_build_s"] = round(time.perf_counter() - started)
-            stage(publish_stage, previous)
+            stage(environment, publish_stage, previous)
             print(f"[{label}] history built completely in {figures['history_complete_build_s']} s and published",
                   flush=True)
+        # Each timed night starts from a copy of the history (a template database: a file copy).
+        started = time.perf_counter()
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{night_name}" with (force)')
+            conn.execute(f'create database "{night_name}" template "{history_name}"')
+        print(f"[{label}] night warehouse copied from the history in {time.perf_counter() - started:.0f} s",
+              flush=True)
         with psycopg.connect(url) as conn:
             figures["history_dossier_rows"] = conn.execute(
                 "select count(*) from raw.portal__dossiers").fetchone()[0]
         recipients_file = write_recipients(workdir, world, day)
+        # A landing zone of its own: the night downloads and lands the day like any night.
+        environment = {**stage_environment(workdir / "night", url), "CHISO_LANDING_DIR": night_landing}
 
         timings: dict[str, dict] = {}
         night_started = time.perf_counter()
@@ -304,15 +313,16 @@ def run_world(label: str, world, args, admin_url: str) -> dict:
             per_entity = [future.result()[2] for future in futures]
         timings["fetch_land_load"] = {"s": round(time.perf_counter() - started, 1),
                                       "peak_mb": max(e["peak_mb"] for e in per_entity), "entities": per_entity}
+        print(f"[{label}] fetch_land_load: {timings['fetch_land_load']['s']} s", flush=True)
         for stage_name, function, stage_args in (
                 ("raw_gate", raw_gate_stage, (day,)),
                 ("dbt_build", dbt_stage, (day,)),
                 ("quality_gate", quality_gate_stage, (day,)),
                 ("publish", publish_stage, (day,)),
                 ("reports", reports_stage, (day, catcher.port, str(recipients_file)))):
-            seconds, peak, result = stage(function, *stage_args)
+            seconds, peak, result = stage(environment, function, *stage_args)
             timings[stage_name] = {"s": round(seconds, 1), "peak_mb": round(peak)}
-            if stage_name in ("dbt_build", "reports"):
+            if stage_name in ("dbt_build", "reports", "publish"):
                 timings[stage_name]["detail"] = result
             print(f"[{label}] {stage_name}: {seconds:.1f} s, peak {peak:.0f} MB", flush=True)
         figures["night_s"] = round(time.perf_counter() - night_started, 1)
@@ -321,7 +331,8 @@ def run_world(label: str, world, args, admin_url: str) -> dict:
         figures["emails"] = {"count": len(sizes), "largest_bytes": max(sizes, default=0)}
     if not args.keep_database:
         with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
+            conn.execute(f'drop database if exists "{night_name}" with (force)')
+            conn.execute(f'drop database if exists "{history_name}" with (force)')
     return figures
 
 
@@ -343,7 +354,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "chiso-national-bench")
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--keep-database", action="store_true")
-    parser.add_argument("--reuse", action="store_true", help="re-use the warehouses an earlier --keep-database left")
+    parser.add_argument("--reuse", action="store_true",
+                        help="re-use the history database an earlier --keep-database left (same day and history days)")
     parser.add_argument("--only", choices=("national", "province"), help="run one world only")
     args = parser.parse_args(argv)
     worlds = []

@@ -32,6 +32,7 @@ MARTS = {
     "fct_indicator_values": "business_date, unit_code, period_type, indicator_code",
     "fct_unit_scores": "business_date, unit_code, period_type",
     "mart_peer_rankings": "business_date, period_type, unit_code, measure_code, peer_set",
+    "fct_plan_metric_values": "business_date, unit_code, period_type, metric_code",
 }
 
 
@@ -145,14 +146,14 @@ def warehouse(make_database):
         run_dbt(["build", "--select", "resource_type:seed", "--full-refresh", "--indirect-selection", "cautious"], url)
         # The engine and its parents (not its data tests: the pipeline's build runs those, and equality
         # with a complete rebuild is what this test is about).
-        run_dbt(["run", "--select", "+fct_unit_scores", "int_engine_watermarks", "mart_peer_rankings"], url)
+        run_dbt(["run", "--select", "+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks", "mart_peer_rankings"], url)
         assert latest_run(url) == (True, "no previous build")
         publish(HISTORY[1], [], url)
         nights, publications = [], []
         for day in NIGHTS:
             loader.load(day)
             moved = correct_old_dossiers(url, day) if day == date(2024, 2, 1) else set()
-            run_dbt(["run", "--select", "+fct_unit_scores", "int_engine_watermarks", "mart_peer_rankings"], url)
+            run_dbt(["run", "--select", "+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks", "mart_peer_rankings"], url)
             publication = publish(day, [], url)
             publications.append((day, publication.rows_written, published_differences(url), published_rows(url)))
             if day == date(2024, 2, 1):
@@ -175,7 +176,7 @@ def test_every_night_was_incremental_and_reopened_old_periods(warehouse):
     assert reopened < NIGHTS[-1]
 
 
-PUBLISHED_INCREMENTALLY = ("fct_dossiers", "fct_indicator_values", "fct_unit_scores")
+PUBLISHED_INCREMENTALLY = ("fct_dossiers", "fct_indicator_values", "fct_unit_scores", "fct_plan_metric_values")
 
 
 def published_differences(url: str) -> dict[str, int]:
@@ -208,7 +209,7 @@ def test_incremental_marts_equal_a_full_refresh(warehouse):
     url = warehouse["url"]
     incremental = marts(url)
     assert len(incremental["fct_indicator_values"]) > 20_000 and incremental["fct_unit_scores"]
-    run_dbt(["run", "--select", "+fct_unit_scores", "int_engine_watermarks", "mart_peer_rankings", "--full-refresh",
+    run_dbt(["run", "--select", "+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks", "mart_peer_rankings", "--full-refresh",
              "--exclude", "resource_type:seed"], url)
     assert latest_run(url) == (True, "no previous build")
     complete = marts(url)
@@ -221,7 +222,7 @@ def test_incremental_marts_equal_a_full_refresh(warehouse):
 
 def test_a_reloaded_day_makes_the_next_build_complete(warehouse):
     url = warehouse["url"]
-    run_dbt(["run", "--select", "+fct_unit_scores", "int_engine_watermarks", "mart_peer_rankings"], url)
+    run_dbt(["run", "--select", "+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks", "mart_peer_rankings"], url)
     assert latest_run(url) == (False, None)
     # The same day's extract again, now with duplicated rows (another checksum): the earlier load of the
     # day is superseded, its rows deleted.
@@ -230,5 +231,5 @@ def test_a_reloaded_day_makes_the_next_build_complete(warehouse):
         reloader.load(NIGHTS[-1], ["dossiers"])
     finally:
         reloader.close()
-    run_dbt(["run", "--select", "+fct_unit_scores", "int_engine_watermarks", "mart_peer_rankings"], url)
+    run_dbt(["run", "--select", "+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks", "mart_peer_rankings"], url)
     assert latest_run(url) == (True, "a change-feed day was reloaded")

@@ -34,7 +34,8 @@
     (reference data changed, a day was reloaded...), empty it: the model's SQL then selects everything.
     When the build is incremental, delete what the model's SQL recomputes, including buckets that end up
     with no row at all:
-      scope='cohorts', kind=dossier|feedback: rows whose (unit_code, cohort_date) int_engine_changes lists;
+      scope='cohorts', kind=dossier|feedback|rating (or a list of them): rows whose (unit_code, cohort_date)
+        int_engine_changes lists;
       scope='periods', unit_column=...: rows whose (unit, period_type, period_start) int_engine_reopened_periods lists.
     Nothing to delete for scope=none (models that add rows, or replace them by unique key). -#}
 {% macro engine_prepare_incremental(scope=none, kind=none, unit_column='unit_code') -%}
@@ -42,9 +43,11 @@
         {%- if not engine_is_incremental() -%}
             truncate {{ this }}
         {%- elif scope == 'cohorts' -%}
+            {%- set kinds = [kind] if kind is string else kind -%}
             delete from {{ this }}
             where (unit_code, cohort_date) in (
-                select unit_code, cohort_date from {{ ref('int_engine_changes') }} where source_kind = '{{ kind }}')
+                select unit_code, cohort_date from {{ ref('int_engine_changes') }}
+                where source_kind in ({% for k in kinds %}'{{ k }}'{{ ", " if not loop.last }}{% endfor %}))
         {%- elif scope == 'periods' -%}
             delete from {{ this }}
             where ({{ unit_column }}, period_type, period_start) in (

@@ -3,7 +3,7 @@
     on_schema_change='append_new_columns',
     unique_key='dossier_code',
     incremental_strategy='delete+insert',
-    indexes=[{'columns': ['dossier_code'], 'unique': True}, {'columns': ['unit_code', 'received_date']}, {'columns': ['built_at']}],
+    indexes=[{'columns': ['dossier_code'], 'unique': True}, {'columns': ['unit_code', 'received_date']}, {'columns': ['unit_code', 'rated_date']}, {'columns': ['built_at']}],
     pre_hook="{{ engine_prepare_incremental() }}"
 ) }}
 -- depends_on: {{ ref('int_engine_run') }}
@@ -140,6 +140,7 @@ select
     ratings.rated_at,
     ratings.rated_at::date                                        as rated_date,
     coalesce(ratings.is_dissatisfied, false)                      as is_rated_dissatisfied,
+    ratings.satisfaction_code                                     as rating_satisfaction_code,
     judged.updated_at,
     judged.extract_date                                           as last_changed_date,
     {{ engine_built_at() }}                                       as built_at

@@ -1,3 +1,12 @@
+-- depends_on: {{ ref('int_plan_metric_previous_deltas') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    indexes=[{'columns': ['unit_code', 'period_type', 'period_start', 'metric_code', 'event_date']}],
+    pre_hook="{{ engine_prepare_incremental('periods') }}"
+) }}
+-- depends_on: {{ ref('int_engine_run') }}
+-- depends_on: {{ ref('int_engine_reopened_periods') }}
 -- Every change to every reporting unit's plan-metric counts, per period (day, month, quarter, year):
 -- the member events of int_plan_metric_events pooled through int_unit_lineage exactly as the 766 engine
 -- pools its dossier events (a member counts while its lineage window holds; what it contributed is taken
@@ -5,7 +14,17 @@
 -- per reporting unit and period: a procedure enters the denominator on the first day it has a dossier in
 -- the period and the numerator on the first day it meets the condition. Values as of a day are running
 -- sums of these deltas (fct_plan_metric_values); a campaign window or trailing days sum the 'day' periods.
-with routes as (
+--
+-- Incremental (docs/engine-incremental.md): like int_indicator_deltas, a nightly build deletes and
+-- recomputes only the (unit, period type, period) buckets of int_engine_reopened_periods, whole.
+{% set incremental = engine_is_incremental() %}
+with {% if incremental %}reopened as materialized (
+
+    select unit_code, period_type, period_start from {{ ref('int_engine_reopened_periods') }}
+
+),
+
+{% endif %}routes as (
 
     select member_unit_code, reporting_unit_code, window_from, window_to from {{ ref('int_unit_lineage') }}
 
@@ -25,7 +44,12 @@ routed as (
     from {{ ref('int_plan_metric_events') }} as events
     inner join routes on routes.member_unit_code = events.unit_code
     cross join {{ period_types_relation() }} as periods
-    where routes.window_to is null or greatest(events.event_date, routes.window_from) <= routes.window_to
+    where (routes.window_to is null or greatest(events.event_date, routes.window_from) <= routes.window_to)
+    {% if incremental %}
+      and events.cohort_date >= (select min(period_start) from reopened)
+      and (routes.reporting_unit_code, periods.period_type,
+           {{ period_start('periods.period_type', 'events.cohort_date') }}) in (select * from reopened)
+    {% endif %}
 
 ),
 
@@ -47,6 +71,13 @@ procedure_dossiers as (
     where dossiers.is_received and dossiers.received_date is not null and dossiers.procedure_code is not null
       and (dossiers.is_full_online_eligible or dossiers.online_level in ('TOAN_TRINH', 'MOT_PHAN'))
       and (routes.window_to is null or greatest(dossiers.received_date, routes.window_from) <= routes.window_to)
+    {% if incremental %}
+      -- Only the members of reopened units, received in or after the earliest reopened period.
+      and routes.reporting_unit_code in (select unit_code from reopened)
+      and dossiers.received_date >= (select min(period_start) from reopened)
+      and (routes.reporting_unit_code, periods.period_type,
+           {{ period_start('periods.period_type', 'dossiers.received_date') }}) in (select * from reopened)
+    {% endif %}
 
 ),
 

@@ -1,19 +1,48 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    indexes=[{'columns': ['unit_code', 'cohort_date']}],
+    pre_hook="{{ engine_prepare_incremental('cohorts', ['dossier', 'rating']) }}"
+) }}
+-- depends_on: {{ ref('int_engine_run') }}
+-- depends_on: {{ ref('int_engine_changes') }}
 -- Dated changes to the numerators and denominators of the dossier- and rating-level plan metrics
 -- (plan_metric_registry, population dossier or rating), per member unit and cohort day: the same shape
 -- as the 766 engine's events, so that a value over any period (calendar, campaign window, trailing days)
 -- as of any day is a sum of deltas. Numerators of averages are sums (minutes, days), hence numeric.
 -- Procedure-level metrics are distinct counts and are computed per reporting unit and period in
 -- int_plan_metric_deltas; PROCESSING_TIME_REDUCTION is derived from two averages in fct_plan_metric_values.
-with dossiers as (
+-- A dossier's events belong to its reception day, a rating's to the day it was given.
+--
+-- Incremental (docs/engine-incremental.md): a nightly build deletes and recomputes only the (unit, cohort
+-- day) pairs int_engine_changes lists for changed dossiers and their ratings, from fct_dossiers' indexes
+-- on (unit, reception day) and (unit, rating day).
+{% set incremental = engine_is_incremental() %}
+with {% if incremental %}pairs as materialized (
 
-    select * from {{ ref('fct_dossiers') }}
-    where is_received and received_date is not null
+    select distinct unit_code, cohort_date from {{ ref('int_engine_changes') }}
+    where source_kind in ('dossier', 'rating')
 
 ),
 
-ratings as (
+{% endif %}dossiers as (
 
-    select * from {{ ref('stg_portal__ratings') }}
+    select * from {{ ref('fct_dossiers') }}
+    where is_received and received_date is not null
+    {% if incremental %}
+      and (unit_code, received_date) in (select unit_code, cohort_date from pairs)
+    {% endif %}
+
+),
+
+rated as (
+
+    -- Online dossiers' latest ratings (fct_dossiers carries them).
+    select * from {{ ref('fct_dossiers') }}
+    where is_received and received_date is not null and is_online and rated_at is not null
+    {% if incremental %}
+      and (unit_code, rated_date) in (select unit_code, cohort_date from pairs)
+    {% endif %}
 
 ),
 
@@ -57,11 +86,9 @@ events as (
     union all
 
     -- Ratings given on the day to online dossiers: RẤT HÀI LÒNG (1) and HÀI LÒNG (2) are satisfied.
-    select dossiers.unit_code, ratings.rated_at::date, 'ONLINE_SERVICE_SATISFACTION', ratings.rated_at::date,
-           case when ratings.satisfaction_code in (1, 2) then 1 else 0 end, 1
-    from ratings
-    inner join dossiers on dossiers.dossier_code = ratings.dossier_code
-    where dossiers.is_online and ratings.rated_at is not null
+    select unit_code, rated_date, 'ONLINE_SERVICE_SATISFACTION', rated_date,
+           case when rating_satisfaction_code in (1, 2) then 1 else 0 end, 1
+    from rated
 
 )
 
