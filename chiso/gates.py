@@ -1,9 +1,10 @@
 """Great Expectations gates: nothing is published unless the day's data passes them.
 
 One suite per layer in ``expectations/`` (``raw.json``, ``staging.json``, ``marts.json``; docs/quality.md).
-A layer's file lists *batches*: a SQL query over the warehouse for the business date (a GX query
-asset, so every expectation is evaluated by Postgres, never by pulling rows into Python) and the
-expectations on it. Each expectation carries ``meta.severity``: ``block`` failures stop publication,
+A layer's file lists *batches*: a SQL query over the warehouse for the business date and the
+expectations on it. The query runs once per gate run, into a table of ``gate_batches`` that the GX
+asset points at (MaterialisedBatches), so every expectation is evaluated by Postgres on the small
+materialised batch, never by pulling rows into Python nor by re-running the query. Each expectation carries ``meta.severity``: ``block`` failures stop publication,
 ``warn`` failures are reported and the day is published with a notice.
 
 Every run of a layer is recorded in ``ops.gate_runs`` (one row) and ``ops.validation_results`` (one row
