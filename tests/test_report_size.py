@@ -23,7 +23,7 @@ import pytest
 
 from chiso.reports import text
 from chiso.reports.daily import DailyReport, IndicatorColumn, IndicatorValue, PeerList, Score, UnitRow, render_daily
-from chiso.reports.mail import build_message
+from chiso.reports.mail import build_message, message_bytes
 from chiso.reports.recipients import Recipient, Scope, Unit, ancestors
 from chiso.reports.send import MAX_MESSAGE_BYTES
 
@@ -128,9 +128,47 @@ def national_before():
 
 
 def message_of(report: DailyReport, recipient: Recipient) -> tuple[bytes, email.message.EmailMessage]:
+    """The bytes chiso.reports.send sends (mail.message_bytes), and the message a client reads of them."""
     rendered = render_daily(report.for_recipient(recipient), recipient)
-    raw = build_message(rendered, "chiso@localhost", recipient.email, "<m@chiso.local>").as_bytes()
+    raw = message_bytes(rendered, "chiso@localhost", recipient.email, "<m@chiso.local>")
     return raw, email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def _as_read(raw: bytes) -> list:
+    """What a mail client reads of a message: headers, then every part's type, name, Content-ID,
+    disposition and decoded content (text with its line ends normalised)."""
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    read = [(str(message["Subject"]), str(message["From"]), str(message["To"]), str(message["Message-ID"]),
+             str(message["X-Chiso-Publication"]), str(message["X-Chiso-Resend"]))]
+    for part in message.walk():
+        content = None
+        if not part.is_multipart():
+            content = part.get_content()
+            if part.get_content_maintype() == "text":
+                content = content.replace("\r\n", "\n").rstrip("\n")
+        read.append((part.get_content_type(), part.get_filename(), str(part["Content-ID"]),
+                     part.get_content_disposition(), content))
+    return read
+
+
+def test_the_message_written_directly_reads_as_the_standard_librarys(national_after):
+    """mail.message_bytes (what is sent) and mail.build_message (the standard library's generator) give
+    a reader the same message: headers, parts, names, Content-IDs, text and bytes; with no attachment,
+    a workbook, a ZIP, in Vietnamese and in English."""
+    report = national_after
+    province = "000.00.00.H08"
+    commune = next(c for c in units_of(report, "COMMUNE") if province_of(report, c) == province)
+    headers = {"X-Chiso-Publication": "daily_indicators/2025-11-12/x", "X-Chiso-Resend": "thư bị mất"}
+    for recipient in (Recipient("xa@national.example.vn", "UBND xã", Scope("commune", commune)),
+                      Recipient("xa-en@national.example.vn", "Commune", Scope("commune", commune), language="en"),
+                      Recipient("tinh@national.example.vn", "UBND tỉnh", Scope("province", province)),
+                      Recipient("data@national.example.vn", "Nhóm kỹ thuật dữ liệu", Scope("team"))):
+        rendered = render_daily(report.for_recipient(recipient), recipient)
+        direct = message_bytes(rendered, "chiso@localhost", recipient.email, "<m@chiso.local>", headers)
+        standard = build_message(rendered, "chiso@localhost", recipient.email, "<m@chiso.local>", headers).as_bytes()
+        assert _as_read(direct) == _as_read(standard)
+        assert abs(len(direct) - len(standard)) < 0.01 * len(standard)   # the same encodings, the same size
+        assert all(len(line) <= 998 for line in direct.split(b"\r\n")) and b"\n" not in direct.replace(b"\r\n", b"")
 
 
 def sheet_rows(message: email.message.EmailMessage, table: str) -> list[dict]:

@@ -14,12 +14,18 @@ Airflow's ``SmtpHook.send_email_smtp`` cannot build this (its files become
 ``application/octet-stream`` attachments of a multipart/mixed), so the message is built here with
 the standard library and sent through the hook's own authenticated smtplib client: the SMTP
 settings still come from the Airflow connection (CHISO_SMTP_CONN_ID).
+
+What is sent is :func:`message_bytes`: the same message as :func:`build_message`, written straight to
+bytes (tests/test_report_size.py reads both and compares them part by part).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import smtplib
+import uuid
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -66,6 +72,11 @@ class OutgoingMessage:
     def of(cls, message: EmailMessage) -> OutgoingMessage:
         return cls(message.as_bytes(), str(message["From"]), str(message["To"]), str(message["Message-ID"]))
 
+    @classmethod
+    def render(cls, report: RenderedReport, sender: str, to: str, message_id: str,
+               headers: dict[str, str] | None = None) -> OutgoingMessage:
+        return cls(message_bytes(report, sender, to, message_id, headers), sender, to, message_id)
+
     def __getitem__(self, header: str) -> str:
         """The envelope's headers, as on an EmailMessage (message["To"])."""
         return {"from": self.sender, "to": self.to, "message-id": self.message_id}[header.lower()]
@@ -104,6 +115,61 @@ def build_message(report: RenderedReport, sender: str, to: str, message_id: str,
         message.add_attachment(attachment.data, maintype=attachment.maintype, subtype=attachment.subtype,
                                filename=attachment.filename)
     return message
+
+
+def message_bytes(report: RenderedReport, sender: str, to: str, message_id: str,
+                  headers: dict[str, str] | None = None) -> bytes:
+    """The message :func:`build_message` builds, with the same parts and headers, written straight to
+    bytes: the standard library's generator writes a message line by line in Python (~5 ms a nightly
+    e-mail, as long as drawing its two charts); here the bodies are encoded by binascii in C
+    (quoted-printable text, base64 images and attachments). Headers still go through the SMTP policy
+    (the Vietnamese subject as RFC 2047 words). A file name outside ASCII falls back to build_message."""
+    names = [image.filename for image in report.images] + [a.filename for a in report.attachments]
+    if not all(name.isascii() and '"' not in name for name in names):
+        return build_message(report, sender, to, message_id, headers).as_bytes()
+    token = uuid.uuid4().hex
+    boundaries = iter(f"=_chiso_{token}_{n}" for n in range(4))   # "=_" never occurs in QP or base64
+    def fold(name: str, value: str) -> str:
+        # As EmailMessage sets a header: parsed by its kind, words outside ASCII encoded (RFC 2047).
+        return SMTP.header_factory(name, value).fold(policy=SMTP)
+
+    head = [fold("Subject", report.subject), fold("From", sender), fold("To", to),
+            fold("Date", formatdate(localtime=True)), fold("Message-ID", message_id)]
+    head += [fold(name, value) for name, value in (headers or {}).items()]
+    head.append("MIME-Version: 1.0\r\n")
+
+    def text(subtype: str, content: str) -> bytes:
+        return (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+                f"Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode() + \
+            binascii.b2a_qp(content.encode("utf-8"), istext=True).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+    def binary(content_type: str, data: bytes, disposition: str, filename: str, cid: str | None = None) -> bytes:
+        lines = [f"Content-Type: {content_type}", "Content-Transfer-Encoding: base64"]
+        if cid is not None:
+            lines.append(f"Content-ID: <{cid}>")
+        lines.append(f'Content-Disposition: {disposition}; filename="{filename}"')
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + base64.encodebytes(data).replace(b"\n", b"\r\n")
+
+    def multipart(subtype: str, parts: list[bytes]) -> tuple[bytes, bytes]:
+        """(its Content-Type header, its body)."""
+        boundary = next(boundaries)
+        body = b"".join(b"--" + boundary.encode() + b"\r\n" + part + (b"" if part.endswith(b"\r\n") else b"\r\n")
+                        for part in parts) + b"--" + boundary.encode() + b"--\r\n"
+        return f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n'.encode(), body
+
+    html = text("html", report.html)
+    if report.images:
+        related_type, related_body = multipart("related", [html] + [
+            binary("image/png", image.data, "inline", image.filename, image.cid) for image in report.images])
+        html = related_type + b"\r\n" + related_body
+    alternative = multipart("alternative", [text("plain", report.text), html])
+    if report.attachments:
+        alternative_part = alternative[0] + b"\r\n" + alternative[1]
+        top = multipart("mixed", [alternative_part] + [
+            binary(f"{a.maintype}/{a.subtype}", a.data, "attachment", a.filename) for a in report.attachments])
+    else:
+        top = alternative
+    return "".join(head).encode("ascii") + top[0] + b"\r\n" + top[1]
 
 
 class SmtpHookMailer:

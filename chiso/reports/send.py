@@ -14,7 +14,7 @@ from datetime import date
 from chiso import settings
 from chiso.reports import text
 from chiso.reports.delivery import DeliveryFailed, deliver_once, new_message_id, record_publication, record_resend
-from chiso.reports.mail import OutgoingMessage, SmtpHookMailer, build_message
+from chiso.reports.mail import OutgoingMessage, SmtpHookMailer
 from chiso.reports.parallel import RenderAhead, default_workers
 from chiso.reports.recipients import Recipient, RecipientsError, check_scopes, load_recipients
 from chiso.warehouse import ensure_schema
@@ -36,10 +36,9 @@ def _publication_header(report_code: str, period: date, email: str) -> dict[str,
 
 def _message(rendered, sender: str, recipient: Recipient, message_id: str, report_code: str, period: date,
              headers: dict[str, str] | None = None) -> OutgoingMessage:
-    """The message's bytes, flattened once: measured against the cap, then sent as they are."""
-    message = OutgoingMessage.of(build_message(rendered, sender, recipient.email, message_id,
-                                               {**_publication_header(report_code, period, recipient.email),
-                                                **(headers or {})}))
+    """The message's bytes, written once: measured against the cap, then sent as they are."""
+    message = OutgoingMessage.render(rendered, sender, recipient.email, message_id,
+                                     {**_publication_header(report_code, period, recipient.email), **(headers or {})})
     if len(message) > MAX_MESSAGE_BYTES:
         raise ValueError(f"{report_code} {period} for {recipient.email} is {len(message)} bytes, "
                          f"over {MAX_MESSAGE_BYTES}")
