@@ -127,7 +127,7 @@ def run(args) -> dict:
     host, port = args.smtp.split(":")
 
     class TimedMailer(SmtplibMailer):
-        """Counts the time spent waiting for the SMTP exchange (the catcher shares the machine)."""
+        """Counts the time this process spends in the SMTP exchange (the catcher shares the machine)."""
         waiting = 0.0
 
         def send(self, message):
@@ -152,7 +152,8 @@ def run(args) -> dict:
            "ms_per_recipient": round(1000 * elapsed / len(recipients), 1),
            "cpu_seconds": round(sum(cpu_after[:4]) - sum(cpu[:4]), 1),
            "cpu_ms_per_recipient": round(1000 * (sum(cpu_after[:4]) - sum(cpu[:4])) / len(recipients), 1),
-           "smtp_seconds": round(TimedMailer.waiting, 2),
+           # the sending process's wait on the SMTP exchange; None when workers send (each on its own)
+           "smtp_seconds": round(TimedMailer.waiting, 2) if TimedMailer.waiting else None,
            "peak_mb": round(memory.peak_kb / 1024), **options}
     if args.stages:
         out["stages_ms"] = _stages(report, everyone, build_message)
@@ -322,7 +323,7 @@ def _table(results: dict) -> None:
           f"{'SMTP wait s':>11} {'catcher CPU s':>13} {'peak MB':>8}")
     for key, r in results.items():
         print(f"{r['tree'] + (' (sample)' if 'sample' in key else ''):<30} {r['recipients']:>10} {r['seconds']:>7} "
-              f"{r['ms_per_recipient']:>12} {r['cpu_ms_per_recipient']:>16} {r['smtp_seconds']:>11} "
+              f"{r['ms_per_recipient']:>12} {r['cpu_ms_per_recipient']:>16} {r['smtp_seconds'] or '—':>11} "
               f"{r['catcher_cpu_seconds']:>13} {r['peak_mb']:>8}")
     night = results["new_night"]
     if "former_sample" in results:

@@ -15,7 +15,7 @@ from chiso import settings
 from chiso.reports import text
 from chiso.reports.delivery import DeliveryFailed, deliver_once, new_message_id, record_publication, record_resend
 from chiso.reports.mail import OutgoingMessage, SmtpHookMailer
-from chiso.reports.parallel import RenderAhead, default_workers
+from chiso.reports.parallel import SendAhead, default_workers
 from chiso.reports.recipients import Recipient, RecipientsError, check_scopes, load_recipients
 from chiso.warehouse import ensure_schema
 
@@ -49,9 +49,9 @@ def send_daily(business_date: date, mailer=None, url: str | None = None,
                recipients: list[Recipient] | None = None, workers: int | None = None) -> dict:
     """The nightly e-mail to every recipient who wants it; returns who was sent, who was already served.
 
-    From :data:`PARALLEL_FROM` recipients on (a national night: ~3,356) the messages are rendered in
-    ``workers`` processes (default: one per core) ahead of the sending, which stays in this process
-    with the ledger; ``workers=1`` renders here, one recipient after the other."""
+    From :data:`PARALLEL_FROM` recipients on (a national night: ~3,356) the messages are rendered and
+    sent by ``workers`` processes (default: one per core), each with its own SMTP connection, while the
+    ledger stays in this process; ``workers=1`` renders and sends here, one recipient after the other."""
     from chiso.reports.daily import add_technical_facts, build_daily_report
 
     ensure_schema(url)
@@ -92,8 +92,9 @@ def _send_one_by_one(report, recipients: list[Recipient], mailer, url: str | Non
 
 
 def _send_rendered_ahead(report, recipients: list[Recipient], mailer, url: str | None, workers: int) -> dict:
-    """send_daily with the messages rendered in worker processes; the ledger and the SMTP connection
-    stay here, so exactly-once works as it does one recipient at a time."""
+    """send_daily with the messages rendered and sent by worker processes, each through its own SMTP
+    connection (a copy of ``mailer``, unopened when forked); the ledger stays here and records a
+    recipient once its worker reported the server's acceptance, so exactly-once holds as one by one."""
     from chiso.reports.daily import REPORT_CODE
 
     try:
@@ -101,14 +102,14 @@ def _send_rendered_ahead(report, recipients: list[Recipient], mailer, url: str |
     except Exception:  # noqa: BLE001 - e.g. no from_email: every recipient fails, named, as one by one
         return _send_one_by_one(report, recipients, mailer, url)
 
-    def render(recipient: Recipient, message_id: str) -> OutgoingMessage:
-        return daily_message(report, recipient, sender, message_id)
+    def render_and_send(recipient: Recipient, message_id: str) -> None:
+        mailer.send(daily_message(report, recipient, sender, message_id))
 
+    mailer.close()   # each worker must open its own connection: none may be forked open
     try:
-        with RenderAhead(render, workers) as ahead:
-            summary = deliver_once(REPORT_CODE, report.business_date, recipients,
-                                   lambda recipient, message_id: mailer.send(ahead.take(recipient, message_id)),
-                                   url, period_label=text.day(report.business_date), prepare=ahead.start)
+        with SendAhead(render_and_send, workers, at_exit=mailer.close) as ahead:
+            summary = deliver_once(REPORT_CODE, report.business_date, recipients, ahead.take, url,
+                                   period_label=text.day(report.business_date), prepare=ahead.start)
     finally:
         mailer.close()
     return {"sent": summary.sent, "already_sent": summary.already_sent}
