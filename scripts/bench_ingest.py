@@ -264,14 +264,15 @@ def _ensure_baseline_ledger_row(url: str, source_path: str) -> None:
                      "on conflict (load_id) do nothing", (BASELINE_LOAD_ID, DAY, source_path))
 
 
-def run_json_copy(url: str, copy_file: str, table: str) -> tuple[float, float | None]:
+def run_json_copy(url: str, copy_file: str, table: str) -> tuple[float, float | None, float]:
     return run_copy(url, f"\\copy {table} (load_id, business_date, source_file, line_number, record) "
                          f"from '{copy_file}'", table)
 
 
-def run_copy(url: str, command: str, table: str, datestyle: str | None = None) -> tuple[float, float | None]:
-    """Seconds of a \\copy into ``table`` (emptied first), and CPU seconds of its server process (read
-    while it runs)."""
+def run_copy(url: str, command: str, table: str,
+             datestyle: str | None = None) -> tuple[float, float | None, float]:
+    """Seconds of a \\copy into ``table`` (emptied first), CPU seconds of its server process (read while
+    it runs) and of psql (this process's only child meanwhile)."""
     import psycopg
 
     with psycopg.connect(url) as conn:
@@ -279,6 +280,7 @@ def run_copy(url: str, command: str, table: str, datestyle: str | None = None) -
     _ensure_baseline_ledger_row(url, command)
     _checkpoint(url)
     env = {**os.environ, **({"PGOPTIONS": f"-c datestyle={datestyle.replace(' ', '')}"} if datestyle else {})}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     psql = subprocess.Popen(["psql", url, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
                              "-c", "select pg_backend_pid()", "-c", command], stdout=subprocess.PIPE, text=True,
@@ -291,7 +293,9 @@ def run_copy(url: str, command: str, table: str, datestyle: str | None = None) -
     seconds = time.perf_counter() - started
     if psql.returncode:
         raise SystemExit(f"psql failed ({psql.returncode})")
-    return seconds, None if first is None or last is None else last - first
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    psql_cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    return seconds, None if first is None or last is None else last - first, psql_cpu
 
 
 def run_to_sql(url: str, landed: str, rows: int) -> float:
@@ -382,7 +386,7 @@ def prepare_typed_csv(workdir: Path, prepared: dict) -> str:
     return str(path)
 
 
-def run_typed_copy(url: str, csv_file: str) -> tuple[float, float | None]:
+def run_typed_copy(url: str, csv_file: str) -> tuple[float, float | None, float]:
     """\\copy of the portal's CSV cells into the typed table (datestyle DMY for dd/mm/yyyy)."""
     columns = ", ".join(["load_id", "business_date", "source_file", "line_number",
                          *(f'"{column}"' for column, _ in _typed_columns())])
@@ -417,6 +421,14 @@ class _TypedRowWriter:
         self.encode = msgspec_json_encoder()
         self.load_id, self.line_number, self.bytes_sent = load_id, 0, 0
 
+    def pseudonymise(self, records: list) -> None:
+        """As the loader's fast lane: an empty text becomes null, absent and null stay so."""
+        for record in records:
+            for attribute, pseudonym in self.pseudonyms:
+                value = getattr(record, attribute)
+                if type(value) is str:
+                    setattr(record, attribute, pseudonym(value) if value else None)
+
     def page(self, page) -> bytes:
         from msgspec import UNSET
 
@@ -429,13 +441,10 @@ class _TypedRowWriter:
         prefix = f"{self.load_id}\t{DAY.isoformat()}\t{page.source_file}\t"
         strings, numbers, datetimes, arrays = self.strings, self.numbers, self.datetimes, self.arrays
         astuple, encode, lines = self.astuple, self.encode, []
+        self.pseudonymise(records)
         number = self.line_number
         for record in records:
             number += 1
-            for attribute, pseudonym in self.pseudonyms:
-                value = getattr(record, attribute)
-                if type(value) is str:
-                    setattr(record, attribute, pseudonym(value) if value else None)
             cells = list(astuple(record))
             for i in strings:
                 value = cells[i]
@@ -514,14 +523,62 @@ def run_typed_prototype(url: str, landed: str, rows: int) -> dict:
     return report
 
 
+def client_cpu_breakdown(landed: str, limit: int) -> dict[str, float]:
+    """CPU microseconds per row of each stage of the typed prototype, and of the loader's fast lane,
+    on the first ``limit`` rows' pages (held in memory; no server). Each page's records are dropped
+    before the next page, as in the loader: holding them all would make the garbage collector, not
+    the stages, the cost measured."""
+    from chiso.contract.entities import get_entity
+    from chiso.ingest import load
+    from chiso.ingest.landing import iter_raw_pages
+    from chiso.ingest.pseudonymise import Pseudonymiser
+
+    clock = time.process_time
+    pseudonymiser = Pseudonymiser(os.urandom(32))
+    started = clock()
+    pages = list(itertools.islice(iter_raw_pages(Path(landed)), -(-limit // PAGE_SIZE)))
+    stages = {"read pages": clock() - started, "NFC check": 0.0, "msgspec decode (contract check)": 0.0,
+              "pseudonyms": 0.0}
+    typed = _TypedRowWriter(pseudonymiser, BASELINE_LOAD_ID)
+    rows = 0
+    for page in pages:
+        started = clock()
+        page.already_nfc()
+        decoded = clock()
+        records = typed.decoders.page.decode(page.text).items
+        pseudonymising = clock()
+        typed.pseudonymise(records)
+        stages["pseudonyms"] += clock() - pseudonymising
+        stages["msgspec decode (contract check)"] += pseudonymising - decoded
+        stages["NFC check"] += decoded - started
+        rows += len(records)
+        del records
+    started = clock()
+    for page in pages:
+        typed.page(page)
+    typed_page = clock() - started
+    json_writer = load._RowWriter(get_entity(ENTITY), DAY, BASELINE_LOAD_ID, pseudonymiser, False, True)
+    started = clock()
+    for page in pages:
+        json_writer.page(page)
+    json_page = clock() - started
+    checked = stages["NFC check"] + stages["msgspec decode (contract check)"] + stages["pseudonyms"]
+    stages["typed: cells to COPY text"] = typed_page - checked  # (the rest of the prototype's page())
+    stages["loader: JSON record to COPY text"] = json_page - checked  # (the rest of the loader's page())
+    stages["typed prototype, whole page()"] = typed_page
+    stages["loader fast lane, whole page()"] = json_page
+    return {stage: seconds / rows * 1e6 for stage, seconds in stages.items()} | {"rows": rows}
+
+
 def table_megabytes(url: str, table: str) -> tuple[float, float]:
     """(heap and TOAST, indexes) of a table, partitions included, in MB."""
     import psycopg
 
     with psycopg.connect(url) as conn:
-        heap, indexes = conn.execute(
-            "select sum(pg_table_size(relid)), sum(pg_indexes_size(relid)) from pg_partition_tree(%s)",
-            (table,)).fetchone()
+        heap, indexes = conn.execute(  # pg_partition_tree has no rows for a plain table
+            "select coalesce(sum(pg_table_size(relid)), pg_table_size(%(t)s::regclass)), "
+            "coalesce(sum(pg_indexes_size(relid)), pg_indexes_size(%(t)s::regclass)) "
+            "from pg_partition_tree(%(t)s::regclass)", {"t": table}).fetchone()
     return float(heap) / 1e6, float(indexes) / 1e6
 
 
@@ -555,6 +612,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1,
                         help="run the loader, the \\copy baselines and the typed prototype this many times, "
                              "in alternation; the summary takes each one's median")
+    parser.add_argument("--breakdown-rows", type=int, default=50_000,
+                        help="rows (held in memory) of the per-stage CPU breakdown of the client side")
     parser.add_argument("--database-url", default=os.environ.get(
         "CHISO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
         help="a server and a database to connect to; the benchmark creates and drops its own database")
@@ -615,6 +674,7 @@ def main() -> None:
                   f"typed prototype {rows / step['typed_prototype']['seconds']:,.0f} "
                   f"(load average {step['load_average']:.1f})", flush=True)
         to_sql_seconds = run_to_sql(url, prepared["full"], to_sql_rows) if to_sql_rows else None
+        breakdown = client_cpu_breakdown(prepared["full"], min(rows, args.breakdown_rows))
         with psycopg.connect(url) as conn:
             counts = [conn.execute(f"select count(*) from {t}").fetchone()[0]
                       for t in ("raw.portal__dossiers", BASELINE_TABLE, BARE_BASELINE_TABLE, f"bench.{TO_SQL_TABLE}",
@@ -673,14 +733,17 @@ def main() -> None:
               f"{copy_rate / to_sql_rate:.1f}x)")
     per_row = lambda seconds: "?" if seconds is None else f"{seconds / rows * 1e6:.1f}"  # noqa: E731
     cpu = lambda pick: per_row(median(pick)) if all(pick(s) is not None for s in rounds) else "?"  # noqa: E731
-    print("  CPU us per row (client process / its server process):")
+    print("  CPU us per row (client process, psql or the loader / its server process):")
     print(f"    loader           {cpu(lambda s: s['loader']['cpu_seconds']):>5} / "
           f"{cpu(lambda s: s['loader']['server_cpu_seconds'])}")
-    print(f"    \\copy JSON       {'psql':>5} / {cpu(lambda s: s['copy'][1])}  "
+    print(f"    \\copy JSON       {cpu(lambda s: s['copy'][2]):>5} / {cpu(lambda s: s['copy'][1])}  "
           f"({cpu(lambda s: s['bare'][1])} without the foreign key)")
-    print(f"    \\copy typed CSV  {'psql':>5} / {cpu(lambda s: s['typed_copy'][1])}")
+    print(f"    \\copy typed CSV  {cpu(lambda s: s['typed_copy'][2]):>5} / {cpu(lambda s: s['typed_copy'][1])}")
     print(f"    typed prototype  {cpu(lambda s: s['typed_prototype']['cpu_seconds']):>5} / "
           f"{cpu(lambda s: s['typed_prototype']['server_cpu_seconds'])}")
+    print(f"  client CPU us per row by stage, each alone on the first {breakdown.pop('rows'):,} rows held in memory:")
+    for stage, micros in breakdown.items():
+        print(f"    {stage:<36} {micros:5.1f}")
     copy_bytes = Path(prepared["copy_file"]).stat().st_size
     typed_bytes = Path(typed_csv).stat().st_size
     print("  bytes per row sent to COPY; table MB (heap and TOAST + indexes, partitions included):")
