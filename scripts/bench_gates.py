@@ -26,7 +26,7 @@ Timed, on the day:
    whole weeks (raw dossiers with their MaHoSo prefixed and a load_ledger row per copied day;
    fct_dossiers, fct_indicator_values and fct_unit_scores with every date column shifted), analysed, and
    each layer's gate is timed again the new way. The staging batch query, former (``in (subquery)``)
-   and current (``= any(array(...))``), also runs once at each size under EXPLAIN ANALYZE: how many
+   and current (the suite's: a LATERAL lookup per day's code), also runs once at each size under EXPLAIN ANALYZE: how many
    dossier versions the staging view's window function ranked, and how long it took.
 
 Prints every figure as JSON lines, then the ratios. Not a test.

@@ -49,7 +49,9 @@ AUDIT_TABLES = {"ops.gate_runs", "intermediate.int_engine_watermarks", "ops.vali
                 # The engine's per-build scratch: what the latest build found changed and reopened (empty on
                 # a re-run that loads nothing), not data (docs/engine-incremental.md).
                 "intermediate.int_engine_run", "intermediate.int_engine_changes",
-                "intermediate.int_engine_reopened_periods"}
+                "intermediate.int_engine_reopened_periods", "intermediate.int_engine_previous_deltas",
+                "intermediate.int_engine_changed_periods", "intermediate.int_plan_metric_previous_deltas",
+                "intermediate.int_plan_metric_changed_periods"}
 GATE_LAYERS = 3  # raw, staging, marts: one ops.gate_runs row each per run
 
 
@@ -174,10 +176,13 @@ def query(url, sql, params=None):
         return conn.execute(sql, params).fetchall()
 
 
-def warehouse_tables(url, kinds=("r",)) -> list[str]:
+def warehouse_tables(url, kinds=("r", "p")) -> list[str]:
+    """Tables (a partitioned table once, as its parent: its partitions' rows are its rows) and, on request,
+    views."""
     rows = query(url, """
         select n.nspname || '.' || c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
-        where c.relkind = any(%s) and n.nspname not in ('pg_catalog', 'information_schema')
+        where c.relkind = any(%s) and not c.relispartition
+          and n.nspname not in ('pg_catalog', 'information_schema')
           and n.nspname not like 'pg_toast%%' order by 1""", (list(kinds),))
     return [name for (name,) in rows]
 
@@ -279,7 +284,7 @@ def test_no_personal_data_in_clear_anywhere_in_the_warehouse(two_days):
     clear = {row[field] for day in (DAY_1, DAY_2) for row in served_rows(two_days, "dossiers", day)
              for field in PERSONAL_FIELDS if row.get(field)}
     assert len(clear) > 500
-    for relation in warehouse_tables(two_days["warehouse"], kinds=("r", "v", "m")):
+    for relation in warehouse_tables(two_days["warehouse"], kinds=("r", "p", "v", "m")):
         text = "\n".join(r[0] for r in query(two_days["warehouse"], f"select t::text from {relation} as t"))
         leaked = [value for value in clear if value in text]
         assert not leaked, f"{relation} holds personal data in clear, e.g. {leaked[:3]}"
