@@ -402,7 +402,8 @@ class _TypedRowWriter:
         from msgspec import structs
 
         from chiso.contract.entities import get_entity
-        from chiso.ingest.typed_decode import typed_decoders
+        from chiso.ingest.load import _copy_field
+        from chiso.ingest.typed_decode import encoder, typed_decoders
 
         entity = get_entity(ENTITY)
         self.decoders = typed_decoders(ENTITY)
@@ -418,7 +419,7 @@ class _TypedRowWriter:
         self.datetimes = [i for i, name in enumerate(order) if kinds[name] == "datetime"]
         self.arrays = [i for i, name in enumerate(order) if kinds[name] == "array"]
         self.astuple = structs.astuple
-        self.encode = msgspec_json_encoder()
+        self.encode, self.copy_field = encoder().encode, _copy_field  # the loader's own
         self.load_id, self.line_number, self.bytes_sent = load_id, 0, 0
 
     def pseudonymise(self, records: list) -> None:
@@ -438,7 +439,7 @@ class _TypedRowWriter:
         # JSON escapes every backslash, quote and control character with a backslash: a page without
         # one has no string that COPY's text format would need to escape.
         plain = "\\" not in page.text
-        prefix = f"{self.load_id}\t{DAY.isoformat()}\t{page.source_file}\t"
+        prefix = f"{self.load_id}\t{DAY.isoformat()}\t{self.copy_field(page.source_file)}\t"
         strings, numbers, datetimes, arrays = self.strings, self.numbers, self.datetimes, self.arrays
         astuple, encode, lines = self.astuple, self.encode, []
         self.pseudonymise(records)
@@ -451,7 +452,7 @@ class _TypedRowWriter:
                 if value is None or value is UNSET:
                     cells[i] = "\\N"
                 elif not plain:
-                    cells[i] = value.translate(_COPY_ESCAPES)
+                    cells[i] = self.copy_field(value)
             for i in numbers:
                 value = cells[i]
                 cells[i] = "\\N" if value is None or value is UNSET else str(value)
@@ -471,16 +472,6 @@ class _TypedRowWriter:
         chunk = "\n".join(lines).encode()
         self.bytes_sent += len(chunk)
         return chunk
-
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r",
-                               "\b": "\\b", "\f": "\\f", "\v": "\\v"})
-
-
-def msgspec_json_encoder():
-    from chiso.ingest.typed_decode import encoder
-
-    return encoder().encode
 
 
 def _typed_load_in_this_process(url: str, landed: str) -> None:
