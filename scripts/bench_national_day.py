@@ -290,13 +290,23 @@ def run_world(label: str, world, args, admin_url: str) -> dict:
             stage(environment, publish_stage, previous)
             print(f"[{label}] history built completely in {figures['history_complete_build_s']} s and published",
                   flush=True)
-        # Each timed night starts from a copy of the history (a template database: a file copy).
-        started = time.perf_counter()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{night_name}" with (force)')
-            conn.execute(f'create database "{night_name}" template "{history_name}"')
-        print(f"[{label}] night warehouse copied from the history in {time.perf_counter() - started:.0f} s",
-              flush=True)
+        if args.in_place:
+            # No room for a copy (a national month of history is ~40 GB): the night runs in the history
+            # itself, which then holds the night and cannot serve another.
+            night_name, url = history_name, history_url
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f"alter database \"{history_name}\" rename to \"{history_name}_used\"")
+            night_name = history_name = f"{history_name}_used"
+            url = history_url = with_database(admin_url, night_name)
+            print(f"[{label}] the night runs in the history warehouse itself ({night_name})", flush=True)
+        else:
+            # Each timed night starts from a copy of the history (a template database: a file copy).
+            started = time.perf_counter()
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f'drop database if exists "{night_name}" with (force)')
+                conn.execute(f'create database "{night_name}" template "{history_name}"')
+            print(f"[{label}] night warehouse copied from the history in {time.perf_counter() - started:.0f} s",
+                  flush=True)
         with psycopg.connect(url) as conn:
             figures["history_dossier_rows"] = conn.execute(
                 "select count(*) from raw.portal__dossiers").fetchone()[0]
@@ -357,6 +367,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reuse", action="store_true",
                         help="re-use the history database an earlier --keep-database left (same day and history days)")
     parser.add_argument("--only", choices=("national", "province"), help="run one world only")
+    parser.add_argument("--in-place", action="store_true",
+                        help="run the night in the history database itself (renamed *_used: not reusable) "
+                             "instead of a copy, when the disk has no room for one")
     args = parser.parse_args(argv)
     worlds = []
     if args.only != "province":
