@@ -290,6 +290,8 @@ def run_world(label: str, world, args, admin_url: str) -> dict:
             stage(environment, publish_stage, previous)
             print(f"[{label}] history built completely in {figures['history_complete_build_s']} s and published",
                   flush=True)
+        if args.history_only:
+            return figures
         if args.in_place:
             # No room for a copy (a national month of history is ~40 GB): the night runs in the history
             # itself, which then holds the night and cannot serve another.
@@ -367,6 +369,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reuse", action="store_true",
                         help="re-use the history database an earlier --keep-database left (same day and history days)")
     parser.add_argument("--only", choices=("national", "province"), help="run one world only")
+    parser.add_argument("--history-only", action="store_true",
+                        help="make (and keep) the history database, then stop: a later --reuse times the night")
     parser.add_argument("--in-place", action="store_true",
                         help="run the night in the history database itself (renamed *_used: not reusable) "
                              "instead of a copy, when the disk has no room for one")
@@ -380,6 +384,8 @@ def main(argv: list[str] | None = None) -> None:
     for label, province in worlds:
         results.append(run_world(label, world_for("national", args.volume, province), args, args.database_url))
         print(json.dumps(results[-1], ensure_ascii=False), flush=True)
+    if args.history_only:
+        return
     print("\nworld | units | history days | fetch+land+load | raw gate | dbt build | quality gate | publish | "
           "reports | night | peak MB (max stage)")
     for r in results:
