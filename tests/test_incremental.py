@@ -29,10 +29,13 @@ FAULTS = "2024-01-26/dossiers=update_before_create:rate=0.2;2024-01-30/dossiers=
 ENGINE = ["int_dossier_cohorts", "int_dossier_indicator_events", "int_feedback_indicator_events",
           "int_procedure_indicator_events", "int_indicator_deltas", "fct_indicator_values", "fct_unit_scores"]
 MARTS = {
-    "fct_indicator_values": "business_date, unit_code, period_type, indicator_code",
-    "fct_unit_scores": "business_date, unit_code, period_type",
-    "mart_peer_rankings": "business_date, period_type, unit_code, measure_code, peer_set",
-    "fct_plan_metric_values": "business_date, unit_code, period_type, metric_code",
+    "marts.fct_indicator_values": "business_date, unit_code, period_type, indicator_code",
+    "marts.fct_unit_scores": "business_date, unit_code, period_type",
+    "marts.mart_peer_rankings": "business_date, period_type, unit_code, measure_code, peer_set",
+    "marts.fct_plan_metric_values": "business_date, unit_code, period_type, metric_code",
+    # The delta tables a night updates by adding changes (strategy `additive`), not by recomputing.
+    "intermediate.int_indicator_deltas": "unit_code, period_type, period_start, indicator_code, event_date",
+    "intermediate.int_plan_metric_deltas": "unit_code, period_type, period_start, metric_code, event_date",
 }
 
 
@@ -115,15 +118,16 @@ def correct_old_dossiers(url: str, day: date) -> set[tuple]:
 
 
 def marts(url: str) -> dict[str, list[tuple]]:
-    """Every row of the engine's marts, without built_at (when a build wrote the row, which differs
-    between an incremental build and a full refresh by design)."""
+    """Every row of the engine's marts and delta tables, without built_at (when a build wrote the row,
+    which differs between an incremental build and a full refresh by design)."""
     rows = {}
     for name, key in MARTS.items():
+        schema, table = name.split(".")
         columns = [column for (column,) in query(url, "select column_name from information_schema.columns "
-                                                      "where table_schema = 'marts' and table_name = %s "
+                                                      "where table_schema = %s and table_name = %s "
                                                       "and column_name <> 'built_at' order by ordinal_position",
-                                                 (name,))]
-        rows[name] = query(url, f"select {', '.join(columns)} from marts.{name} order by {key}")
+                                                 (schema, table))]
+        rows[name] = query(url, f"select {', '.join(columns)} from {name} order by {key}")
     return rows
 
 
@@ -208,7 +212,7 @@ def test_each_night_publishes_only_the_rows_its_build_wrote_and_reporting_equals
 def test_incremental_marts_equal_a_full_refresh(warehouse):
     url = warehouse["url"]
     incremental = marts(url)
-    assert len(incremental["fct_indicator_values"]) > 20_000 and incremental["fct_unit_scores"]
+    assert len(incremental["marts.fct_indicator_values"]) > 20_000 and incremental["marts.fct_unit_scores"]
     run_dbt(["run", "--select", "+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks", "mart_peer_rankings", "--full-refresh",
              "--exclude", "resource_type:seed"], url)
     assert latest_run(url) == (True, "no previous build")

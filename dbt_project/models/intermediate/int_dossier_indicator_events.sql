@@ -6,6 +6,7 @@
 ) }}
 -- depends_on: {{ ref('int_engine_run') }}
 -- depends_on: {{ ref('int_engine_changes') }}
+-- depends_on: {{ ref('int_engine_previous_events') }}
 -- Dossier-based sub-indicator events per receiving unit, reception day and effective day: the
 -- contributions of fct_dossier_indicator_contributions summed (see there for the rules).
 -- Incremental (docs/engine-incremental.md): a nightly build deletes and recomputes only the (unit,

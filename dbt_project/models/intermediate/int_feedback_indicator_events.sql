@@ -6,6 +6,7 @@
 ) }}
 -- depends_on: {{ ref('int_engine_run') }}
 -- depends_on: {{ ref('int_engine_changes') }}
+-- depends_on: {{ ref('int_engine_previous_events') }}
 -- The PAKN sub-indicators as events (see int_dossier_indicator_events for the method): each feedback
 -- item sent in the period counts +1 until the day it becomes overdue (its handling deadline passed
 -- unanswered, or answered late) or, for satisfaction, the day its published answer drew more dislikes

@@ -6,6 +6,7 @@
 ) }}
 -- depends_on: {{ ref('int_engine_run') }}
 -- depends_on: {{ ref('int_engine_reopened_periods') }}
+-- depends_on: {{ ref('int_engine_previous_procedure_events') }}
 -- The procedure-based sub-indicators ("procedures with at least one dossier that…") as events per
 -- reporting unit and period: a procedure counts from the first day in the period on which one of the
 -- unit's dossiers (its members' for a parent or successor, see int_unit_lineage) qualified it. Unlike

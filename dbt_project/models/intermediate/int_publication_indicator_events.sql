@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('int_engine_previous_events') }}
 -- The CKMB publication sub-indicators as events of the publishing province (inherited by each of its
 -- units in fct_indicator_values): decisions are counted in the period they were made; a procedure
 -- counts as made public (on time, complete) from the day it was made public.

@@ -6,6 +6,7 @@
 ) }}
 -- depends_on: {{ ref('int_engine_run') }}
 -- depends_on: {{ ref('int_engine_changes') }}
+-- depends_on: {{ ref('int_plan_metric_previous_events') }}
 -- Dated changes to the numerators and denominators of the dossier- and rating-level plan metrics
 -- (plan_metric_registry, population dossier or rating), per member unit and cohort day: the same shape
 -- as the 766 engine's events, so that a value over any period (calendar, campaign window, trailing days)

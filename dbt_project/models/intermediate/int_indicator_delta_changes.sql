@@ -1,0 +1,86 @@
+-- depends_on: {{ ref('int_engine_run') }}
+-- How this build changes int_indicator_deltas (macros/engine_changed_periods.sql): the events of the
+-- changed (unit, cohort day) pairs as recomputed now, minus the same pairs' events as the previous build
+-- stored them (int_engine_previous_events), routed like int_indicator_deltas routes all events; plus the
+-- reopened buckets' procedure events, new minus old. Rows are non-zero changes per delta key, added to
+-- int_indicator_deltas by its `additive` strategy. Empty on a complete rebuild.
+with changed_dossier_pairs as (
+
+    {{ engine_changed_pairs(['dossier']) }}
+
+),
+
+changed_feedback_pairs as (
+
+    {{ engine_changed_pairs(['feedback']) }}
+
+),
+
+changed_publication_pairs as (
+
+    {{ engine_changed_pairs(['publication']) }}
+
+),
+
+previous as (
+
+    select * from {{ ref('int_engine_previous_events') }}
+
+),
+
+member_events as (
+
+    select events.*
+    from {{ ref('int_dossier_indicator_events') }} as events
+    inner join changed_dossier_pairs as pairs
+        on pairs.unit_code = events.unit_code and pairs.cohort_date = events.cohort_date
+
+    union all
+
+    select events.*
+    from {{ ref('int_feedback_indicator_events') }} as events
+    inner join changed_feedback_pairs as pairs
+        on pairs.unit_code = events.unit_code and pairs.cohort_date = events.cohort_date
+
+    union all
+
+    select unit_code, cohort_date, indicator_code, event_date, -numerator_delta, -denominator_delta
+    from previous
+    where source_kind in ('dossier', 'feedback')
+
+),
+
+province_events as (
+
+    select events.*
+    from {{ ref('int_publication_indicator_events') }} as events
+    inner join changed_publication_pairs as pairs
+        on pairs.unit_code = events.unit_code and pairs.cohort_date = events.cohort_date
+
+    union all
+
+    select unit_code, cohort_date, indicator_code, event_date, -numerator_delta, -denominator_delta
+    from previous
+    where source_kind = 'publication'
+
+),
+
+procedure_events as (
+
+    select events.reporting_unit_code as unit_code, events.period_type, events.period_start,
+           events.indicator_code, events.event_date, events.numerator_delta, events.denominator_delta
+    from {{ ref('int_procedure_indicator_events') }} as events
+    inner join {{ ref('int_engine_reopened_periods') }} as reopened
+        on reopened.unit_code = events.reporting_unit_code
+       and reopened.period_type = events.period_type
+       and reopened.period_start = events.period_start
+
+    union all
+
+    select reporting_unit_code, period_type, period_start, indicator_code, event_date,
+           -numerator_delta, -denominator_delta
+    from {{ ref('int_engine_previous_procedure_events') }}
+
+),
+
+{{ engine_routed_deltas('indicator_code', 'member_events', 'province_events', 'procedure_events', 'bigint') }}
