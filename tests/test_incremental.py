@@ -44,6 +44,11 @@ def query(url, sql, params=None):
         return conn.execute(sql, params).fetchall()
 
 
+def query_commit(url, sql):
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql)
+
+
 class Loader:
     """The backfill loop (chiso.backfill) with a fault schedule: one simulator for the whole test."""
 
@@ -237,3 +242,15 @@ def test_a_reloaded_day_makes_the_next_build_complete(warehouse):
         reloader.close()
     run_dbt(["run", "--select", "+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks", "mart_peer_rankings"], url)
     assert latest_run(url) == (True, "a change-feed day was reloaded")
+
+
+def test_a_missing_engine_table_makes_the_next_build_complete(warehouse):
+    # A release adding an incremental engine model (or an operator dropping one) has no stored rows to
+    # update by difference: the build must be complete, and say why.
+    url = warehouse["url"]
+    run_dbt(["run", "--select", "+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks", "mart_peer_rankings"], url)
+    query_commit(url, "drop table intermediate.int_plan_procedure_metric_events")
+    run_dbt(["run", "--select", "+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks", "mart_peer_rankings"], url)
+    assert latest_run(url) == (True, "engine tables missing: int_plan_procedure_metric_events")
+    run_dbt(["run", "--select", "+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks", "mart_peer_rankings"], url)
+    assert latest_run(url)[0] is False

@@ -5,8 +5,20 @@
 -- the unit crosswalk, the procedure catalogue, the rule registry, the score classes, the calendar:
 -- compared by a fingerprint of their contents), when the first business date moved (every running sum
 -- starts there), or when a day of a change-feed entity was reloaded since (a reload deletes the day's
--- rows, and a version that disappears cannot be found among the new rows).
+-- rows, and a version that disappears cannot be found among the new rows). Also when an incremental
+-- engine table is missing: a release that adds one (or an operator who dropped one) cannot update it by
+-- difference from rows it never had.
 {% set previous = engine_watermarks_relation() %}
+{% set missing_tables = [] %}
+{% if execute %}
+    {% for node in graph.nodes.values()
+           if node.resource_type == 'model' and node.config.materialized == 'incremental'
+              and node.schema in ('intermediate', 'marts') and node.name != 'int_engine_watermarks' %}
+        {% if adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) is none %}
+            {% do missing_tables.append(node.name) %}
+        {% endif %}
+    {% endfor %}
+{% endif %}
 
 with now as (
 
@@ -64,11 +76,13 @@ select
     now.first_business_date,
     case
         when previous.load_watermark is null then 'no previous build'
+        when {{ missing_tables | length > 0 }} then 'engine tables missing: {{ missing_tables | sort | join(", ") }}'
         when previous.reference_fingerprint is distinct from now.reference_fingerprint then 'reference data changed'
         when previous.first_business_date is distinct from now.first_business_date then 'first business date moved'
         when (select reloaded_days from reloads) > 0 then 'a change-feed day was reloaded'
     end                                                       as rebuild_reason,
     previous.load_watermark is null
+        or {{ missing_tables | length > 0 }}
         or previous.reference_fingerprint is distinct from now.reference_fingerprint
         or previous.first_business_date is distinct from now.first_business_date
         or (select reloaded_days from reloads) > 0            as rebuild_all
