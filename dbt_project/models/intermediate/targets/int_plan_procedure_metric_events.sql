@@ -27,30 +27,51 @@ with {% if incremental %}reopened as materialized (
 
 ),
 
-procedure_dossiers as (
+-- Many dossiers share a unit, a procedure and a received day; what counts is whether any of them
+-- qualified the procedure that day. Collapsing them first gives the same first days from a fraction of
+-- the rows (a unit's procedures × days rather than its dossiers) before routes and periods multiply them.
+procedure_days as (
 
-    -- Dossiers of procedures eligible for online service, per reporting unit and period.
+    -- Dossiers of procedures eligible for online service, per member unit, procedure and received day.
     select
-        routes.reporting_unit_code                                          as unit_code,
-        periods.period_type,
-        {{ period_start('periods.period_type', 'dossiers.received_date') }} as period_start,
+        dossiers.unit_code,
         dossiers.procedure_code,
-        greatest(dossiers.received_date, routes.window_from)                as effective_date,
-        dossiers.is_full_online_eligible,
-        dossiers.online_level,
-        dossiers.is_online
+        dossiers.received_date,
+        bool_or(dossiers.is_online)                                                     as any_online,
+        bool_or(dossiers.is_full_online_eligible)                                       as any_eligible,
+        bool_or(dossiers.is_full_online_eligible and dossiers.online_level = 'TOAN_TRINH') as any_full_online
     from {{ ref('fct_dossiers') }} as dossiers
-    inner join routes on routes.member_unit_code = dossiers.unit_code
-    cross join {{ period_types_relation() }} as periods
     where dossiers.is_received and dossiers.received_date is not null and dossiers.procedure_code is not null
       and (dossiers.is_full_online_eligible or dossiers.online_level in ('TOAN_TRINH', 'MOT_PHAN'))
-      and (routes.window_to is null or greatest(dossiers.received_date, routes.window_from) <= routes.window_to)
     {% if incremental %}
       -- Only the members of reopened units, received in or after the earliest reopened period.
-      and routes.reporting_unit_code in (select unit_code from reopened)
+      and dossiers.unit_code in (select routes.member_unit_code from routes
+                                 where routes.reporting_unit_code in (select unit_code from reopened))
       and dossiers.received_date >= (select min(period_start) from reopened)
+    {% endif %}
+    group by 1, 2, 3
+
+),
+
+procedure_dossiers as (
+
+    -- The same per reporting unit and period.
+    select
+        routes.reporting_unit_code                                              as unit_code,
+        periods.period_type,
+        {{ period_start('periods.period_type', 'procedure_days.received_date') }} as period_start,
+        procedure_days.procedure_code,
+        greatest(procedure_days.received_date, routes.window_from)              as effective_date,
+        procedure_days.any_online,
+        procedure_days.any_eligible,
+        procedure_days.any_full_online
+    from procedure_days
+    inner join routes on routes.member_unit_code = procedure_days.unit_code
+    cross join {{ period_types_relation() }} as periods
+    where (routes.window_to is null or greatest(procedure_days.received_date, routes.window_from) <= routes.window_to)
+    {% if incremental %}
       and (routes.reporting_unit_code, periods.period_type,
-           {{ period_start('periods.period_type', 'dossiers.received_date') }}) in (select * from reopened)
+           {{ period_start('periods.period_type', 'procedure_days.received_date') }}) in (select * from reopened)
     {% endif %}
 
 ),
@@ -60,10 +81,9 @@ procedure_firsts as (
     select
         unit_code, period_type, period_start, procedure_code,
         min(effective_date)                                                 as first_dossier_day,
-        min(effective_date) filter (where is_online)                        as first_online_day,
-        min(effective_date) filter (where is_full_online_eligible)          as first_eligible_day,
-        min(effective_date) filter (where is_full_online_eligible and online_level = 'TOAN_TRINH')
-                                                                            as first_full_online_day
+        min(effective_date) filter (where any_online)                       as first_online_day,
+        min(effective_date) filter (where any_eligible)                     as first_eligible_day,
+        min(effective_date) filter (where any_full_online)                  as first_full_online_day
     from procedure_dossiers
     group by unit_code, period_type, period_start, procedure_code
 
