@@ -70,6 +70,13 @@ slices as materialized (
 
 ),
 
+previous_business_days as (
+
+    select business_date, lag(business_date) over (order by business_date) as previous_business_date
+    from business_days
+
+),
+
 values as (
 
     select *
@@ -194,7 +201,8 @@ select
     ranked.rank_in_district,
     ranked.district_peer_count,
 {% if incremental %}
-    ranked.total_score - previous_day.total_score                       as change_since_previous_day,
+    ranked.total_score - coalesce(recomputed_previous_day.total_score, stored_previous_day.total_score)
+                                                                        as change_since_previous_day,
     ranked.total_score - coalesce(previous_period.total_score, stored_previous_period.total_score) as change_since_previous_period,
 {% else %}
     ranked.total_score - lag(ranked.total_score) over (
@@ -219,19 +227,21 @@ left join {{ this }} as stored_previous_period
    and stored_previous_period.business_date = ranked.period_start - 1
    and (stored_previous_period.business_date, stored_previous_period.period_type)
        not in (select business_date, period_type from slices)
--- The previous business date's total in the same period: recomputed now, or as stored.
-left join lateral (
-    select recomputed.total_score from ranked as recomputed
-    where recomputed.unit_code = ranked.unit_code and recomputed.period_type = ranked.period_type
-      and recomputed.period_start = ranked.period_start
-      and recomputed.business_date = (select max(earlier.business_date) from business_days as earlier
-                                      where earlier.business_date < ranked.business_date)
-    union all
-    select stored.total_score from {{ this }} as stored
-    where stored.unit_code = ranked.unit_code and stored.period_type = ranked.period_type
-      and stored.period_start = ranked.period_start
-      and stored.business_date = (select max(earlier.business_date) from business_days as earlier
-                                  where earlier.business_date < ranked.business_date)
-      and (stored.business_date, stored.period_type) not in (select business_date, period_type from slices)
-) as previous_day on true
+-- The previous business date's total in the same period: recomputed now, or as stored. Joins, not a
+-- correlated look-up: a subquery on the `ranked` CTE per row has no index to use, and at a national
+-- night (1.8M recomputed rows) it ran quadratically for hours.
+left join previous_business_days
+    on previous_business_days.business_date = ranked.business_date
+left join ranked as recomputed_previous_day
+    on recomputed_previous_day.unit_code = ranked.unit_code
+   and recomputed_previous_day.period_type = ranked.period_type
+   and recomputed_previous_day.period_start = ranked.period_start
+   and recomputed_previous_day.business_date = previous_business_days.previous_business_date
+left join {{ this }} as stored_previous_day
+    on stored_previous_day.unit_code = ranked.unit_code
+   and stored_previous_day.period_type = ranked.period_type
+   and stored_previous_day.period_start = ranked.period_start
+   and stored_previous_day.business_date = previous_business_days.previous_business_date
+   and (stored_previous_day.business_date, stored_previous_day.period_type)
+       not in (select business_date, period_type from slices)
 {% endif %}
