@@ -98,12 +98,15 @@ def land(entity: str, business_date: date, fetched: str) -> str:
 
 def load(entity: str, business_date: date, landed: str) -> dict:
     from chiso.ingest.load import load_extract
-    from chiso.warehouse import connect, ensure_schema
+    from chiso.warehouse import analyze_loaded_day, connect, ensure_schema
 
     ensure_schema()
     pseudonymiser = pseudonymiser_from_connection(settings.require("CHISO_PSEUDONYM_CONN_ID"))
     with connect() as conn:
-        return load_extract(conn, entity, business_date, Path(landed), pseudonymiser).as_dict()
+        result = load_extract(conn, entity, business_date, Path(landed), pseudonymiser)
+        if not result.skipped:
+            analyze_loaded_day(conn, entity, business_date)
+        return result.as_dict()
 
 
 # dbt tests over a change feed's whole history (staging views of dossiers, ratings, PAKN).

@@ -221,6 +221,23 @@ def partition_name(table: str, month: date) -> str:
     return f"{table}_p{month:%Y_%m}"
 
 
+def analyze_raw_partition(conn: psycopg.Connection, table: str, day: date) -> None:
+    """Refresh the planner's statistics of the month partition of ``table`` holding ``day``, after a load
+    wrote into it. Autovacuum analyses later, not before the night's gates and build: until then the
+    planner believes the day has no rows, and a national day's 350k dossiers were compared with the
+    staging batch in a nested loop (350k x 350k rows, the staging gate stalled). ANALYZE samples a fixed
+    number of rows, so it costs seconds whatever the partition's size."""
+    conn.execute(f"analyze {RAW_SCHEMA}.{partition_name(table, month_start(day))}")
+
+
+def analyze_loaded_day(conn: psycopg.Connection, entity_name: str, day: date) -> None:
+    """After a load of ``entity_name`` for ``day`` committed: its raw and quarantine partitions' statistics."""
+    conn.commit()
+    analyze_raw_partition(conn, ENTITIES[entity_name].raw_table, day)
+    analyze_raw_partition(conn, "quarantine", day)
+    conn.commit()
+
+
 def ensure_raw_partitions(conn: psycopg.Connection, tables: Iterable[str], first_day: date,
                           last_day: date | None = None) -> list[str]:
     """Create the monthly partitions of ``tables`` (names in the raw schema) covering ``first_day`` to

@@ -102,7 +102,7 @@ def ingest_entity(portal_url: str, token: str, entity: str, day: date, key: str)
     from chiso.ingest.landing import land
     from chiso.ingest.load import load_extract
     from chiso.ingest.pseudonymise import Pseudonymiser
-    from chiso.warehouse import connect, ensure_schema
+    from chiso.warehouse import analyze_loaded_day, connect, ensure_schema
 
     portal = Portal(base_url=portal_url, token=token, page_size=5000, transfer="files")
     started = time.perf_counter()
@@ -112,6 +112,8 @@ def ingest_entity(portal_url: str, token: str, entity: str, day: date, key: str)
     ensure_schema()
     with connect() as conn:
         result = load_extract(conn, entity, day, landed, Pseudonymiser(key)).as_dict()
+        if not result["skipped"]:
+            analyze_loaded_day(conn, entity, day)
     return {"entity": entity, "fetch_land_s": round(fetched_s, 2),
             "load_s": round(time.perf_counter() - started - fetched_s, 2),
             "rows": result.get("rows_loaded"), "peak_mb": round(_peak_mb())}
