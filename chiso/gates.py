@@ -91,6 +91,11 @@ class GateFailed(RuntimeError):
         self.results = results
         self.result = next(r for r in results if not r.passed)
 
+    def __reduce__(self):
+        # Rebuilt from its results, not from its message: a gate run in a worker process (a benchmark's
+        # stage, an executor's pool) must reach the parent as this error, not as a pickling failure.
+        return (GateFailed, (self.results,))
+
 
 # ------------------------------------------------------------------------- suites as code
 

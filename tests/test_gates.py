@@ -634,3 +634,18 @@ def test_concurrent_runs_of_one_layer_keep_their_own_tables(wh):
         assert batch_tables(wh) == [first_table]
         assert execute(wh, f'select n from gate_batches."{first_table}"') == [(1,)]
     assert batch_tables(wh) == []
+
+
+def test_a_gate_failure_crosses_process_boundaries_intact():
+    # A gate run in a worker process (an executor's pool, a benchmark stage) raises GateFailed in the
+    # parent: it must unpickle as itself, with its results, not as a pickling error.
+    import pickle
+
+    from chiso.gates import GateFailed, GateFailure, GateResult
+
+    failure = GateFailure("marts.fct_unit_scores", "unexpected_rows_expectation", "ranks_dense", None, "block",
+                          "observed 3")
+    error = GateFailed(GateResult("marts", date(2025, 11, 12), evaluated=9, failures=[failure]))
+    copy = pickle.loads(pickle.dumps(error))
+    assert isinstance(copy, GateFailed) and str(copy) == str(error)
+    assert copy.result.failures == [failure] and "ranks_dense" in str(copy)
