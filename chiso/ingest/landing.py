@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import unicodedata
 import zlib
@@ -25,6 +26,7 @@ from datetime import date
 from pathlib import Path
 
 from chiso.contract import canonical_line
+from chiso.contract.canonical import UndecodableRow
 
 SOURCE = "portal"
 FILE_MODE = 0o600
@@ -92,13 +94,87 @@ def _page_text(data: bytes, source: str) -> str:
 
 
 def _parse_page(text: str, source: str) -> dict:
+    """The page as a dict. A page that ``json.loads`` refuses whole (a row nested too deep, an integer
+    too long, a row that is not JSON) is split into its rows, so that only those rows become
+    ``UndecodableRow``s and the rest of the page is kept; a page that cannot be split is refused."""
     try:
         page = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LandingError(f"{source} is not a JSON page (truncated?): {exc}") from exc
+    except (json.JSONDecodeError, RecursionError, ValueError) as exc:
+        page = _split_page(text, source, exc)
     if not isinstance(page, dict) or not isinstance(page.get("items"), list):
         raise LandingError(f"{source} is not a page of the portal's API (no list of items)")
     return page
+
+
+MAX_DEPTH = 64  # arrays and objects inside a row; the contract needs 3
+# A JSON string (escapes and all), or one of the characters that give a page its structure.
+_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},:]', re.DOTALL)
+
+
+def _split_page(text: str, source: str, cause: Exception) -> dict:
+    """A page whose rows are decoded one by one: ``{"items": [...]}`` plus its other top-level keys.
+
+    The text is scanned for its strings and brackets only (no recursion, whatever the nesting), the
+    items array found among the top-level keys and cut into each row's text."""
+    refused = LandingError(f"{source} is not a JSON page (truncated, or not JSON): "
+                           f"{type(cause).__name__}: {str(cause)[:200]}")
+    depth, key, expect_key = 0, None, False
+    items_start = items_end = None
+    item_bounds: list[tuple[int, int, int]] = []  # (start, end, deepest level) of each row's text
+    start, deepest = None, 0
+    for match in _STRUCTURE.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth == 1:
+                expect_key = token == "{"
+            elif depth == 2 and key == "items" and token == "[" and items_start is None:
+                items_start, start, deepest = match.end(), match.end(), 0
+            elif items_start is not None and items_end is None:
+                deepest = max(deepest, depth - 2)
+        elif token in "]}":
+            if items_start is not None and items_end is None and depth == 2:
+                items_end = match.start()
+                if text[start:items_end].strip():
+                    item_bounds.append((start, items_end, deepest))
+            depth -= 1
+            if depth < 0:
+                raise refused
+        elif token == ",":
+            if depth == 1:
+                expect_key, key = True, None
+            elif depth == 2 and items_start is not None and items_end is None:
+                item_bounds.append((start, match.start(), deepest))
+                start, deepest = match.end(), 0
+        elif token == ":":
+            expect_key = False
+        elif depth == 1 and expect_key:  # a top-level key
+            try:
+                key = json.loads(token)
+            except json.JSONDecodeError:
+                raise refused from cause
+    if depth != 0 or items_start is None or items_end is None:
+        raise refused from cause
+    try:
+        page = json.loads(text[:items_start] + text[items_end:])  # the page without its rows
+    except (json.JSONDecodeError, RecursionError, ValueError):
+        raise refused from cause
+    page["items"] = [_parse_row(text[a:b], deepest) for a, b, deepest in item_bounds]
+    return page
+
+
+def _parse_row(text: str, deepest: int | None = None):
+    """A row's value, or an ``UndecodableRow`` saying why it has none (naming none of its content)."""
+    if deepest is not None and deepest > MAX_DEPTH:
+        return UndecodableRow(text, f"nested {deepest} levels deep, more than {MAX_DEPTH}")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        return UndecodableRow(text, f"nested more than {MAX_DEPTH} levels deep")
+    except json.JSONDecodeError as exc:
+        return UndecodableRow(text, f"not JSON ({exc.msg} at character {exc.pos})")
+    except ValueError as exc:  # an integer longer than Python converts (sys.get_int_max_str_digits)
+        return UndecodableRow(text, f"holds a number too long to decode ({str(exc).split(':')[0]})")
 
 
 def nfc(value):
@@ -188,11 +264,9 @@ def _line_text(data: bytes, source: str) -> str:
 
 
 def _parse_line(text: str, source: str):
-    """A row as sent, whatever its JSON type (the loader quarantines rows that are not objects)."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LandingError(f"{source} is not a JSON line: {exc}") from exc
+    """A row as sent, whatever its JSON type (the loader quarantines rows that are not objects), or an
+    ``UndecodableRow`` (the loader quarantines it by reference)."""
+    return _parse_row(text)
 
 
 def _day_file_lines(directory: Path) -> Iterator[tuple[int, str, str]]:

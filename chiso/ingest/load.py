@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import re
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -19,7 +21,7 @@ from msgspec import UNSET
 
 from chiso import settings
 from chiso.contract import get_entity
-from chiso.contract.canonical import canonical_line
+from chiso.contract.canonical import UndecodableRow, canonical_line
 from chiso.ingest import typed_decode
 from chiso.ingest.landing import RawPage, iter_raw_pages, nfc, read_manifest
 from chiso.ingest.pseudonymise import Pseudonymiser
@@ -51,6 +53,51 @@ def _copy_field(text: str) -> str:
     return text.translate(_COPY_ESCAPES)
 
 
+# What jsonb (or the UTF-8 the COPY is sent in) cannot take, as it appears in a record's JSON text: a
+# NUL escape, a lone surrogate, a non-finite number (json.dumps writes NaN and Infinity). A match is
+# only a suspicion (the text of a string may spell "NaN"); ``_unstorable`` looks at the values.
+_SUSPECT = re.compile(r"\\u0000|[\ud800-\udfff]|NaN|Infinity")
+
+
+def _unstorable(value, where: str = "") -> str | None:
+    """Why the warehouse cannot store ``value`` (naming the field, never the value), or None."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return f"{where or 'row'}: a text holding a NUL character, which the warehouse cannot store"
+        if _LONE_SURROGATE.search(value):
+            return f"{where or 'row'}: a text holding a lone UTF-16 surrogate, which is not Unicode text"
+    elif isinstance(value, float) and not math.isfinite(value):
+        return f"{where or 'row'}: a non-finite number, which JSON cannot hold"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if _unstorable(key) is not None:
+                return f"{where or 'row'}: a field name holding a NUL character or a lone surrogate"
+            problem = _unstorable(item, f"{where}.{key}" if where else key)
+            if problem:
+                return problem
+    elif isinstance(value, list):
+        for number, item in enumerate(value):
+            problem = _unstorable(item, f"{where}[{number}]")
+            if problem:
+                return problem
+    return None
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def _printable(value):
+    """``value`` with NUL characters and lone surrogates replaced by U+FFFD, in keys and texts alike."""
+    if isinstance(value, str):
+        return _NOT_TEXT.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_printable(key): _printable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_printable(item) for item in value]
+    return value
+
+
 class _RowWriter:
     """Turns pages into COPY text for the raw table, and bad rows into quarantine rows, numbering
     the rows of the day in order. Clean pages take the fast lane (``typed_decode``: decoded, checked
@@ -58,8 +105,8 @@ class _RowWriter:
     quarantines and explains."""
 
     def __init__(self, entity, day: date, load_id: int, pseudonymiser: Pseudonymiser, allow_new_columns: bool,
-                 fast_lane: bool):
-        self.entity, self.day, self.load_id = entity, day, load_id
+                 fast_lane: bool, landed: Path | None = None):
+        self.entity, self.day, self.load_id, self.landed = entity, day, load_id, landed
         self.pseudonymiser, self.allow_new_columns = pseudonymiser, allow_new_columns
         self.known = set(entity.fields)
         self.personal = entity.personal_fields
@@ -87,7 +134,7 @@ class _RowWriter:
             if page.lines is None:
                 return self.typed.page.decode(page.text).items
             return [self.typed.row.decode(text) for text, _ in page.lines]
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
             return None
 
     def _fast_lane(self, source_file: str, records: list) -> bytes:
@@ -123,10 +170,13 @@ class _RowWriter:
             line_number = self.line_number
             if not already_nfc:
                 row = nfc(row)  # NFD, Windows-1258 and clean UTF-8 inputs load to the same bytes
+            if isinstance(row, UndecodableRow):
+                self._quarantine_by_reference(source_file, line_number, f"the row cannot be decoded: {row.problem}",
+                                              row)
+                continue
             if not isinstance(row, dict):
-                self.quarantined.append((load_id, entity.name, day, source_file, line_number,
-                                         f"a row must be a JSON object, got {type(row).__name__}",
-                                         json.dumps(row, ensure_ascii=False)))
+                self._quarantine_by_reference(source_file, line_number,
+                                              f"a row must be a JSON object, got {_json_type(row)}", row)
                 continue
             if not self.columns_seen.issuperset(row):
                 self.columns_seen |= row.keys()
@@ -144,22 +194,54 @@ class _RowWriter:
             # Quarantined rows are pseudonymised too: personal data never enters in clear.
             record = self.pseudonymiser.apply(row, self.personal)
             if problems:
-                self.quarantined.append((load_id, entity.name, day, source_file, line_number,
-                                         "; ".join(problems), canonical_line(record).decode().rstrip("\n")))
+                self._quarantine(source_file, line_number, "; ".join(problems), row)
                 continue
             text = None
             if sure and checked is row:  # (columns kept unchecked could hold anything)
                 try:
                     text = _encode_valid_record(record).decode()
                 except (UnicodeError, msgspec.MsgspecError, TypeError, ValueError, OverflowError):
-                    pass  # e.g. a lone surrogate: json.dumps below, and its fate, as before
+                    pass  # e.g. a lone surrogate: json.dumps below, and the check after it
             if text is None:
                 text = _encode_record(record)
+            if _SUSPECT.search(text):  # valid by the contract, yet jsonb or UTF-8 may refuse it
+                problem = _unstorable(record)
+                if problem:
+                    self._quarantine(source_file, line_number, problem, row)
+                    continue
             if "\\" in text:
                 text = text.replace("\\", "\\\\")
             lines.append(f"{prefix}{line_number}\t{text}\n")
             self.loaded += 1
         return "".join(lines)
+
+
+    def _quarantine(self, source_file: str, line_number: int, reason: str, row: dict) -> None:
+        """A row that is an object: kept with its personal fields pseudonymised wherever they are."""
+        record = self.pseudonymiser.apply_everywhere(row, self.personal)
+        text = canonical_line(record).decode().rstrip("\n")
+        if _SUSPECT.search(text):  # kept as text jsonb can read: NULs and lone surrogates become U+FFFD
+            text = canonical_line(_printable(record)).decode().rstrip("\n")
+        self.quarantined.append((self.load_id, self.entity.name, self.day, source_file, line_number, reason, text))
+
+    def _quarantine_by_reference(self, source_file: str, line_number: int, reason: str, row) -> None:
+        """A row that is not an object, or not JSON: no field says what in it is personal (a bare
+        string may be a name), so its text is not kept. The quarantine holds where it is in the landed
+        extract (owner-only) and a keyed hash of its canonical line, which tells two such rows apart
+        and can be checked against the landed file by whoever holds the key."""
+        reference = {"kept": "reference", "landed": str(self.landed) if self.landed else None,
+                     "source_file": source_file, "line_number": line_number,
+                     "hmac_sha256": self.pseudonymiser.digest(canonical_line(row))}
+        self.quarantined.append((self.load_id, self.entity.name, self.day, source_file, line_number, reason,
+                                 json.dumps(reference, ensure_ascii=False)))
+
+
+def _json_type(value) -> str:
+    for kind, name in ((bool, "a boolean"), (str, "a string"), (int, "a number"), (float, "a number"),
+                       (list, "an array")):
+        if isinstance(value, kind):
+            return name
+    return "null" if value is None else type(value).__name__
 
 
 @dataclass(frozen=True)
@@ -217,7 +299,7 @@ def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: 
         ).fetchone()
 
         rows = _RowWriter(entity, day, load_id, pseudonymiser, allow_new_columns,
-                          fast_lane=conn.info.encoding == "utf-8")
+                          fast_lane=conn.info.encoding == "utf-8", landed=landed)
         copy_sql = (f"copy {RAW_SCHEMA}.{entity.raw_table} "
                     f"(load_id, business_date, source_file, line_number, record) from stdin")
         with conn.cursor().copy(copy_sql) as copy:

@@ -8,6 +8,8 @@ which a plain hash would allow for 12-digit ID numbers.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import re
 import unicodedata
 from collections.abc import Callable
@@ -63,7 +65,9 @@ class Pseudonymiser:
 
         def pseudonym(text: str) -> str:
             inner = keyed.copy()
-            inner.update(normalise(text.strip()).encode())
+            # (surrogatepass: a lone surrogate, which a hostile row may hold, is hashed, not an error;
+            # every other text gives the same bytes as plain UTF-8)
+            inner.update(normalise(text.strip()).encode("utf-8", "surrogatepass"))
             outer = outer_keyed.copy()
             outer.update(inner.digest())
             return outer.hexdigest()
@@ -77,3 +81,25 @@ class Pseudonymiser:
             if field in record:
                 record[field] = self.pseudonym(field, record[field])
         return record
+
+    def apply_everywhere(self, value, fields: tuple[str, ...]):
+        """``value`` with every value of ``fields`` pseudonymised wherever it is, at any depth (a
+        quarantined row may carry a personal field inside a list or an object where the contract has
+        none). A personal field's value that is not a text (a list, an object, a number) is
+        pseudonymised whole, as its JSON text."""
+        if isinstance(value, dict):
+            return {key: (self._pseudonym_of_any(key, item) if key in fields else self.apply_everywhere(item, fields))
+                    for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.apply_everywhere(item, fields) for item in value]
+        return value
+
+    def _pseudonym_of_any(self, field: str, value) -> str | None:
+        if value is None or isinstance(value, str):
+            return self.pseudonym(field, value)
+        return self.pseudonym(field, json.dumps(value, ensure_ascii=False, sort_keys=True))
+
+    def digest(self, data: bytes) -> str:
+        """HMAC-SHA256 of ``data`` under the key: identifies a quarantined row's text without keeping it
+        (a plain hash of a short text, such as a phone number, could be reversed by trying them all)."""
+        return hmac.new(self._key, data, hashlib.sha256).hexdigest()

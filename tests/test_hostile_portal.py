@@ -1,0 +1,247 @@
+"""A hostile portal against fetch_day → land → load_extract on the real Postgres (issue 15).
+
+A small local server plays the portal: it serves whatever pages, day files, manifests, redirects or
+endless bodies a test gives it. Every test checks what the issue asks of its kind of bad input: the
+rest of the day loads, the ledger balances (received = loaded + quarantined), the error names the
+place, no clear personal value reaches the warehouse, and a re-run changes nothing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import threading
+from collections.abc import Callable
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import psycopg
+import pytest
+
+from chiso.contract.canonical import MANIFEST_FORMAT
+from chiso.ingest.fetch import Portal, PortalError, fetch_day
+from chiso.ingest.landing import decode_page, land
+from chiso.ingest.load import load_extract
+from chiso.ingest.pseudonymise import Pseudonymiser
+from chiso.simulator.scenarios import get_scenario
+from chiso.simulator.server import PortalSimulator
+from chiso.warehouse import ensure_schema
+
+DAY = date(2024, 11, 15)
+TOKEN = "hostile-test-token"
+KEY = Pseudonymiser("hostile-test-key")
+PAGE_SIZE = 10
+
+
+# ----------------------------------------------------------------------------- the hostile portal
+
+Answer = tuple[int, dict, bytes] | Callable[[BaseHTTPRequestHandler], None]
+
+
+class HostilePortal:
+    """Answers GETs from ``routes``: path (query ignored, except ``page``) → (status, headers, body), or
+    a function writing the answer itself (endless or slow bodies). Records every request's headers."""
+
+    def __init__(self):
+        self.routes: dict[str, Answer] = {}
+        self.requests: list[tuple[str, dict]] = []
+        portal = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                parsed = urlparse(self.path)
+                portal.requests.append((self.path, dict(self.headers)))
+                page = parse_qs(parsed.query).get("page", [None])[0]
+                answer = portal.routes.get(f"{parsed.path}?page={page}" if page else parsed.path)
+                if answer is None:
+                    answer = (404, {}, b"not here")
+                if callable(answer):
+                    answer(self)
+                    return
+                status, headers, body = answer
+                self.send_response(status)
+                for name, value in {"Content-Length": str(len(body)), **headers}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> HostilePortal:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def serve_pages(self, entity: str, day: date, row_texts: list[str], page_size: int = PAGE_SIZE) -> dict:
+        """Serve ``row_texts`` (each row's JSON text, as sent) as the paged API would, with a manifest
+        whose checksum is over the rows as chiso decodes them; return the manifest."""
+        pages = [row_texts[i:i + page_size] for i in range(0, len(row_texts), page_size)] or [[]]
+        rows = []
+        for number, texts in enumerate(pages, 1):
+            body = ('{"entity": "%s", "business_date": "%s", "page": %d, "total_pages": %d, "items": [%s]}'
+                    % (entity, day.isoformat(), number, len(pages), ", ".join(texts))).encode()
+            self.routes[f"/api/v1/{entity}?page={number}"] = (200, {"Content-Type": "application/json"}, body)
+            rows += decode_page(body, "test")["items"]
+        manifest = _rows_manifest(entity, day, rows)
+        self.routes[f"/api/v1/{entity}/manifest"] = (200, {}, json.dumps(manifest).encode())
+        return manifest
+
+    def serve_file(self, entity: str, day: date, row_texts: list[str]) -> dict:
+        """Serve ``row_texts`` as the whole-day NDJSON.gz file with its manifest; return the manifest."""
+        from chiso.ingest.landing import _parse_line
+
+        body = gzip.compress("".join(text + "\n" for text in row_texts).encode(), mtime=0)
+        rows_manifest = _rows_manifest(entity, day, [_parse_line(text, "test") for text in row_texts])
+        manifest = {"entity": entity, "business_date": day.isoformat(), "format": "ndjson.gz",
+                    "row_count": rows_manifest["row_count"], "rows_sha256": rows_manifest["sha256"],
+                    "bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+        path = f"/api/v1/{entity}/files/{day.isoformat()}.ndjson.gz"
+        self.routes[path] = (200, {"Content-Type": "application/gzip"}, body)
+        self.routes[path + ".manifest"] = (200, {}, json.dumps(manifest).encode())
+        return manifest
+
+
+def _rows_manifest(entity: str, day: date, rows: list) -> dict:
+    from chiso.contract.canonical import canonical_line
+
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(canonical_line(row))
+    return {"entity": entity, "business_date": day.isoformat(), "row_count": len(rows),
+            "sha256": digest.hexdigest(), "format": MANIFEST_FORMAT}
+
+
+@pytest.fixture(scope="module")
+def dossiers() -> list[dict]:
+    return PortalSimulator(11, get_scenario("cu_kuin_2024")).rows("dossiers", DAY)[:30]
+
+
+@pytest.fixture
+def hostile():
+    with HostilePortal() as portal:
+        yield portal
+
+
+def _texts(rows) -> list[str]:
+    return [json.dumps(row, ensure_ascii=False) for row in rows]
+
+
+def _ingest(portal: HostilePortal, root: Path, url: str, transfer: str = "pages", entity: str = "dossiers"):
+    fetched = fetch_day(Portal(portal.url, TOKEN, page_size=PAGE_SIZE, transfer=transfer), entity, DAY, root)
+    landed = land(fetched, root, entity, DAY)
+    with psycopg.connect(url) as conn:
+        return load_extract(conn, entity, DAY, landed, KEY)
+
+
+def _query(url: str, sql: str, params=()):
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def _warehouse_text(url: str) -> str:
+    """Everything a person could read in raw (records, quarantine reasons and texts, ledger), as text."""
+    parts = []
+    for sql in ("select record::text from raw.portal__dossiers",
+                "select reason || ' ' || original_text || ' ' || source_file from raw.quarantine",
+                "select l::text from raw.load_ledger l"):
+        parts += [row[0] for row in _query(url, sql)]
+    return "\n".join(parts)
+
+
+# ----------------------------------------------------------------------------- rows no decoder or database takes
+
+NESTED = "[" * 10_000 + "]" * 10_000
+HUGE_INTEGER = "7" * 5_000
+
+HOSTILE_ROWS = {
+    # kind: (how the row's text is spoilt, what the reason must say)
+    "nul_in_text": (lambda row: _texts([{**row, "TenTTHC": "Khai sinh\u0000"}])[0], "TenTTHC: a text holding a NUL"),
+    "nul_in_nested_text": (lambda row: _texts([{**row, "TaiLieuNop": [{**row["TaiLieuNop"][0], "TenGiayTo": "Tờ\u0000"}]}])[0],
+                           "TaiLieuNop[0].TenGiayTo: a text holding a NUL"),
+    "lone_surrogate": (lambda row: json.dumps({**row, "TenTTHC": "\ud800x"}), "TenTTHC: a text holding a lone"),
+    "deep_nesting": (lambda row: _texts([row])[0][:-1] + ', "TaiLieuNop": ' + NESTED + "}",
+                     "the row cannot be decoded: nested"),
+    "huge_integer": (lambda row: _texts([row])[0][:-1] + ', "KenhThucHien": ' + HUGE_INTEGER + "}",
+                     "the row cannot be decoded: holds a number too long"),
+    "phone_as_number": (lambda row: _texts([{**row, "SoDienThoai": 790794718}])[0], "SoDienThoai: an integer is not"),
+    "email_as_list": (lambda row: _texts([{**row, "Email": ["an.nguyen@example.vn"]}])[0], "Email: a list"),
+    "name_as_object": (lambda row: _texts([{**row, "ChuHoSo": {"ho": "Nguyễn", "ten": "Văn Ẩn"}}])[0], "ChuHoSo: an object"),
+    "bare_string": (lambda row: json.dumps("Nguyễn Văn Ẩn 0912345678", ensure_ascii=False),
+                    "a row must be a JSON object, got a string"),
+    "not_json": (lambda row: "{'ChuHoSo': 'Nguyễn Văn Ẩn'}", "the row cannot be decoded: not JSON"),
+}
+# Values that must not be readable anywhere in the warehouse.
+CLEAR_VALUES = ("790794718", "an.nguyen@example.vn", "Văn Ẩn", "Nguyễn Văn Ẩn", "0912345678")
+
+
+@pytest.mark.parametrize("transfer", ["pages", "files"])
+@pytest.mark.parametrize("kind", sorted(HOSTILE_ROWS))
+def test_a_row_no_decoder_or_database_takes_is_quarantined_and_the_day_loads(warehouse_url, hostile, dossiers,
+                                                                            tmp_path, kind, transfer):
+    spoil, reason = HOSTILE_ROWS[kind]
+    texts = _texts(dossiers)
+    texts[12] = spoil(dossiers[12])  # line 13, on page 2 of 3
+    if transfer == "pages":
+        hostile.serve_pages("dossiers", DAY, texts)
+    else:
+        hostile.serve_file("dossiers", DAY, texts)
+    ensure_schema(warehouse_url)
+
+    result = _ingest(hostile, tmp_path, warehouse_url, transfer)
+
+    assert (result.rows_in_manifest, result.rows_loaded, result.rows_quarantined) == (30, 29, 1)
+    ledger = _query(warehouse_url, "select rows_in_manifest, rows_loaded, rows_quarantined, status "
+                                   "from raw.load_ledger")
+    assert ledger == [(30, 29, 1, "loaded")]
+    assert _query(warehouse_url, "select count(*) from raw.portal__dossiers")[0][0] == 29
+    [(entity, day, source_file, line, text_reason, original)] = _query(
+        warehouse_url, "select entity, business_date, source_file, line_number, reason, original_text "
+                       "from raw.quarantine")
+    assert (entity, day, line) == ("dossiers", DAY, 13)
+    assert source_file == ("page-00002.json" if transfer == "pages" else "day.ndjson.gz")
+    if reason:
+        assert text_reason.startswith(reason), text_reason
+    json.loads(original)  # kept as JSON text, whatever the row held
+    stored = _warehouse_text(warehouse_url)
+    for value in CLEAR_VALUES:
+        assert value not in stored, f"{value!r} is readable in the warehouse"
+    if kind in ("bare_string", "not_json", "deep_nesting", "huge_integer"):  # kept by reference, not its text
+        reference = json.loads(original)
+        assert reference["kept"] == "reference" and reference["line_number"] == 13
+        assert Path(reference["landed"]).is_dir() and len(reference["hmac_sha256"]) == 64
+        assert NESTED not in original and HUGE_INTEGER not in original
+
+    again = _ingest(hostile, tmp_path, warehouse_url, transfer)  # a re-run changes nothing
+    assert again.skipped and again.load_id == result.load_id
+    assert _query(warehouse_url, "select count(*) from raw.load_ledger")[0][0] == 1
+    assert _query(warehouse_url, "select count(*) from raw.quarantine")[0][0] == 1
+
+
+def test_a_personal_text_holding_a_nul_loads_as_its_pseudonym(warehouse_url, hostile, dossiers, tmp_path):
+    texts = _texts(dossiers)
+    texts[3] = _texts([{**dossiers[3], "ChuHoSo": "Nguyễn\u0000Văn Ẩn"}])[0]
+    hostile.serve_pages("dossiers", DAY, texts)
+    ensure_schema(warehouse_url)
+    result = _ingest(hostile, tmp_path, warehouse_url)
+    assert (result.rows_loaded, result.rows_quarantined) == (30, 0)  # the pseudonym holds no NUL
+    [(name,)] = _query(warehouse_url, "select record->>'ChuHoSo' from raw.portal__dossiers where line_number = 4")
+    assert name == KEY.pseudonym("ChuHoSo", "Nguyễn\u0000Văn Ẩn")
+    assert "Văn Ẩn" not in _warehouse_text(warehouse_url)
