@@ -245,3 +245,79 @@ def test_a_personal_text_holding_a_nul_loads_as_its_pseudonym(warehouse_url, hos
     [(name,)] = _query(warehouse_url, "select record->>'ChuHoSo' from raw.portal__dossiers where line_number = 4")
     assert name == KEY.pseudonym("ChuHoSo", "Nguyễn\u0000Văn Ẩn")
     assert "Văn Ẩn" not in _warehouse_text(warehouse_url)
+
+
+# ----------------------------------------------------------------------------- pages that cannot be used
+
+
+def _page_body(items: list[str], **fields) -> bytes:
+    page = {"entity": "dossiers", "business_date": DAY.isoformat(), "page": 1, **fields}
+    return (json.dumps(page)[:-1] + ', "items": [' + ", ".join(items) + "]}").encode()
+
+
+PAGE_FAULTS = {
+    # kind: (the first page's body, what the error says after the URL)
+    "html_page": (b"<!DOCTYPE html><html><body>Bao tri he thong</body></html>",
+                  "did not give a page of dossiers of 2024-11-15: an HTML page of 57 bytes (3 tries)"),
+    "truncated_page": (lambda items: _page_body(items, total_pages=1)[:-40],
+                       "did not give a page of dossiers of 2024-11-15: "),
+    "no_items": (lambda items: b'{"page": 1, "total_pages": 1}', "did not give a page of dossiers of 2024-11-15: "
+                 "it has no list of items"),
+    "total_pages_missing": (lambda items: _page_body(items),
+                            "gave a page of dossiers of 2024-11-15 with no total_pages: the day cannot be paged"),
+    "total_pages_text": (lambda items: _page_body(items, total_pages="3"),
+                         "gave a page of dossiers of 2024-11-15 with a total_pages that is a text, not a whole number"),
+    "endless_empty_pages": (lambda items: _page_body([], total_pages=10**9),
+                            "gave page 1 of 1000000000 of dossiers of 2024-11-15 without rows"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PAGE_FAULTS))
+def test_a_page_that_cannot_be_used_fails_naming_the_url_entity_and_day(warehouse_url, hostile, dossiers, tmp_path,
+                                                                       kind):
+    hostile.serve_pages("dossiers", DAY, _texts(dossiers), page_size=30)
+    body, message = PAGE_FAULTS[kind]
+    hostile.routes["/api/v1/dossiers?page=1"] = (200, {}, body if isinstance(body, bytes) else body(_texts(dossiers)))
+    url = f"{hostile.url}/api/v1/dossiers?ngay=2024-11-15&page=1&page_size={PAGE_SIZE}"
+    with pytest.raises(PortalError) as failure:
+        _ingest(hostile, tmp_path, warehouse_url)
+    assert str(failure.value).startswith(f"GET {url} {message}"), str(failure.value)
+    assert "\n" not in str(failure.value) and dossiers[0]["ChuHoSo"] not in str(failure.value)
+    assert not list(tmp_path.rglob("page-00001.json")), "a page that cannot be used is not kept"
+
+
+@pytest.mark.parametrize("transfer", ["pages", "files"])
+def test_a_manifest_that_is_an_html_page_fails_naming_the_url_entity_and_day(hostile, tmp_path, transfer):
+    html = (200, {"Content-Type": "text/html"}, b"<html><body>Dang bao tri</body></html>")
+    hostile.routes["/api/v1/dossiers/manifest"] = html
+    hostile.routes["/api/v1/dossiers/files/2024-11-15.ndjson.gz.manifest"] = html
+    with pytest.raises(PortalError, match=r"^GET http://[^ ]+/api/v1/dossiers/.*manifest.* did not give the (file )?"
+                                          r"manifest of dossiers of 2024-11-15: an HTML page of 38 bytes$"):
+        fetch_day(Portal(hostile.url, TOKEN, transfer=transfer), "dossiers", DAY, tmp_path)
+
+
+# ----------------------------------------------------------------------------- the token stays home
+
+
+@pytest.mark.parametrize("transfer", ["pages", "files"])
+def test_a_redirect_to_another_origin_is_refused_and_the_token_never_leaves(hostile, dossiers, tmp_path, transfer):
+    with HostilePortal() as elsewhere:
+        elsewhere.serve_pages("dossiers", DAY, _texts(dossiers))
+        elsewhere.serve_file("dossiers", DAY, _texts(dossiers))
+        for path in list(elsewhere.routes):
+            bare = path.split("?")[0]
+            hostile.routes[path] = (302, {"Location": f"{elsewhere.url}{bare}?ngay=2024-11-15"}, b"")
+        with pytest.raises(PortalError, match=r"redirected to http://127\.0\.0\.1:\d+, which is not the portal's "
+                                              r"origin http://127\.0\.0\.1:\d+: the redirect is refused"):
+            fetch_day(Portal(hostile.url, TOKEN, transfer=transfer), "dossiers", DAY, tmp_path)
+    assert hostile.requests, "the portal was asked"
+    assert elsewhere.requests == [], "nothing, and so no token, was sent to the other origin"
+
+
+def test_a_redirect_within_the_portal_is_followed_with_the_token(hostile, dossiers, tmp_path):
+    hostile.serve_pages("dossiers", DAY, _texts(dossiers))
+    hostile.routes["/moved/manifest"] = hostile.routes["/api/v1/dossiers/manifest"]
+    hostile.routes["/api/v1/dossiers/manifest"] = (301, {"Location": "/moved/manifest"}, b"")
+    fetched = fetch_day(Portal(hostile.url, TOKEN, page_size=PAGE_SIZE), "dossiers", DAY, tmp_path)
+    assert land(fetched, tmp_path, "dossiers", DAY).exists()
+    assert all(headers.get("X-Api-Token") == TOKEN for _, headers in hostile.requests)

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -66,11 +67,47 @@ class Portal:
             respect_retry_after_header=True,
             raise_on_status=False,
         )
-        session = requests.Session()
+        session = _PortalSession(origin_of(self.base_url))
         session.headers[TOKEN_HEADER] = self.token
         session.mount("http://", HTTPAdapter(max_retries=retry))
         session.mount("https://", HTTPAdapter(max_retries=retry))
         return session
+
+
+def origin_of(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of ``url``: where the token may go."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme, 0)
+
+
+class RedirectRefused(PortalError):
+    pass
+
+
+class _PortalSession(requests.Session):
+    """A session that sends the token to the portal's origin only. requests strips ``Authorization``
+    on a redirect to another host but keeps every other header, ``X-Api-Token`` included: a redirect
+    to another origin (scheme, host or port) is refused before anything is sent there."""
+
+    def __init__(self, origin: tuple[str, str, int]):
+        super().__init__()
+        self.origin = origin
+
+    def rebuild_auth(self, prepared_request, response):
+        target = origin_of(prepared_request.url)
+        if target != self.origin:
+            prepared_request.headers.pop(TOKEN_HEADER, None)
+            scheme, host, port = target
+            raise RedirectRefused(
+                f"GET {_without_query(response.url)} redirected to {scheme}://{host}:{port}, which is not the "
+                f"portal's origin {self.origin[0]}://{self.origin[1]}:{self.origin[2]}: the redirect is refused, "
+                f"so that the token never leaves the portal")
+        super().rebuild_auth(prepared_request, response)
+
+
+def _without_query(url: str) -> str:
+    return url.split("?", 1)[0]
 
 
 BODY_ATTEMPTS = 3  # urllib3 retries connects and statuses; a body cut short is retried here
@@ -97,6 +134,8 @@ def _get(session: requests.Session, url: str, params: dict, check=None,
             if response.status_code == 200 and check is not None:
                 check(response.content)
         except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError, LandingError) as exc:
+            if attempt == BODY_ATTEMPTS and isinstance(exc, LandingError):
+                raise PortalError(f"{exc} ({attempt} tries)") from exc
             if attempt == BODY_ATTEMPTS:
                 raise PortalError(f"GET {url} {params} failed {attempt} times; last: {exc}") from exc
             log.warning("GET %s %s: %s; trying again", url, params, exc)
@@ -120,28 +159,91 @@ def fetch_extract(portal: Portal, entity: str, day: date, landing_root: Path) ->
     base = f"{portal.base_url.rstrip('/')}/api/v1/{entity}"
     with portal.session() as session:
         manifest_bytes = _get(session, f"{base}/manifest", {"ngay": day.isoformat()}, timeout=portal.timeout).content
-        manifest = json.loads(manifest_bytes)
+        manifest = _rows_manifest(manifest_bytes, f"{base}/manifest?ngay={day.isoformat()}", entity, day)
         already_landed = landed_dir(landing_root, entity, day, manifest["sha256"])
         if already_landed.exists():
             log.info("%s %s already landed at %s: nothing to fetch", entity, day, already_landed)
             return already_landed
         target = incoming_dir(landing_root, entity, day, manifest["sha256"])
         write_file_once(target / "manifest.json", manifest_bytes)
-        page, total_pages = 1, None
+        page, total_pages, rows = 1, None, 0
         while total_pages is None or page <= total_pages:
             page_path = target / f"page-{page:05d}.json"
+            params = {"ngay": day.isoformat(), "page": page, "page_size": portal.page_size}
+            url = f"{base}?ngay={day.isoformat()}&page={page}&page_size={portal.page_size}"
             if page_path.exists():  # fetched by an earlier, interrupted try
                 body = page_path.read_bytes()
             else:
-                params = {"ngay": day.isoformat(), "page": page, "page_size": portal.page_size}
-                body = _get(session, base, params, check=lambda content: decode_page(content, base),
+                body = _get(session, base, params, check=lambda content, url=url: _page(content, url, entity, day),
                             timeout=portal.timeout).content
+            decoded = _page(body, url, entity, day)
+            total_pages = _total_pages(decoded, url, entity, day, page)
+            rows += len(decoded["items"])
+            if rows > manifest["row_count"]:
+                raise PortalError(f"GET {url} brings {entity} of {day} to {rows} rows, more than the "
+                                  f"{manifest['row_count']} its manifest declares: the extract is refused")
+            if not page_path.exists():
                 write_file_once(page_path, body)
-            total_pages = decode_page(body, str(page_path))["total_pages"]
             page += 1
         log.info("fetched %s %s: %d page(s), manifest says %d rows", entity, day, total_pages,
                  manifest["row_count"])
     return target
+
+
+def _page(body: bytes, url: str, entity: str, day: date) -> dict:
+    """A page of the paged API, or LandingError in one sentence naming the URL, the entity and the day."""
+    try:
+        return decode_page(body, url)
+    except LandingError as exc:
+        what = "it has no list of items" if "no list of items" in str(exc) else _looks_like(body)
+        raise LandingError(f"GET {url} did not give a page of {entity} of {day}: {what}") from exc
+
+
+def _total_pages(page: dict, url: str, entity: str, day: date, number: int) -> int:
+    total = page.get("total_pages")
+    if type(total) is not int or total < 1:
+        problem = "no total_pages" if "total_pages" not in page else \
+            f"a total_pages that is {_json_kind(total)}, not a whole number of at least 1"
+        raise PortalError(f"GET {url} gave a page of {entity} of {day} with {problem}: the day cannot be paged")
+    if total > number and not page["items"]:
+        raise PortalError(f"GET {url} gave page {number} of {total} of {entity} of {day} without rows: "
+                          f"the paging is refused, it could go on for ever")
+    return total
+
+
+def _rows_manifest(data: bytes, url: str, entity: str, day: date) -> dict:
+    """The paged API's manifest, or PortalError in one sentence naming the URL, the entity and the day."""
+    try:
+        manifest = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError):
+        raise PortalError(f"GET {url} did not give the manifest of {entity} of {day}: {_looks_like(data)}") from None
+    if not isinstance(manifest, dict):
+        raise PortalError(f"GET {url} did not give the manifest of {entity} of {day}: it is {_json_kind(manifest)}")
+    problems = []
+    if not _is_sha256(manifest.get("sha256")):
+        problems.append("no sha256 of 64 hexadecimal digits")
+    if type(manifest.get("row_count")) is not int or manifest["row_count"] < 0:
+        problems.append("no row_count that is a whole number")
+    if problems:
+        raise PortalError(f"GET {url} gave a manifest of {entity} of {day} with {' and '.join(problems)}")
+    return manifest
+
+
+def _looks_like(body: bytes) -> str:
+    """What a body that is not the expected JSON looks like, without quoting it (it may be personal)."""
+    head = body[:512].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+        return f"an HTML page of {len(body)} bytes"
+    if not body.strip():
+        return "an empty body"
+    return f"{len(body)} bytes that are not JSON"
+
+
+def _json_kind(value) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", str: "a text", int: "an integer", float: "a number", list: "a list",
+            dict: "an object"}.get(type(value), type(value).__name__)
 
 
 # ----------------------------------------------------------------------------- whole-day files
@@ -204,15 +306,28 @@ def fetch_day_file(portal: Portal, entity: str, day: date, landing_root: Path) -
 def _file_manifest(data: bytes, url: str, entity: str, day: date) -> dict:
     try:
         manifest = json.loads(data)
-        missing = [key for key in ("row_count", "sha256", "bytes", "rows_sha256") if key not in manifest]
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise PortalError(f"GET {url} is not a file manifest: {exc}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError):
+        raise PortalError(f"GET {url} did not give the file manifest of {entity} of {day}: "
+                          f"{_looks_like(data)}") from None
+    if not isinstance(manifest, dict):
+        raise PortalError(f"GET {url} did not give the file manifest of {entity} of {day}: it is "
+                          f"{_json_kind(manifest)}")
+    missing = [key for key in ("row_count", "sha256", "bytes", "rows_sha256") if key not in manifest]
     if missing:
         raise PortalError(f"GET {url} is not a file manifest: it lacks {', '.join(missing)}")
+    wrong = [key for key in ("row_count", "bytes") if type(manifest[key]) is not int or manifest[key] < 0] + \
+        [key for key in ("sha256", "rows_sha256") if not _is_sha256(manifest[key])]
+    if wrong:
+        raise PortalError(f"GET {url} gave a file manifest of {entity} of {day} whose {', '.join(wrong)} "
+                          f"{'is' if len(wrong) == 1 else 'are'} not what a manifest holds")
     described = (manifest.get("entity"), manifest.get("business_date"), manifest.get("format"))
     if described != (entity, day.isoformat(), FILE_FORMAT):
         raise PortalError(f"GET {url} describes {described}, not ({entity!r}, {day.isoformat()!r}, {FILE_FORMAT!r})")
     return manifest
+
+
+def _is_sha256(value) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def _download(session: requests.Session, url: str, path: Path, timeout) -> tuple[int, str]:
