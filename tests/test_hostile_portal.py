@@ -8,24 +8,18 @@ place, no clear personal value reaches the warehouse, and a re-run changes nothi
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
-import threading
-from collections.abc import Callable
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import psycopg
 import pytest
 
-from chiso.contract.canonical import MANIFEST_FORMAT
 from chiso.ingest.fetch import Portal, PortalError, fetch_day
-from chiso.ingest.landing import decode_page, land
+from chiso.ingest.landing import land
 from chiso.ingest.load import load_extract
 from chiso.ingest.pseudonymise import Pseudonymiser
+from chiso.simulator.hostile import HostilePortal
 from chiso.simulator.scenarios import get_scenario
 from chiso.simulator.server import PortalSimulator
 from chiso.warehouse import ensure_schema
@@ -34,99 +28,6 @@ DAY = date(2024, 11, 15)
 TOKEN = "hostile-test-token"
 KEY = Pseudonymiser("hostile-test-key")
 PAGE_SIZE = 10
-
-
-# ----------------------------------------------------------------------------- the hostile portal
-
-Answer = tuple[int, dict, bytes] | Callable[[BaseHTTPRequestHandler], None]
-
-
-class HostilePortal:
-    """Answers GETs from ``routes``: path (query ignored, except ``page``) → (status, headers, body), or
-    a function writing the answer itself (endless or slow bodies). Records every request's headers."""
-
-    def __init__(self):
-        self.routes: dict[str, Answer] = {}
-        self.requests: list[tuple[str, dict]] = []
-        portal = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                parsed = urlparse(self.path)
-                portal.requests.append((self.path, dict(self.headers)))
-                page = parse_qs(parsed.query).get("page", [None])[0]
-                answer = portal.routes.get(f"{parsed.path}?page={page}" if page else parsed.path)
-                if answer is None:
-                    answer = (404, {}, b"not here")
-                if callable(answer):
-                    answer(self)
-                    return
-                status, headers, body = answer
-                self.send_response(status)
-                for name, value in {"Content-Length": str(len(body)), **headers}.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> HostilePortal:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def serve_pages(self, entity: str, day: date, row_texts: list[str], page_size: int = PAGE_SIZE) -> dict:
-        """Serve ``row_texts`` (each row's JSON text, as sent) as the paged API would, with a manifest
-        whose checksum is over the rows as chiso decodes them; return the manifest."""
-        pages = [row_texts[i:i + page_size] for i in range(0, len(row_texts), page_size)] or [[]]
-        rows = []
-        for number, texts in enumerate(pages, 1):
-            body = ('{"entity": "%s", "business_date": "%s", "page": %d, "total_pages": %d, "items": [%s]}'
-                    % (entity, day.isoformat(), number, len(pages), ", ".join(texts))).encode()
-            self.routes[f"/api/v1/{entity}?page={number}"] = (200, {"Content-Type": "application/json"}, body)
-            rows += decode_page(body, "test")["items"]
-        manifest = _rows_manifest(entity, day, rows)
-        self.routes[f"/api/v1/{entity}/manifest"] = (200, {}, json.dumps(manifest).encode())
-        return manifest
-
-    def serve_file(self, entity: str, day: date, row_texts: list[str]) -> dict:
-        """Serve ``row_texts`` as the whole-day NDJSON.gz file with its manifest; return the manifest."""
-        from chiso.ingest.landing import _parse_line
-
-        body = gzip.compress("".join(text + "\n" for text in row_texts).encode(), mtime=0)
-        rows_manifest = _rows_manifest(entity, day, [_parse_line(text, "test") for text in row_texts])
-        manifest = {"entity": entity, "business_date": day.isoformat(), "format": "ndjson.gz",
-                    "row_count": rows_manifest["row_count"], "rows_sha256": rows_manifest["sha256"],
-                    "bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}
-        path = f"/api/v1/{entity}/files/{day.isoformat()}.ndjson.gz"
-        self.routes[path] = (200, {"Content-Type": "application/gzip"}, body)
-        self.routes[path + ".manifest"] = (200, {}, json.dumps(manifest).encode())
-        return manifest
-
-
-def _rows_manifest(entity: str, day: date, rows: list) -> dict:
-    from chiso.contract.canonical import canonical_line
-
-    digest = hashlib.sha256()
-    for row in rows:
-        digest.update(canonical_line(row))
-    return {"entity": entity, "business_date": day.isoformat(), "row_count": len(rows),
-            "sha256": digest.hexdigest(), "format": MANIFEST_FORMAT}
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +101,7 @@ def test_a_row_no_decoder_or_database_takes_is_quarantined_and_the_day_loads(war
     texts = _texts(dossiers)
     texts[12] = spoil(dossiers[12])  # line 13, on page 2 of 3
     if transfer == "pages":
-        hostile.serve_pages("dossiers", DAY, texts)
+        hostile.serve_pages("dossiers", DAY, texts, PAGE_SIZE)
     else:
         hostile.serve_file("dossiers", DAY, texts)
     ensure_schema(warehouse_url)
@@ -238,7 +139,7 @@ def test_a_row_no_decoder_or_database_takes_is_quarantined_and_the_day_loads(war
 def test_a_personal_text_holding_a_nul_loads_as_its_pseudonym(warehouse_url, hostile, dossiers, tmp_path):
     texts = _texts(dossiers)
     texts[3] = _texts([{**dossiers[3], "ChuHoSo": "Nguyễn\u0000Văn Ẩn"}])[0]
-    hostile.serve_pages("dossiers", DAY, texts)
+    hostile.serve_pages("dossiers", DAY, texts, PAGE_SIZE)
     ensure_schema(warehouse_url)
     result = _ingest(hostile, tmp_path, warehouse_url)
     assert (result.rows_loaded, result.rows_quarantined) == (30, 0)  # the pseudonym holds no NUL
@@ -302,7 +203,7 @@ def test_a_manifest_that_is_an_html_page_fails_naming_the_url_entity_and_day(hos
 @pytest.mark.parametrize("transfer", ["pages", "files"])
 def test_a_redirect_to_another_origin_is_refused_and_the_token_never_leaves(hostile, dossiers, tmp_path, transfer):
     with HostilePortal() as elsewhere:
-        elsewhere.serve_pages("dossiers", DAY, _texts(dossiers))
+        elsewhere.serve_pages("dossiers", DAY, _texts(dossiers), PAGE_SIZE)
         elsewhere.serve_file("dossiers", DAY, _texts(dossiers))
         for path in list(elsewhere.routes):
             bare = path.split("?")[0]
@@ -315,9 +216,42 @@ def test_a_redirect_to_another_origin_is_refused_and_the_token_never_leaves(host
 
 
 def test_a_redirect_within_the_portal_is_followed_with_the_token(hostile, dossiers, tmp_path):
-    hostile.serve_pages("dossiers", DAY, _texts(dossiers))
+    hostile.serve_pages("dossiers", DAY, _texts(dossiers), PAGE_SIZE)
     hostile.routes["/moved/manifest"] = hostile.routes["/api/v1/dossiers/manifest"]
     hostile.routes["/api/v1/dossiers/manifest"] = (301, {"Location": "/moved/manifest"}, b"")
     fetched = fetch_day(Portal(hostile.url, TOKEN, page_size=PAGE_SIZE), "dossiers", DAY, tmp_path)
     assert land(fetched, tmp_path, "dossiers", DAY).exists()
     assert all(headers.get("X-Api-Token") == TOKEN for _, headers in hostile.requests)
+
+
+# ----------------------------------------------------------------------------- bounded fetch and load
+
+
+def _bench():
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "bench_hostile_portal.py"
+    spec = importlib.util.spec_from_file_location("bench_hostile_portal", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+BENCH = _bench()
+GIB = 1 << 30
+
+
+@pytest.mark.parametrize("kind", [kind for kind in BENCH.KINDS if kind != "dense_page"])
+def test_no_body_the_portal_sends_exhausts_memory_disk_or_time(warehouse_url, tmp_path, kind):
+    """GB-sized pages and files, gzip bombs (1.5 GB expanded) and endless slow bodies, generated on the fly:
+    each fails in one sentence naming where and which bound, with the whole child process (Python and
+    all) under 300 MB and no more than a few MiB left in the landing zone; the ledger is untouched, and
+    a second run ends the same way."""
+    expected_type, words = BENCH.KINDS[kind][1]
+    for _ in range(2 if kind in ("huge_page", "gzip_bomb_line") else 1):
+        outcome = BENCH.run_kind(kind, 3 * GIB // 2, warehouse_url, tmp_path)
+        assert outcome["error_type"] == expected_type and words in outcome["message"], outcome
+        assert "\n" not in outcome["message"] and "Hoàng Văn Bảo" not in outcome["message"]
+        assert outcome["peak_mb"] < 300, outcome
+        assert outcome["disk_bytes"] < 4 << 20, outcome  # the gzip bombs' 1.5 MB files, at most
+        assert _query(warehouse_url, "select count(*) from raw.load_ledger") == [(0,)]

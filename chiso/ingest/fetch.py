@@ -19,6 +19,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.util.retry import Retry
 
+from chiso import settings
+
 from chiso.contract.canonical import MANIFEST_FORMAT
 from chiso.ingest.landing import (
     DAY_FILE,
@@ -42,6 +44,21 @@ class PortalError(RuntimeError):
     pass
 
 
+def _setting(name: str, kind=int):
+    return kind(settings.require(name))
+
+
+MAX_RETRY_AFTER_SECONDS = 120  # a Retry-After longer than this is not waited out in full
+
+
+class _Retry(Retry):
+    """urllib3's Retry, with a portal's Retry-After capped: a hostile one could ask for a day's wait."""
+
+    def get_retry_after(self, response):
+        seconds = super().get_retry_after(response)
+        return None if seconds is None else min(seconds, MAX_RETRY_AFTER_SECONDS)
+
+
 @dataclass(frozen=True)
 class Portal:
     base_url: str
@@ -49,6 +66,21 @@ class Portal:
     page_size: int = 500
     transfer: str = "pages"  # one of TRANSFERS
     read_timeout: float = TIMEOUT_SECONDS[1]  # seconds of silence before a request is abandoned
+    # Bounds on what the portal may send (docs/ingest.md, "What a portal cannot do"); None: the setting.
+    max_page_bytes: int | None = None  # CHISO_PORTAL_MAX_PAGE_BYTES
+    max_file_bytes: int | None = None  # CHISO_PORTAL_MAX_FILE_BYTES
+    request_deadline: float | None = None  # CHISO_PORTAL_REQUEST_DEADLINE_SECONDS: one request, body and all
+    day_deadline: float | None = None  # CHISO_PORTAL_DAY_DEADLINE_SECONDS: one entity's day, every request
+
+    def limit(self, name: str) -> float:
+        value = getattr(self, name)
+        if value is not None:
+            return value
+        setting, kind = {"max_page_bytes": ("CHISO_PORTAL_MAX_PAGE_BYTES", int),
+                         "max_file_bytes": ("CHISO_PORTAL_MAX_FILE_BYTES", int),
+                         "request_deadline": ("CHISO_PORTAL_REQUEST_DEADLINE_SECONDS", float),
+                         "day_deadline": ("CHISO_PORTAL_DAY_DEADLINE_SECONDS", float)}[name]
+        return _setting(setting, kind)
 
     def __post_init__(self):
         if self.transfer not in TRANSFERS:
@@ -59,7 +91,7 @@ class Portal:
         return TIMEOUT_SECONDS[0], self.read_timeout
 
     def session(self) -> requests.Session:
-        retry = Retry(
+        retry = _Retry(
             total=5,
             backoff_factor=0.5,
             status_forcelist=(429, 500, 502, 503, 504),
@@ -123,17 +155,72 @@ def _log_retries(response: requests.Response, url: str, started: float) -> None:
                     "y" if len(history) == 1 else "ies", causes, time.monotonic() - started)
 
 
-def _get(session: requests.Session, url: str, params: dict, check=None,
-         timeout: tuple[float, float] = TIMEOUT_SECONDS) -> requests.Response:
-    """GET with retries, including bodies cut short or unreadable (``check`` raises on a bad body)."""
+class _Budget:
+    """The time left to an entity's day (CHISO_PORTAL_DAY_DEADLINE_SECONDS), and what each request may
+    take of it (CHISO_PORTAL_REQUEST_DEADLINE_SECONDS), measured on the whole request, body included:
+    a read timeout alone lets a body trickle in for ever, one byte per interval."""
+
+    def __init__(self, portal: Portal, entity: str, day: date):
+        self.request_seconds = portal.limit("request_deadline")
+        self.day_seconds = portal.limit("day_deadline")
+        self.ends = time.monotonic() + self.day_seconds
+        self.what = f"{entity} of {day}"
+
+    def request_ends(self, url: str) -> float:
+        now = time.monotonic()
+        if now >= self.ends:
+            raise PortalError(f"GET {url}: fetching {self.what} took longer than its {self.day_seconds:g} s "
+                              f"(CHISO_PORTAL_DAY_DEADLINE_SECONDS): the fetch is abandoned")
+        return min(self.ends, now + self.request_seconds)
+
+    def passed(self, url: str, ends: float, received: int) -> PortalError:
+        whole_day = ends >= self.ends
+        return PortalError(
+            f"GET {url} had sent {received} bytes when {'its entity-day' if whole_day else 'the request'}'s "
+            f"deadline of {self.day_seconds if whole_day else self.request_seconds:g} s passed "
+            f"({'CHISO_PORTAL_DAY_DEADLINE_SECONDS' if whole_day else 'CHISO_PORTAL_REQUEST_DEADLINE_SECONDS'}, "
+            f"{self.what}): the body is abandoned")
+
+
+def _stream_body(response: requests.Response, url: str, limit: int, limit_name: str, budget: _Budget,
+                 ends: float, write, decode_content: bool = True) -> int:
+    """Read the body in chunks of at most CHUNK_BYTES, handing each to ``write``; return its size.
+
+    Never more than ``limit`` bytes (decoded, when the portal compressed them: urllib3 decompresses at
+    most one chunk at a time), never past ``ends``: ``read1`` returns as soon as any byte arrives, so the
+    deadline is looked at after every read, however slowly the body comes."""
+    raw, size = response.raw, 0
+    while True:
+        if time.monotonic() > ends:
+            raise budget.passed(url, ends, size)
+        chunk = raw.read1(CHUNK_BYTES, decode_content=decode_content)
+        if not chunk:
+            return size
+        size += len(chunk)
+        if size > limit:
+            raise PortalError(f"GET {url} sent more than {limit} bytes ({limit_name}, {budget.what}): "
+                                f"the body is refused")
+        write(chunk)
+
+
+def _get(session: requests.Session, url: str, params: dict, budget: _Budget, limit: int, check=None,
+         timeout: tuple[float, float] = TIMEOUT_SECONDS, limit_name: str = "CHISO_PORTAL_MAX_PAGE_BYTES") -> bytes:
+    """GET a body of at most ``limit`` bytes, within the budget's deadlines, with retries, including
+    bodies cut short or unreadable (``check`` raises on a bad body)."""
     for attempt in range(1, BODY_ATTEMPTS + 1):
+        ends = budget.request_ends(url)
         try:
             started = time.monotonic()
-            response = session.get(url, params=params, timeout=timeout)
-            _log_retries(response, url, started)
-            if response.status_code == 200 and check is not None:
-                check(response.content)
-        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError, LandingError) as exc:
+            with session.get(url, params=params, timeout=timeout, stream=True) as response:
+                _log_retries(response, url, started)
+                if response.status_code != 200:
+                    raise PortalError(f"GET {response.url} answered HTTP {response.status_code}: {_head(response)}")
+                body = bytearray()
+                _stream_body(response, response.url, limit, limit_name, budget, ends, body.extend)
+            if check is not None:
+                check(bytes(body))
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError, LandingError,
+                Urllib3Error) as exc:
             if attempt == BODY_ATTEMPTS and isinstance(exc, LandingError):
                 raise PortalError(f"{exc} ({attempt} tries)") from exc
             if attempt == BODY_ATTEMPTS:
@@ -143,10 +230,16 @@ def _get(session: requests.Session, url: str, params: dict, check=None,
             continue
         except requests.RequestException as exc:
             raise PortalError(f"GET {url} {params} failed after retries: {exc}") from exc
-        if response.status_code != 200:
-            raise PortalError(f"GET {response.url} answered HTTP {response.status_code}: {response.text[:300]}")
-        return response
+        return bytes(body)
     raise AssertionError("unreachable")
+
+
+def _head(response: requests.Response) -> str:
+    """The start of an error's body, for its message (never the whole of it: it could be endless)."""
+    try:
+        return response.raw.read1(300).decode("utf-8", "replace")
+    except (Urllib3Error, requests.RequestException, OSError):
+        return ""
 
 
 def fetch_extract(portal: Portal, entity: str, day: date, landing_root: Path) -> Path:
@@ -157,8 +250,10 @@ def fetch_extract(portal: Portal, entity: str, day: date, landing_root: Path) ->
     extract was already landed, nothing is downloaded but the manifest.
     """
     base = f"{portal.base_url.rstrip('/')}/api/v1/{entity}"
+    budget, page_limit = _Budget(portal, entity, day), portal.limit("max_page_bytes")
     with portal.session() as session:
-        manifest_bytes = _get(session, f"{base}/manifest", {"ngay": day.isoformat()}, timeout=portal.timeout).content
+        manifest_bytes = _get(session, f"{base}/manifest", {"ngay": day.isoformat()}, budget, page_limit,
+                              timeout=portal.timeout)
         manifest = _rows_manifest(manifest_bytes, f"{base}/manifest?ngay={day.isoformat()}", entity, day)
         already_landed = landed_dir(landing_root, entity, day, manifest["sha256"])
         if already_landed.exists():
@@ -174,8 +269,8 @@ def fetch_extract(portal: Portal, entity: str, day: date, landing_root: Path) ->
             if page_path.exists():  # fetched by an earlier, interrupted try
                 body = page_path.read_bytes()
             else:
-                body = _get(session, base, params, check=lambda content, url=url: _page(content, url, entity, day),
-                            timeout=portal.timeout).content
+                body = _get(session, base, params, budget, page_limit, timeout=portal.timeout,
+                            check=lambda content, url=url: _page(content, url, entity, day))
             decoded = _page(body, url, entity, day)
             total_pages = _total_pages(decoded, url, entity, day, page)
             rows += len(decoded["items"])
@@ -270,9 +365,15 @@ def fetch_day_file(portal: Portal, entity: str, day: date, landing_root: Path) -
     differs from the manifest (cut short, corrupted) is fetched once more, then refused with its URL.
     """
     url = f"{portal.base_url.rstrip('/')}/api/v1/{entity}/files/{day.isoformat()}.{FILE_FORMAT}"
+    budget = _Budget(portal, entity, day)
     with portal.session() as session:
-        manifest_bytes = _get(session, f"{url}.manifest", {}, timeout=portal.timeout).content
+        manifest_bytes = _get(session, f"{url}.manifest", {}, budget, portal.limit("max_page_bytes"),
+                              timeout=portal.timeout)
         manifest = _file_manifest(manifest_bytes, f"{url}.manifest", entity, day)
+        max_file_bytes = portal.limit("max_file_bytes")
+        if manifest["bytes"] > max_file_bytes:
+            raise PortalError(f"GET {url}.manifest declares a file of {manifest['bytes']} bytes for {entity} of {day}, "
+                              f"more than CHISO_PORTAL_MAX_FILE_BYTES ({max_file_bytes}): it is not downloaded")
         already_landed = landed_dir(landing_root, entity, day, manifest["rows_sha256"])
         if already_landed.exists():
             log.info("%s %s already landed at %s: nothing to fetch", entity, day, already_landed)
@@ -284,7 +385,7 @@ def fetch_day_file(portal: Portal, entity: str, day: date, landing_root: Path) -
             log.info("%s %s: %s was downloaded whole by an earlier try", entity, day, path)
         else:
             for attempt in range(1, FILE_ATTEMPTS + 1):
-                received = _download(session, url, path, portal.timeout)
+                received = _download(session, url, path, portal.timeout, budget, manifest["bytes"])
                 if received == expected:
                     break
                 message = (f"GET {url} gave {received[0]} bytes with sha256 {received[1]}; its manifest says "
@@ -330,17 +431,22 @@ def _is_sha256(value) -> bool:
     return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
-def _download(session: requests.Session, url: str, path: Path, timeout) -> tuple[int, str]:
+def _download(session: requests.Session, url: str, path: Path, timeout, budget: _Budget,
+              declared_bytes: int) -> tuple[int, str]:
     """Stream ``url`` into ``path`` (owner-only, via a .part file); return (bytes, sha256) received.
 
     The bytes are stored as sent (no Content-Encoding decoding), so they are the bytes the manifest's
     checksum is over. A connection that breaks mid-body leaves what arrived, which the caller then
-    finds short: a cut-off stream and a short file are the same fault.
+    finds short: a cut-off stream and a short file are the same fault. A body longer than its manifest
+    declares is refused at once, with no more than one byte past the declared size on disk (and
+    removed); so is one still arriving at the request's or the entity-day's deadline.
     """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     part = path.with_suffix(path.suffix + ".part")
-    digest, size = hashlib.sha256(), 0
+    digest = hashlib.sha256()
+    size = 0
     started = time.monotonic()
+    ends = budget.request_ends(url)
     try:
         response = session.get(url, stream=True, timeout=timeout)
     except requests.RequestException as exc:
@@ -348,14 +454,23 @@ def _download(session: requests.Session, url: str, path: Path, timeout) -> tuple
     with response:
         _log_retries(response, url, started)
         if response.status_code != 200:
-            raise PortalError(f"GET {url} answered HTTP {response.status_code}: {response.text[:300]}")
+            raise PortalError(f"GET {url} answered HTTP {response.status_code}: {_head(response)}")
         fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
+
+            def write(chunk: bytes) -> None:
+                nonlocal size
+                handle.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+
             try:
-                for chunk in response.raw.stream(CHUNK_BYTES, decode_content=False):
-                    handle.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
+                _stream_body(response, url, declared_bytes, "the size its manifest declares", budget, ends, write,
+                             decode_content=False)
+            except PortalError:
+                handle.close()
+                part.unlink(missing_ok=True)
+                raise
             except (Urllib3Error, requests.RequestException, OSError) as exc:
                 log.warning("GET %s broke off after %d bytes: %s", url, size, exc)
             handle.flush()

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from chiso import settings
 from chiso.contract import canonical_line
 from chiso.contract.canonical import UndecodableRow
 
@@ -228,11 +229,13 @@ def iter_raw_pages(directory: Path) -> Iterator[RawPage]:
     come in batches of ``DAY_FILE_BATCH`` lines."""
     if is_day_file_extract(directory):
         batch: list[tuple[str, str]] = []
+        size = 0
         for _, text, where in _day_file_lines(directory):
             batch.append((text, where))
-            if len(batch) == DAY_FILE_BATCH:
+            size += len(text)
+            if len(batch) == DAY_FILE_BATCH or size >= DAY_FILE_BATCH_CHARACTERS:
                 yield RawPage(DAY_FILE, lines=tuple(batch))
-                batch = []
+                batch, size = [], 0
         if batch:
             yield RawPage(DAY_FILE, lines=tuple(batch))
         return
@@ -245,6 +248,7 @@ def iter_raw_pages(directory: Path) -> Iterator[RawPage]:
 DAY_FILE = "day.ndjson.gz"  # the portal's whole-day export, as downloaded
 FILE_MANIFEST = "file-manifest.json"  # the file's manifest, as the portal sent it
 DAY_FILE_BATCH = 500  # rows per batch when the loader asks for the file page by page
+DAY_FILE_BATCH_CHARACTERS = 4 << 20  # and no more text than a page may hold (CHISO_PORTAL_MAX_PAGE_BYTES)
 
 
 def is_day_file_extract(directory: Path) -> bool:
@@ -269,15 +273,30 @@ def _parse_line(text: str, source: str):
     return _parse_row(text)
 
 
+GZIP_RATIO_FLOOR = 64 << 20  # a file may always expand to this many bytes, whatever its own size
+
+
 def _day_file_lines(directory: Path) -> Iterator[tuple[int, str, str]]:
     """(line number, text, where) of each line of a landed whole-day file, streamed: a national day
-    never sits in memory."""
+    never sits in memory, nor does one line longer than CHISO_MAX_LINE_BYTES, and a file expanding more
+    than CHISO_MAX_GZIP_RATIO times its size (a decompression bomb) is refused as soon as it does."""
     path = directory / DAY_FILE
-    line_number = 0
+    max_line = int(settings.require("CHISO_MAX_LINE_BYTES"))
+    ratio = int(settings.require("CHISO_MAX_GZIP_RATIO"))
+    max_total = max(GZIP_RATIO_FLOOR, ratio * path.stat().st_size)
+    line_number = total = 0
     try:
         with gzip.open(path, "rb") as lines:
-            for line in lines:
+            while line := lines.readline(max_line + 1):
                 line_number += 1
+                total += len(line)
+                if len(line.rstrip(b"\r\n")) > max_line:
+                    raise LandingError(f"{path}: line {line_number} is longer than {max_line} bytes once "
+                                       f"decompressed (CHISO_MAX_LINE_BYTES): the file is refused")
+                if total > max_total:
+                    raise LandingError(f"{path} expands to more than {max_total} bytes, {ratio} times its "
+                                       f"{path.stat().st_size} (CHISO_MAX_GZIP_RATIO), by line {line_number}: "
+                                       f"refused as a decompression bomb")
                 where = f"{path}, line {line_number}"
                 yield line_number, _line_text(line.removeprefix(UTF8_BOM) if line_number == 1 else line, where), where
     except (EOFError, OSError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError

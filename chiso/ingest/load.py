@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import re
+import tempfile
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -117,7 +118,10 @@ class _RowWriter:
             (self.typed.attribute[field], field, pseudonymiser.for_nfc_text(field))
             for field in self.personal if field in self.typed.attribute]
         self.line_number = self.loaded = 0
-        self.quarantined: list[tuple] = []
+        # Quarantined rows wait for the raw COPY to end in an owner-only temporary file, as COPY text (they
+        # hold pseudonyms only): a day the portal spoilt row by row must not pile up in memory.
+        self.quarantine_spool = tempfile.TemporaryFile()
+        self.quarantined = 0
         self.columns_seen: set[str] = set()
         self.all_known = True  # columns_seen <= known
 
@@ -222,7 +226,7 @@ class _RowWriter:
         text = canonical_line(record).decode().rstrip("\n")
         if _SUSPECT.search(text):  # kept as text jsonb can read: NULs and lone surrogates become U+FFFD
             text = canonical_line(_printable(record)).decode().rstrip("\n")
-        self.quarantined.append((self.load_id, self.entity.name, self.day, source_file, line_number, reason, text))
+        self._spool(source_file, line_number, reason, text)
 
     def _quarantine_by_reference(self, source_file: str, line_number: int, reason: str, row) -> None:
         """A row that is not an object, or not JSON: no field says what in it is personal (a bare
@@ -232,8 +236,13 @@ class _RowWriter:
         reference = {"kept": "reference", "landed": str(self.landed) if self.landed else None,
                      "source_file": source_file, "line_number": line_number,
                      "hmac_sha256": self.pseudonymiser.digest(canonical_line(row))}
-        self.quarantined.append((self.load_id, self.entity.name, self.day, source_file, line_number, reason,
-                                 json.dumps(reference, ensure_ascii=False)))
+        self._spool(source_file, line_number, reason, json.dumps(reference, ensure_ascii=False))
+
+    def _spool(self, source_file: str, line_number: int, reason: str, text: str) -> None:
+        self.quarantine_spool.write(
+            f"{self.load_id}\t{_copy_field(self.entity.name)}\t{self.day.isoformat()}\t{_copy_field(source_file)}\t"
+            f"{line_number}\t{_copy_field(reason)}\t{_copy_field(text)}\n".encode())
+        self.quarantined += 1
 
 
 def _json_type(value) -> str:
@@ -302,30 +311,31 @@ def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: 
                           fast_lane=conn.info.encoding == "utf-8", landed=landed)
         copy_sql = (f"copy {RAW_SCHEMA}.{entity.raw_table} "
                     f"(load_id, business_date, source_file, line_number, record) from stdin")
-        with conn.cursor().copy(copy_sql) as copy:
-            for page in iter_raw_pages(landed):
-                chunk = rows.page(page)
-                if chunk:
-                    copy.write(chunk)
-        loaded, quarantined = rows.loaded, rows.quarantined
-        if quarantined:
-            with conn.cursor().copy(
-                f"copy {RAW_SCHEMA}.quarantine (load_id, entity, business_date, source_file, line_number, "
-                f"reason, original_text) from stdin"
-            ) as copy:
-                for row in quarantined:
-                    copy.write_row(row)
-        if loaded + len(quarantined) != manifest["row_count"]:
+        with rows.quarantine_spool as spool:
+            with conn.cursor().copy(copy_sql) as copy:
+                for page in iter_raw_pages(landed):
+                    chunk = rows.page(page)
+                    if chunk:
+                        copy.write(chunk)
+            loaded, quarantined = rows.loaded, rows.quarantined
+            if quarantined:
+                spool.seek(0)
+                with conn.cursor().copy(
+                    f"copy {RAW_SCHEMA}.quarantine (load_id, entity, business_date, source_file, line_number, "
+                    f"reason, original_text) from stdin"
+                ) as copy:
+                    while chunk := spool.read(1 << 20):
+                        copy.write(chunk)
+        if loaded + quarantined != manifest["row_count"]:
             raise LoadAccountingError(
                 f"{entity.name} {day}: manifest has {manifest['row_count']} rows but {loaded} were loaded "
-                f"and {len(quarantined)} quarantined"
+                f"and {quarantined} quarantined"
             )
         conn.execute(
             f"update {RAW_SCHEMA}.load_ledger set rows_loaded = %s, rows_quarantined = %s, status = 'loaded', "
             f"finished_at = now() where load_id = %s",
-            (loaded, len(quarantined), load_id),
+            (loaded, quarantined, load_id),
         )
-    log.info("loaded %s %s: %d rows, %d quarantined (load %s)", entity.name, day, loaded, len(quarantined),
-             load_id)
+    log.info("loaded %s %s: %d rows, %d quarantined (load %s)", entity.name, day, loaded, quarantined, load_id)
     return LoadResult(entity.name, day.isoformat(), load_id, checksum, manifest["row_count"], loaded,
-                      len(quarantined), skipped=False)
+                      quarantined, skipped=False)
