@@ -43,6 +43,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("CHISO_PSEUDONYM_CONN_ID",
                 "Airflow connection whose password is the HMAC key for applicants' personal data.",
                 "chiso_pseudonym_key"),
+        Setting("CHISO_DEMO_MODE",
+                "true only for the demo and tests: accepts any non-empty pseudonymisation key. Otherwise a key that "
+                "is known, says it is a demo or test key, or is shorter than 32 bytes stops the load.", "false"),
         Setting("CHISO_RETRY_DELAY_SECONDS", "First retry delay of the daily DAG's tasks (doubles each try).",
                 "60"),
         Setting("CHISO_TASK_TIMEOUT_SECONDS",

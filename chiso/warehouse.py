@@ -88,6 +88,9 @@ create table if not exists {RAW_SCHEMA}.load_ledger (
     started_at        timestamptz not null default now(),
     finished_at       timestamptz
 );
+-- Which key made the load's pseudonyms (Pseudonymiser.key_id, never the key); null for loads made
+-- before it was recorded. Added in place to warehouses created earlier.
+alter table {RAW_SCHEMA}.load_ledger add column if not exists pseudonym_key_id text;
 create unique index if not exists load_ledger_one_current
     on {RAW_SCHEMA}.load_ledger (entity, business_date) where status = 'loaded';
 

@@ -255,3 +255,74 @@ def test_no_body_the_portal_sends_exhausts_memory_disk_or_time(warehouse_url, tm
         assert outcome["peak_mb"] < 300, outcome
         assert outcome["disk_bytes"] < 4 << 20, outcome  # the gzip bombs' 1.5 MB files, at most
         assert _query(warehouse_url, "select count(*) from raw.load_ledger") == [(0,)]
+
+
+# ----------------------------------------------------------------------------- pseudonym keys
+
+
+@pytest.mark.parametrize("key, problem", [
+    ("demo-only-pseudonym-key-do-not-use-with-real-data", "a key published in chiso's repository"),
+    ("our-demo-key-for-the-province-2026-abcdefgh", "a demo or test key"),
+    ("short-but-random-9f8a", "only 21 bytes long, fewer than 32"),
+    ("", "empty"),
+])
+def test_a_known_demo_or_short_key_is_refused_outside_the_demo(key, problem):
+    from chiso.ingest.pseudonymise import KeyRefused, check_key
+
+    with pytest.raises(KeyRefused) as refused:
+        check_key(key, demo=False)
+    assert problem in str(refused.value) and (not key or key not in str(refused.value))
+    if key:
+        check_key(key, demo=True)  # the demo takes any non-empty key
+    check_key("kT3v9QpX2mW8zR5nB7yC4hL6dF1gJ0sA", demo=False)  # 32 random bytes are fine
+
+
+def test_the_pipeline_refuses_the_key_before_loading_anything(monkeypatch):
+    from airflow.sdk import Connection
+
+    from chiso import pipeline
+    from chiso.ingest.pseudonymise import KeyRefused
+
+    monkeypatch.setattr(Connection, "get", classmethod(lambda cls, conn_id: Connection(
+        conn_id=conn_id, conn_type="generic", password="demo-only-pseudonym-key-do-not-use-with-real-data")))
+    monkeypatch.delenv("CHISO_DEMO_MODE", raising=False)
+    with pytest.raises(KeyRefused, match="a key published in chiso's repository"):
+        pipeline.pseudonymiser_from_connection("chiso_pseudonym_key")
+    monkeypatch.setenv("CHISO_DEMO_MODE", "true")
+    assert pipeline.pseudonymiser_from_connection("chiso_pseudonym_key").key_id
+
+
+def test_each_load_records_which_key_made_its_pseudonyms_and_a_new_key_reloads_the_day(
+        warehouse_url, hostile, dossiers, tmp_path):
+    hostile.serve_pages("dossiers", DAY, _texts(dossiers), PAGE_SIZE)
+    ensure_schema(warehouse_url)
+    ensure_schema(warehouse_url)  # idempotent, column and all
+    fetched = fetch_day(Portal(hostile.url, TOKEN, page_size=PAGE_SIZE), "dossiers", DAY, tmp_path)
+    landed = land(fetched, tmp_path, "dossiers", DAY)
+    new_key = Pseudonymiser("a-rotated-key-of-forty-random-bytes-0x7f3a9c")
+    with psycopg.connect(warehouse_url) as conn:
+        first = load_extract(conn, "dossiers", DAY, landed, KEY)
+        assert load_extract(conn, "dossiers", DAY, landed, KEY).skipped  # same extract, same key
+        rotated = load_extract(conn, "dossiers", DAY, landed, new_key)
+        assert not rotated.skipped and load_extract(conn, "dossiers", DAY, landed, new_key).skipped
+    ledger = _query(warehouse_url, "select load_id, status, pseudonym_key_id from raw.load_ledger order by load_id")
+    assert ledger == [(first.load_id, "superseded", KEY.key_id), (rotated.load_id, "loaded", new_key.key_id)]
+    assert KEY.key_id != new_key.key_id and "hostile-test-key" not in KEY.key_id
+    names = {name for (name,) in _query(warehouse_url, "select record->>'ChuHoSo' from raw.portal__dossiers")}
+    assert names == {new_key.pseudonym("ChuHoSo", row["ChuHoSo"]) for row in dossiers}  # no old key's left
+
+
+def test_a_warehouse_from_before_key_ids_gets_the_column_and_keeps_its_loads(warehouse_url, hostile, dossiers,
+                                                                            tmp_path):
+    ensure_schema(warehouse_url)
+    hostile.serve_pages("dossiers", DAY, _texts(dossiers), PAGE_SIZE)
+    landed = land(fetch_day(Portal(hostile.url, TOKEN, page_size=PAGE_SIZE), "dossiers", DAY, tmp_path),
+                  tmp_path, "dossiers", DAY)
+    with psycopg.connect(warehouse_url) as conn:
+        first = load_extract(conn, "dossiers", DAY, landed, KEY)
+        conn.execute("alter table raw.load_ledger drop column pseudonym_key_id")  # as an older chiso left it
+    ensure_schema(warehouse_url)
+    assert _query(warehouse_url, "select load_id, status, pseudonym_key_id from raw.load_ledger") == [
+        (first.load_id, "loaded", None)]
+    with psycopg.connect(warehouse_url) as conn:  # a load from before key ids is not redone for that alone
+        assert load_extract(conn, "dossiers", DAY, landed, KEY).skipped

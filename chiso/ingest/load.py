@@ -285,11 +285,13 @@ def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: 
         # Two runs of the same day must not interleave their delete/insert.
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"load:{entity.name}:{day}",))
         current = conn.execute(
-            f"select load_id, checksum, rows_in_manifest, rows_loaded, rows_quarantined "
+            f"select load_id, checksum, rows_in_manifest, rows_loaded, rows_quarantined, pseudonym_key_id "
             f"from {RAW_SCHEMA}.load_ledger where entity = %s and business_date = %s and status = 'loaded'",
             (entity.name, day),
         ).fetchone()
-        if current and current[1] == checksum:
+        # The same extract pseudonymised with the same key (or by a load from before key ids were kept) is
+        # already there; under a new key it is loaded again, so that a day never mixes two keys' pseudonyms.
+        if current and current[1] == checksum and current[5] in (None, pseudonymiser.key_id):
             log.info("%s %s with checksum %s is already loaded (load %s): nothing to do",
                      entity.name, day, checksum[:16], current[0])
             return LoadResult(entity.name, day.isoformat(), current[0], checksum, current[2], current[3],
@@ -303,8 +305,9 @@ def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: 
                          (entity.name, day))
         (load_id,) = conn.execute(
             f"insert into {RAW_SCHEMA}.load_ledger (entity, business_date, checksum, source_path, "
-            f"rows_in_manifest, status) values (%s, %s, %s, %s, %s, 'loading') returning load_id",
-            (entity.name, day, checksum, str(landed), manifest["row_count"]),
+            f"rows_in_manifest, status, pseudonym_key_id) values (%s, %s, %s, %s, %s, 'loading', %s) "
+            f"returning load_id",
+            (entity.name, day, checksum, str(landed), manifest["row_count"], pseudonymiser.key_id),
         ).fetchone()
 
         rows = _RowWriter(entity, day, load_id, pseudonymiser, allow_new_columns,
