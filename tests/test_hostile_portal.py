@@ -326,3 +326,90 @@ def test_a_warehouse_from_before_key_ids_gets_the_column_and_keeps_its_loads(war
         (first.load_id, "loaded", None)]
     with psycopg.connect(warehouse_url) as conn:  # a load from before key ids is not redone for that alone
         assert load_extract(conn, "dossiers", DAY, landed, KEY).skipped
+
+
+# ----------------------------------------------------------------------------- the newer extract wins
+
+
+def _landed_extract(hostile, root: Path, rows: list[dict], generated_at: str | None) -> Path:
+    manifest = hostile.serve_pages("dossiers", DAY, _texts(rows), PAGE_SIZE)
+    if generated_at:
+        manifest["generated_at"] = generated_at
+    hostile.routes["/api/v1/dossiers/manifest"] = (200, {}, json.dumps(manifest).encode())
+    return land(fetch_day(Portal(hostile.url, TOKEN, page_size=PAGE_SIZE), "dossiers", DAY, root),
+                root, "dossiers", DAY)
+
+
+def _two_extracts(hostile, dossiers, root, older_at="2024-11-16T01:00:00+07:00",
+                  newer_at="2024-11-16T05:00:00+07:00"):
+    older = _landed_extract(hostile, root, dossiers[:20], older_at)
+    newer = _landed_extract(hostile, root, dossiers[:25], newer_at)
+    return older, newer
+
+
+def _loaded(url):
+    return _query(url, "select checksum, rows_loaded from raw.load_ledger where status = 'loaded'")
+
+
+@pytest.mark.parametrize("order", ["older_first", "newer_first", "concurrently"])
+def test_the_newer_extract_wins_whatever_order_the_loads_finish_in(warehouse_url, hostile, dossiers, tmp_path,
+                                                                   order):
+    import threading
+
+    older, newer = _two_extracts(hostile, dossiers, tmp_path)
+    ensure_schema(warehouse_url)
+
+    def load(landed):
+        with psycopg.connect(warehouse_url) as conn:
+            return load_extract(conn, "dossiers", DAY, landed, KEY)
+
+    if order == "concurrently":
+        threads = [threading.Thread(target=load, args=(landed,)) for landed in (older, newer)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    else:
+        for landed in ((older, newer) if order == "older_first" else (newer, older)):
+            load(landed)
+
+    newer_checksum = json.loads((newer / "manifest.json").read_text())["sha256"]
+    assert _loaded(warehouse_url) == [(newer_checksum, 25)]
+    assert _query(warehouse_url, "select count(*) from raw.portal__dossiers") == [(25,)]
+    statuses = sorted(s for (s,) in _query(warehouse_url, "select status from raw.load_ledger"))
+    assert statuses in (["loaded", "stale"], ["loaded", "superseded"])  # the older one: recorded either way
+    ledger = _query(warehouse_url, "select count(*) from raw.load_ledger")
+    again = load(older)  # a re-run of the older extract changes nothing
+    assert again.skipped and again.stale
+    assert _loaded(warehouse_url) == [(newer_checksum, 25)]
+    assert _query(warehouse_url, "select count(*) from raw.load_ledger") == ledger
+
+
+def test_the_same_generation_time_is_settled_by_checksum_and_no_time_means_the_later_load(warehouse_url, hostile,
+                                                                                         dossiers, tmp_path):
+    same = "2024-11-16T05:00:00+07:00"
+    first, second = _two_extracts(hostile, dossiers, tmp_path / "same", same, same)
+    winner = max((first, second), key=lambda landed: json.loads((landed / "manifest.json").read_text())["sha256"])
+    ensure_schema(warehouse_url)
+    for order in ((first, second), (second, first)):
+        for landed in order:
+            with psycopg.connect(warehouse_url) as conn:
+                load_extract(conn, "dossiers", DAY, landed, KEY)
+        assert _loaded(warehouse_url)[0][0] == json.loads((winner / "manifest.json").read_text())["sha256"]
+    # Extracts that do not say when they were generated: the later load wins, as before.
+    undated_old, undated_new = _two_extracts(hostile, dossiers, tmp_path / "undated", None, None)
+    url = warehouse_url
+    with psycopg.connect(url) as conn:
+        conn.execute("delete from raw.quarantine; delete from raw.portal__dossiers; delete from raw.load_ledger")
+        conn.commit()
+        load_extract(conn, "dossiers", DAY, undated_new, KEY)
+        load_extract(conn, "dossiers", DAY, undated_old, KEY)
+    assert _loaded(url)[0][1] == 20
+
+
+def test_a_generation_time_without_its_offset_fails_the_fetch(hostile, dossiers, tmp_path):
+    manifest = hostile.serve_pages("dossiers", DAY, _texts(dossiers), PAGE_SIZE)
+    hostile.routes["/api/v1/dossiers/manifest"] = (200, {}, json.dumps({**manifest,
+                                                                         "generated_at": "2024-11-16 05:00"}).encode())
+    with pytest.raises(PortalError, match="with a generated_at that is not an ISO 8601 time with its offset"):
+        fetch_day(Portal(hostile.url, TOKEN, page_size=PAGE_SIZE), "dossiers", DAY, tmp_path)

@@ -10,7 +10,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -319,6 +319,8 @@ def _rows_manifest(data: bytes, url: str, entity: str, day: date) -> dict:
         problems.append("no sha256 of 64 hexadecimal digits")
     if type(manifest.get("row_count")) is not int or manifest["row_count"] < 0:
         problems.append("no row_count that is a whole number")
+    if not _is_moment(manifest.get("generated_at")):
+        problems.append("a generated_at that is not an ISO 8601 time with its offset")
     if problems:
         raise PortalError(f"GET {url} gave a manifest of {entity} of {day} with {' and '.join(problems)}")
     return manifest
@@ -398,6 +400,8 @@ def fetch_day_file(portal: Portal, entity: str, day: date, landing_root: Path) -
         rows_manifest = {"entity": entity, "business_date": day.isoformat(), "row_count": manifest["row_count"],
                          "sha256": manifest["rows_sha256"], "format": MANIFEST_FORMAT, "transfer": "files",
                          "source": url}
+        if manifest.get("generated_at") is not None:
+            rows_manifest["generated_at"] = manifest["generated_at"]
         write_file_once(target / "manifest.json", json.dumps(rows_manifest, ensure_ascii=False).encode())
     log.info("fetched %s %s as one file: %d bytes, manifest says %d rows", entity, day, manifest["bytes"],
              manifest["row_count"])
@@ -417,7 +421,8 @@ def _file_manifest(data: bytes, url: str, entity: str, day: date) -> dict:
     if missing:
         raise PortalError(f"GET {url} is not a file manifest: it lacks {', '.join(missing)}")
     wrong = [key for key in ("row_count", "bytes") if type(manifest[key]) is not int or manifest[key] < 0] + \
-        [key for key in ("sha256", "rows_sha256") if not _is_sha256(manifest[key])]
+        [key for key in ("sha256", "rows_sha256") if not _is_sha256(manifest[key])] + \
+        (["generated_at"] if not _is_moment(manifest.get("generated_at")) else [])
     if wrong:
         raise PortalError(f"GET {url} gave a file manifest of {entity} of {day} whose {', '.join(wrong)} "
                           f"{'is' if len(wrong) == 1 else 'are'} not what a manifest holds")
@@ -425,6 +430,16 @@ def _file_manifest(data: bytes, url: str, entity: str, day: date) -> dict:
     if described != (entity, day.isoformat(), FILE_FORMAT):
         raise PortalError(f"GET {url} describes {described}, not ({entity!r}, {day.isoformat()!r}, {FILE_FORMAT!r})")
     return manifest
+
+
+def _is_moment(value) -> bool:
+    """Whether an optional generated_at is absent or an ISO 8601 time with its offset."""
+    if value is None:
+        return True
+    try:
+        return isinstance(value, str) and datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
 
 
 def _is_sha256(value) -> bool:

@@ -13,7 +13,7 @@ import math
 import re
 import tempfile
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import msgspec
@@ -262,10 +262,57 @@ class LoadResult:
     rows_in_manifest: int
     rows_loaded: int
     rows_quarantined: int
-    skipped: bool  # the same extract was already loaded
+    skipped: bool  # the same extract was already loaded, or a newer one was (stale)
+    stale: bool = False  # older than the extract loaded (the portal's generated_at): recorded, not applied
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def generated_at_of(manifest: dict, where) -> datetime | None:
+    """When the portal generated the extract (the manifest's optional ``generated_at``, ISO 8601 with
+    its offset), or None if it does not say."""
+    value = manifest.get("generated_at")
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise LoadAccountingError(f"{where}: the manifest's generated_at is not an ISO 8601 time with its offset")
+    return moment
+
+
+def _older(generated_at: datetime | None, checksum: str, current_generated_at: datetime | None,
+           current_checksum: str) -> bool:
+    """Whether an extract is older than the one loaded: by the portal's generation times when both say,
+    then by checksum, so that whichever order loads finish in, the same extract ends up loaded. An
+    extract that does not say when it was generated is not older (the later load wins, as it always has)."""
+    if generated_at is None or current_generated_at is None:
+        return False
+    return (generated_at, checksum) < (current_generated_at, current_checksum)
+
+
+def _record_stale(conn, entity: str, day: date, checksum: str, landed: Path, manifest: dict,
+                  generated_at: datetime, current: tuple) -> LoadResult:
+    """Record that an older extract arrived after a newer one was loaded, unless the ledger already has
+    it (stale, or loaded once and superseded since); apply nothing."""
+    recorded = conn.execute(
+        f"select load_id from {RAW_SCHEMA}.load_ledger where entity = %s and business_date = %s "
+        f"and checksum = %s and status in ('stale', 'superseded') order by load_id desc limit 1",
+        (entity, day, checksum)).fetchone()
+    if recorded is None:
+        recorded = conn.execute(
+            f"insert into {RAW_SCHEMA}.load_ledger (entity, business_date, checksum, source_path, rows_in_manifest, "
+            f"rows_loaded, rows_quarantined, status, generated_at, finished_at) "
+            f"values (%s, %s, %s, %s, %s, 0, 0, 'stale', %s, now()) returning load_id",
+            (entity, day, checksum, str(landed), manifest["row_count"], generated_at)).fetchone()
+    log.warning("%s %s: extract %s generated at %s is older than the loaded one (load %s, %s generated at %s): "
+                "recorded as stale (load %s), not applied", entity, day, checksum[:16], generated_at.isoformat(),
+                current[0], current[1][:16], current[6].isoformat(), recorded[0])
+    return LoadResult(entity, day.isoformat(), recorded[0], checksum, manifest["row_count"], 0, 0, skipped=True,
+                      stale=True)
 
 
 def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: Path,
@@ -277,6 +324,7 @@ def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: 
         allow_new_columns = settings.get("CHISO_ALLOW_NEW_COLUMNS") == "true"
     manifest = read_manifest(landed)
     checksum = manifest["sha256"]
+    generated_at = generated_at_of(manifest, landed)
     # The day's month partitions, committed before the load's transaction (creating one locks the
     # ledger against other loads' inserts; see ensure_raw_partitions). Usually they exist already
     # (chiso_housekeeping creates the next month's ahead) and this costs one catalog look-up.
@@ -285,10 +333,13 @@ def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: 
         # Two runs of the same day must not interleave their delete/insert.
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"load:{entity.name}:{day}",))
         current = conn.execute(
-            f"select load_id, checksum, rows_in_manifest, rows_loaded, rows_quarantined, pseudonym_key_id "
-            f"from {RAW_SCHEMA}.load_ledger where entity = %s and business_date = %s and status = 'loaded'",
+            f"select load_id, checksum, rows_in_manifest, rows_loaded, rows_quarantined, pseudonym_key_id, "
+            f"generated_at from {RAW_SCHEMA}.load_ledger "
+            f"where entity = %s and business_date = %s and status = 'loaded'",
             (entity.name, day),
         ).fetchone()
+        if current and current[1] != checksum and _older(generated_at, checksum, current[6], current[1]):
+            return _record_stale(conn, entity.name, day, checksum, landed, manifest, generated_at, current)
         # The same extract pseudonymised with the same key (or by a load from before key ids were kept) is
         # already there; under a new key it is loaded again, so that a day never mixes two keys' pseudonyms.
         if current and current[1] == checksum and current[5] in (None, pseudonymiser.key_id):
@@ -305,9 +356,9 @@ def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: 
                          (entity.name, day))
         (load_id,) = conn.execute(
             f"insert into {RAW_SCHEMA}.load_ledger (entity, business_date, checksum, source_path, "
-            f"rows_in_manifest, status, pseudonym_key_id) values (%s, %s, %s, %s, %s, 'loading', %s) "
-            f"returning load_id",
-            (entity.name, day, checksum, str(landed), manifest["row_count"], pseudonymiser.key_id),
+            f"rows_in_manifest, status, pseudonym_key_id, generated_at) "
+            f"values (%s, %s, %s, %s, %s, 'loading', %s, %s) returning load_id",
+            (entity.name, day, checksum, str(landed), manifest["row_count"], pseudonymiser.key_id, generated_at),
         ).fetchone()
 
         rows = _RowWriter(entity, day, load_id, pseudonymiser, allow_new_columns,
