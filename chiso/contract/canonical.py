@@ -25,12 +25,15 @@ class UndecodableRow:
 
     text: str
     problem: str  # why it cannot be decoded, naming none of its content
+    canonical: bytes | None = None  # its canonical line when it is JSON after all (nested too deep to use)
 
 
 def canonical_line(row: Mapping[str, Any] | UndecodableRow) -> bytes:
     """The row's canonical NDJSON line. A row holding a lone surrogate (a ``\\ud800`` escape that UTF-8
     cannot carry) is written with every non-ASCII character escaped, which is still one definite form."""
     if isinstance(row, UndecodableRow):
+        if row.canonical is not None:
+            return row.canonical
         return row.text.strip().encode("utf-8", "surrogatepass") + b"\n"
     text = json.dumps(row, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n"
     try:

@@ -104,7 +104,23 @@ def _parse_page(text: str, source: str) -> dict:
         page = _split_page(text, source, exc)
     if not isinstance(page, dict) or not isinstance(page.get("items"), list):
         raise LandingError(f"{source} is not a page of the portal's API (no list of items)")
+    if any(type(row) in (dict, list) and _too_deep(row) for row in page["items"]):
+        page = _split_page(text, source, None)  # the deep rows, by their text, as UndecodableRows
     return page
+
+
+def _too_deep(value) -> bool:
+    """Whether a decoded row nests more than MAX_DEPTH arrays and objects (the row itself is one): the
+    Python that checks, normalises and pseudonymises rows recurses, and would fail on it."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        for child in (item.values() if type(item) is dict else item):
+            if type(child) is dict or type(child) is list:
+                stack.append((child, depth + 1))
+    return False
 
 
 MAX_DEPTH = 64  # arrays and objects inside a row; the contract needs 3
@@ -117,8 +133,8 @@ def _split_page(text: str, source: str, cause: Exception) -> dict:
 
     The text is scanned for its strings and brackets only (no recursion, whatever the nesting), the
     items array found among the top-level keys and cut into each row's text."""
-    refused = LandingError(f"{source} is not a JSON page (truncated, or not JSON): "
-                           f"{type(cause).__name__}: {str(cause)[:200]}")
+    refused = LandingError(f"{source} is not a JSON page (truncated, or not JSON)"
+                           + (f": {type(cause).__name__}: {str(cause)[:200]}" if cause else ""))
     depth, key, expect_key = 0, None, False
     items_start = items_end = None
     item_bounds: list[tuple[int, int, int]] = []  # (start, end, deepest level) of each row's text
@@ -167,9 +183,12 @@ def _split_page(text: str, source: str, cause: Exception) -> dict:
 def _parse_row(text: str, deepest: int | None = None):
     """A row's value, or an ``UndecodableRow`` saying why it has none (naming none of its content)."""
     if deepest is not None and deepest > MAX_DEPTH:
-        return UndecodableRow(text, f"nested {deepest} levels deep, more than {MAX_DEPTH}")
+        return UndecodableRow(text, f"nested {deepest} levels deep, more than {MAX_DEPTH}", _canonical_of(text))
     try:
-        return json.loads(text)
+        value = json.loads(text)
+        if type(value) in (dict, list) and _too_deep(value):
+            return UndecodableRow(text, f"nested more than {MAX_DEPTH} levels deep", _canonical_of(text))
+        return value
     except RecursionError:
         return UndecodableRow(text, f"nested more than {MAX_DEPTH} levels deep")
     except json.JSONDecodeError as exc:
@@ -265,6 +284,15 @@ def _line_text(data: bytes, source: str) -> str:
             return data.decode("cp1258", errors="strict")
         except UnicodeDecodeError as exc:
             raise LandingError(f"{source} is neither UTF-8 nor Windows-1258 text: {exc}") from exc
+
+
+def _canonical_of(text: str) -> bytes | None:
+    """The canonical line of a row too deep to use, if it is JSON at all and can be written back: what a
+    portal computes its checksum over. (Otherwise the row's text as sent stands for it.)"""
+    try:
+        return canonical_line(json.loads(text))
+    except (RecursionError, ValueError):
+        return None
 
 
 def _parse_line(text: str, source: str):
