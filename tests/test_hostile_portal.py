@@ -419,3 +419,64 @@ def test_a_generation_time_without_its_offset_fails_the_fetch(hostile, dossiers,
                                                                          "generated_at": "2024-11-16 05:00"}).encode())
     with pytest.raises(PortalError, match="with a generated_at that is not an ISO 8601 time with its offset"):
         fetch_day(Portal(hostile.url, TOKEN, page_size=PAGE_SIZE), "dossiers", DAY, tmp_path)
+
+
+# ----------------------------------------------------------------------------- what already held, and must keep holding
+
+
+def test_a_backend_killed_mid_copy_loses_and_duplicates_nothing_on_the_re_run(warehouse_url, hostile, dossiers,
+                                                                              tmp_path, monkeypatch):
+    from chiso.ingest import load as load_module
+
+    texts = _texts(dossiers)
+    texts[5] = HOSTILE_ROWS["nul_in_text"][0](dossiers[5])  # a quarantined row too
+    hostile.serve_pages("dossiers", DAY, texts, PAGE_SIZE)
+    ensure_schema(warehouse_url)
+    landed = land(fetch_day(Portal(hostile.url, TOKEN, page_size=PAGE_SIZE), "dossiers", DAY, tmp_path),
+                  tmp_path, "dossiers", DAY)
+    page = load_module._RowWriter.page
+    pages_seen = []
+
+    def killed_on_the_second_page(self, raw_page):
+        pages_seen.append(raw_page.source_file)
+        if len(pages_seen) == 2:  # the first page's rows are already in the COPY
+            with psycopg.connect(warehouse_url, autocommit=True) as admin:
+                admin.execute("select pg_terminate_backend(pid) from pg_stat_activity "
+                              "where datname = current_database() and pid <> pg_backend_pid() "
+                              "and query ilike 'copy %%'")
+        return page(self, raw_page)
+
+    monkeypatch.setattr(load_module._RowWriter, "page", killed_on_the_second_page)
+    with pytest.raises(psycopg.OperationalError), psycopg.connect(warehouse_url) as conn:
+        load_extract(conn, "dossiers", DAY, landed, KEY)
+    assert _query(warehouse_url, "select count(*) from raw.portal__dossiers") == [(0,)]
+    assert _query(warehouse_url, "select count(*) from raw.load_ledger") == [(0,)]
+    monkeypatch.setattr(load_module._RowWriter, "page", page)
+    with psycopg.connect(warehouse_url) as conn:
+        result = load_extract(conn, "dossiers", DAY, landed, KEY)
+    assert (result.rows_loaded, result.rows_quarantined) == (29, 1)
+    assert _query(warehouse_url, "select count(*), count(distinct line_number) from raw.portal__dossiers") == [
+        (29, 29)]
+
+
+def test_concurrent_identical_loads_load_once(warehouse_url, hostile, dossiers, tmp_path):
+    import threading
+
+    hostile.serve_pages("dossiers", DAY, _texts(dossiers), PAGE_SIZE)
+    ensure_schema(warehouse_url)
+    landed = land(fetch_day(Portal(hostile.url, TOKEN, page_size=PAGE_SIZE), "dossiers", DAY, tmp_path),
+                  tmp_path, "dossiers", DAY)
+    results = []
+
+    def load():
+        with psycopg.connect(warehouse_url) as conn:
+            results.append(load_extract(conn, "dossiers", DAY, landed, KEY))
+
+    threads = [threading.Thread(target=load) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.skipped for r in results) == [False, True, True]
+    assert _query(warehouse_url, "select count(*), status from raw.load_ledger group by status") == [(1, "loaded")]
+    assert _query(warehouse_url, "select count(*) from raw.portal__dossiers") == [(30,)]
