@@ -480,3 +480,16 @@ def test_concurrent_identical_loads_load_once(warehouse_url, hostile, dossiers, 
     assert sorted(r.skipped for r in results) == [False, True, True]
     assert _query(warehouse_url, "select count(*), status from raw.load_ledger group by status") == [(1, "loaded")]
     assert _query(warehouse_url, "select count(*) from raw.portal__dossiers") == [(30,)]
+
+
+def test_an_unknown_column_named_like_a_person_is_counted_not_named(warehouse_url, hostile, dossiers, tmp_path):
+    from chiso.ingest.validate import ContractError
+
+    texts = _texts(dossiers)
+    texts[2] = _texts([{**dossiers[2], "Nguyễn Văn Ẩn": 1, "TrangThai": 4}])[0]
+    hostile.serve_pages("dossiers", DAY, texts, PAGE_SIZE)
+    ensure_schema(warehouse_url)
+    with pytest.raises(ContractError) as stopped:
+        _ingest(hostile, tmp_path, warehouse_url)
+    assert str(stopped.value) == ("dossiers: the extract has columns the contract does not know: TrangThai, "
+                                  "1 more whose names are not identifiers")

@@ -31,12 +31,18 @@ class ContractError(RuntimeError):
     """The extract's shape differs from the contract: the whole load stops."""
 
 
+_COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+
+
 def check_columns(entity: Entity, columns: set[str]) -> None:
     unknown = sorted(columns - set(entity.fields))
     if unknown:
-        raise ContractError(
-            f"{entity.name}: the extract has columns the contract does not know: {', '.join(unknown)}"
-        )
+        # Names that look like a column's are named; others (a key may be anything a portal sends, a
+        # citizen's name included) are only counted.
+        named = [name for name in unknown if _COLUMN_NAME.match(name)]
+        others = len(unknown) - len(named)
+        described = ", ".join(named + ([f"{others} more whose names are not identifiers"] if others else []))
+        raise ContractError(f"{entity.name}: the extract has columns the contract does not know: {described}")
 
 
 @lru_cache(maxsize=None)
