@@ -493,3 +493,15 @@ def test_an_unknown_column_named_like_a_person_is_counted_not_named(warehouse_ur
         _ingest(hostile, tmp_path, warehouse_url)
     assert str(stopped.value) == ("dossiers: the extract has columns the contract does not know: TrangThai, "
                                   "1 more whose names are not identifiers")
+
+
+def test_a_retry_after_of_a_day_is_not_waited_out():
+    from urllib3 import HTTPResponse
+
+    from chiso.ingest.fetch import MAX_RETRY_AFTER_SECONDS, _Retry
+
+    retry = _Retry(total=5, respect_retry_after_header=True)
+    asks_for_a_day = HTTPResponse(body=b"", headers={"Retry-After": "86400"}, status=503)
+    asks_for_a_second = HTTPResponse(body=b"", headers={"Retry-After": "1"}, status=503)
+    assert retry.get_retry_after(asks_for_a_day) == MAX_RETRY_AFTER_SECONDS == 120
+    assert retry.get_retry_after(asks_for_a_second) == 1
