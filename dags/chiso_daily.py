@@ -64,7 +64,7 @@ def chiso_daily():
         return pipeline.business_date_of_run(get_current_context()).isoformat()
 
     # The fetch's own entity-day deadline fails first, naming the URL; this stops anything it cannot see
-    # (a server trickling its headers, a stuck DNS look-up).
+    # (a stuck DNS look-up, urllib3's retries sleeping).
     @task(execution_timeout=timedelta(seconds=int(settings.require("CHISO_PORTAL_DAY_DEADLINE_SECONDS")) + 600))
     def fetch(entity: str, business_date: str) -> str:
         return pipeline.fetch(entity, pendulum.parse(business_date).date())

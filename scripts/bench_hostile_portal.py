@@ -54,6 +54,8 @@ KINDS = {
     "slow_page": ("pages", ("PortalError", "CHISO_PORTAL_REQUEST_DEADLINE_SECONDS")),
     "slow_file": ("files", ("PortalError", "CHISO_PORTAL_REQUEST_DEADLINE_SECONDS")),
     "slow_day": ("pages", ("PortalError", "CHISO_PORTAL_DAY_DEADLINE_SECONDS")),
+    "slow_headers": ("pages", ("PortalError", "CHISO_PORTAL_REQUEST_DEADLINE_SECONDS")),
+    "slow_file_headers": ("files", ("PortalError", "CHISO_PORTAL_REQUEST_DEADLINE_SECONDS")),
     # The largest page allowed, of the rows that cost most memory per byte sent ("[]": 3 bytes each, a
     # Python list each): it loads, every row quarantined by reference.
     "dense_page": ("pages", (None, "")),
@@ -109,6 +111,12 @@ def serve(portal, kind: str, size: int) -> dict:
         portal.routes[page] = (200, {}, body)
         portal.routes[f"/api/v1/{ENTITY}/manifest"] = (200, {}, json.dumps(
             hostile.rows_manifest(ENTITY, DAY, [[]] * count)).encode())
+    elif kind == "slow_headers":
+        portal.routes[page] = hostile.trickled_headers()
+    elif kind == "slow_file_headers":
+        manifest = hostile.file_manifest(ENTITY, DAY, rows, 1_000, "0" * 64)
+        portal.routes[file_path + ".manifest"] = (200, {}, json.dumps(manifest).encode())
+        portal.routes[file_path] = hostile.trickled_headers()
     elif kind == "slow_page":
         portal.routes[page] = hostile.streamed(lambda: hostile.trickle(first=b'{"items": ['), None)
     elif kind == "slow_day":  # each page within its request's deadline, the day not within its own

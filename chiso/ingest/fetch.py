@@ -8,7 +8,10 @@ import hashlib
 import json
 import logging
 import os
+import socket
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -16,6 +19,8 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.util.retry import Retry
 
@@ -101,8 +106,10 @@ class Portal:
         )
         session = _PortalSession(origin_of(self.base_url))
         session.headers[TOKEN_HEADER] = self.token
-        session.mount("http://", HTTPAdapter(max_retries=retry))
-        session.mount("https://", HTTPAdapter(max_retries=retry))
+        for scheme in ("http://", "https://"):
+            adapter = HTTPAdapter(max_retries=retry)
+            adapter.poolmanager.pool_classes_by_scheme = session.watched_pools
+            session.mount(scheme, adapter)
         return session
 
 
@@ -125,6 +132,30 @@ class _PortalSession(requests.Session):
     def __init__(self, origin: tuple[str, str, int]):
         super().__init__()
         self.origin = origin
+        # The sockets its requests use, so that a watchdog can cut them off at a request's deadline: a
+        # read timeout bounds each wait for a byte, not a portal that sends its headers a byte at a time.
+        self.sockets: set[socket.socket] = set()
+        self.watched_pools = _watched_pools(self.sockets)
+
+    def cut_off(self) -> None:
+        """Shut the session's sockets down: whatever read waits on them returns at once."""
+        for sock in list(self.sockets):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.sockets.clear()
+
+    @contextmanager
+    def deadline(self, ends: float):
+        """Cut the session off at ``ends`` (time.monotonic) if the request is still under way."""
+        timer = threading.Timer(max(0.0, ends - time.monotonic()), self.cut_off)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
 
     def rebuild_auth(self, prepared_request, response):
         target = origin_of(prepared_request.url)
@@ -136,6 +167,28 @@ class _PortalSession(requests.Session):
                 f"portal's origin {self.origin[0]}://{self.origin[1]}:{self.origin[2]}: the redirect is refused, "
                 f"so that the token never leaves the portal")
         super().rebuild_auth(prepared_request, response)
+
+
+def _watched_pools(sockets: set) -> dict:
+    """urllib3 connection pools whose connections put their socket in ``sockets`` once connected."""
+
+    class WatchedHTTPConnection(HTTPConnection):
+        def connect(self):
+            super().connect()
+            sockets.add(self.sock)
+
+    class WatchedHTTPSConnection(HTTPSConnection):
+        def connect(self):
+            super().connect()
+            sockets.add(self.sock)
+
+    class WatchedHTTPConnectionPool(HTTPConnectionPool):
+        ConnectionCls = WatchedHTTPConnection
+
+    class WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+        ConnectionCls = WatchedHTTPSConnection
+
+    return {"http": WatchedHTTPConnectionPool, "https": WatchedHTTPSConnectionPool}
 
 
 def _without_query(url: str) -> str:
@@ -207,20 +260,23 @@ def _get(session: requests.Session, url: str, params: dict, budget: _Budget, lim
          timeout: tuple[float, float] = TIMEOUT_SECONDS, limit_name: str = "CHISO_PORTAL_MAX_PAGE_BYTES") -> bytes:
     """GET a body of at most ``limit`` bytes, within the budget's deadlines, with retries, including
     bodies cut short or unreadable (``check`` raises on a bad body)."""
+    full_url = requests.Request("GET", url, params=params).prepare().url  # for messages
     for attempt in range(1, BODY_ATTEMPTS + 1):
-        ends = budget.request_ends(url)
+        ends = budget.request_ends(full_url)
+        body = bytearray()
         try:
             started = time.monotonic()
-            with session.get(url, params=params, timeout=timeout, stream=True) as response:
+            with session.deadline(ends), session.get(url, params=params, timeout=timeout, stream=True) as response:
                 _log_retries(response, url, started)
                 if response.status_code != 200:
                     raise PortalError(f"GET {response.url} answered HTTP {response.status_code}: {_head(response)}")
-                body = bytearray()
                 _stream_body(response, response.url, limit, limit_name, budget, ends, body.extend)
             if check is not None:
                 check(bytes(body))
         except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError, LandingError,
                 Urllib3Error) as exc:
+            if time.monotonic() >= ends:  # cut off by the watchdog
+                raise budget.passed(full_url, ends, len(body)) from exc
             if attempt == BODY_ATTEMPTS and isinstance(exc, LandingError):
                 raise PortalError(f"{exc} ({attempt} tries)") from exc
             if attempt == BODY_ATTEMPTS:
@@ -229,6 +285,8 @@ def _get(session: requests.Session, url: str, params: dict, budget: _Budget, lim
             time.sleep(0.5 * 2 ** attempt)
             continue
         except requests.RequestException as exc:
+            if time.monotonic() >= ends:
+                raise budget.passed(full_url, ends, len(body)) from exc
             raise PortalError(f"GET {url} {params} failed after retries: {exc}") from exc
         return bytes(body)
     raise AssertionError("unreachable")
@@ -458,13 +516,21 @@ def _download(session: requests.Session, url: str, path: Path, timeout, budget: 
     """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     part = path.with_suffix(path.suffix + ".part")
-    digest = hashlib.sha256()
-    size = 0
     started = time.monotonic()
     ends = budget.request_ends(url)
+    with session.deadline(ends):  # (a watchdog: the headers too must come before the deadline)
+        return _download_within(session, url, path, part, timeout, budget, declared_bytes, started, ends)
+
+
+def _download_within(session: requests.Session, url: str, path: Path, part: Path, timeout, budget: _Budget,
+                     declared_bytes: int, started: float, ends: float) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
     try:
         response = session.get(url, stream=True, timeout=timeout)
     except requests.RequestException as exc:
+        if time.monotonic() >= ends:
+            raise budget.passed(url, ends, 0) from exc
         raise PortalError(f"GET {url} failed after retries: {exc}") from exc
     with response:
         _log_retries(response, url, started)
@@ -487,6 +553,10 @@ def _download(session: requests.Session, url: str, path: Path, timeout, budget: 
                 part.unlink(missing_ok=True)
                 raise
             except (Urllib3Error, requests.RequestException, OSError) as exc:
+                if time.monotonic() >= ends:
+                    handle.close()
+                    part.unlink(missing_ok=True)
+                    raise budget.passed(url, ends, size) from exc
                 log.warning("GET %s broke off after %d bytes: %s", url, size, exc)
             handle.flush()
             os.fsync(handle.fileno())

@@ -162,6 +162,20 @@ def streamed(chunks: Callable[[], Iterator[bytes]], length: int | None, headers:
     return answer
 
 
+def trickled_headers(every_seconds: float = 2.0) -> Callable[[BaseHTTPRequestHandler], None]:
+    """An answer whose status line and headers never end: one byte every ``every_seconds``."""
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        handler.wfile.flush()
+        while True:
+            time.sleep(every_seconds)
+            handler.wfile.write(b"X")
+            handler.wfile.flush()
+
+    return answer
+
+
 def huge_page(total_bytes: int, row_text: str) -> Iterator[bytes]:
     """A JSON page of ``total_bytes`` (give or take a row): the same row again and again."""
     yield b'{"page": 1, "total_pages": 1, "items": ['
