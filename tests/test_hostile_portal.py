@@ -505,3 +505,26 @@ def test_a_retry_after_of_a_day_is_not_waited_out():
     asks_for_a_second = HTTPResponse(body=b"", headers={"Retry-After": "1"}, status=503)
     assert retry.get_retry_after(asks_for_a_day) == MAX_RETRY_AFTER_SECONDS == 120
     assert retry.get_retry_after(asks_for_a_second) == 1
+
+
+@pytest.mark.parametrize("fault", ["malformed_dates", "malformed_codes", "unknown_status"])
+def test_the_simulators_bad_rows_are_still_quarantined_with_reasons_that_hold_no_value(warehouse_url, tmp_path,
+                                                                                        fault):
+    from chiso.simulator.faults import FaultSchedule
+    from chiso.simulator.server import RunningSimulator
+
+    portal = PortalSimulator(11, get_scenario("cu_kuin_2024"), FaultSchedule.parse(f"*={fault}"))
+    ensure_schema(warehouse_url)
+    with RunningSimulator(portal, TOKEN) as running:
+        fetched = fetch_day(Portal(running.url, TOKEN, page_size=100), "dossiers", DAY, tmp_path)
+    landed = land(fetched, tmp_path, "dossiers", DAY)
+    with psycopg.connect(warehouse_url) as conn:
+        result = load_extract(conn, "dossiers", DAY, landed, KEY)
+    assert result.rows_quarantined > 0
+    assert result.rows_loaded + result.rows_quarantined == result.rows_in_manifest
+    sent = {row["MaHoSo"]: row for row in portal.rows("dossiers", DAY)}
+    for reason, original in _query(warehouse_url, "select reason, original_text from raw.quarantine"):
+        row = sent[json.loads(original)["MaHoSo"]]
+        assert reason and "'" not in reason and "=" not in reason, reason  # "Field: a text of 10 characters …"
+        for field in ("ChuHoSo", "SoGiayToChuHoSo", "SoDienThoai", "Email"):
+            assert not row.get(field) or row[field] not in original + reason
