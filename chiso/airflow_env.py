@@ -31,6 +31,7 @@ class AirflowSetup:
     # Runs whose logical date is before the DAG's start date run no task at all.
     pipeline_start: str = "2024-01-01"
     retry_delay_seconds: int = 60
+    demo_mode: bool = True  # the demo and the tests: any pseudonymisation key will do (CHISO_DEMO_MODE)
 
     def environment(self) -> dict[str, str]:
         portal = {"conn_type": "http", "host": self.portal_url, "password": self.portal_token}
@@ -53,6 +54,7 @@ class AirflowSetup:
             "CHISO_HOME": str(self.chiso_home),
             "CHISO_PIPELINE_START": self.pipeline_start,
             "CHISO_RETRY_DELAY_SECONDS": str(self.retry_delay_seconds),
+            "CHISO_DEMO_MODE": "true" if self.demo_mode else "false",
             "NO_PROXY": "*",  # macOS: keep forked task runners away from the system proxy lookup
         }
         if self.recipients_file:

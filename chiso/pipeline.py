@@ -63,9 +63,11 @@ def portal_from_connection(conn_id: str):
 def pseudonymiser_from_connection(conn_id: str):
     from airflow.sdk import Connection
 
-    from chiso.ingest.pseudonymise import Pseudonymiser
+    from chiso.ingest.pseudonymise import Pseudonymiser, check_key
 
-    return Pseudonymiser(Connection.get(conn_id).password or "")
+    key = Connection.get(conn_id).password or ""
+    check_key(key, demo=settings.get("CHISO_DEMO_MODE") == "true")
+    return Pseudonymiser(key)
 
 
 def fetch(entity: str, business_date: date) -> str:

@@ -43,8 +43,15 @@ SETTINGS: dict[str, Setting] = {
         Setting("CHISO_PSEUDONYM_CONN_ID",
                 "Airflow connection whose password is the HMAC key for applicants' personal data.",
                 "chiso_pseudonym_key"),
+        Setting("CHISO_DEMO_MODE",
+                "true only for the demo and tests: accepts any non-empty pseudonymisation key. Otherwise a key that "
+                "is known, says it is a demo or test key, or is shorter than 32 bytes stops the load.", "false"),
         Setting("CHISO_RETRY_DELAY_SECONDS", "First retry delay of the daily DAG's tasks (doubles each try).",
                 "60"),
+        Setting("CHISO_TASK_TIMEOUT_SECONDS",
+                "Longest any task of chiso's DAGs may run (Airflow's execution_timeout) before it is stopped and "
+                "retried; a fetch task gets CHISO_PORTAL_DAY_DEADLINE_SECONDS plus 10 minutes instead, so that "
+                "the fetch's own deadline, with its clearer message, comes first.", "10800"),
         Setting("CHISO_ALLOW_NEW_COLUMNS",
                 "true: columns the contract does not know are kept in the raw record (and logged) instead of "
                 "stopping the load.", "false"),
@@ -64,6 +71,24 @@ SETTINGS: dict[str, Setting] = {
                 "NDJSON.gz file, streamed to disk and checked against its manifest).", "pages"),
         Setting("CHISO_PORTAL_READ_TIMEOUT_SECONDS",
                 "Seconds the portal may stay silent on a request before it is abandoned and retried.", "60"),
+        Setting("CHISO_PORTAL_MAX_PAGE_BYTES",
+                "Largest page (or manifest) the portal may send, in bytes after any Content-Encoding; a larger one "
+                "fails the fetch (a national page of 500 dossiers is about 0.7 MB).", str(4 << 20)),
+        Setting("CHISO_PORTAL_MAX_FILE_BYTES",
+                "Largest whole-day file the portal may declare in its manifest, in bytes; the download itself is "
+                "held to the manifest's declared size.", str(2 << 30)),
+        Setting("CHISO_PORTAL_REQUEST_DEADLINE_SECONDS",
+                "Seconds one request to the portal may take in all, body included, however steadily it trickles.",
+                "900"),
+        Setting("CHISO_PORTAL_DAY_DEADLINE_SECONDS",
+                "Seconds the fetch of one entity's day may take in all, every page or the whole file included.",
+                "3600"),
+        Setting("CHISO_MAX_LINE_BYTES",
+                "Longest line of a whole-day file once decompressed, in bytes; a longer one stops the day's load "
+                "(a dossier's line is about 1.5 kB).", str(1 << 20)),
+        Setting("CHISO_MAX_GZIP_RATIO",
+                "Most a whole-day file may expand when decompressed, as a multiple of its size (beyond 64 MiB); "
+                "more stops the day's load as a decompression bomb.", "200"),
         Setting("CHISO_DATA_DOCS_DIR",
                 "Folder the Great Expectations Data Docs site is built into on every gate run "
                 "(defaults to $CHISO_HOME/data_docs; the validation results it renders sit next to it)."),

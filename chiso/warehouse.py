@@ -84,10 +84,16 @@ create table if not exists {RAW_SCHEMA}.load_ledger (
     rows_loaded       integer,
     rows_quarantined  integer,
     -- purged: the rows were loaded, then dropped by the raw layer's retention (chiso.ingest.housekeeping).
-    status            text        not null check (status in ('loading', 'loaded', 'superseded', 'purged')),
+    -- stale: an extract older (by the portal's generated_at) than the one loaded; recorded, not applied.
+    status            text        not null check (status in ('loading', 'loaded', 'superseded', 'purged', 'stale')),
     started_at        timestamptz not null default now(),
     finished_at       timestamptz
 );
+-- Which key made the load's pseudonyms (Pseudonymiser.key_id, never the key); null for loads made
+-- before it was recorded. Added in place to warehouses created earlier.
+alter table {RAW_SCHEMA}.load_ledger add column if not exists pseudonym_key_id text;
+-- When the portal generated the extract (its manifest's generated_at), if it says: the newer one wins.
+alter table {RAW_SCHEMA}.load_ledger add column if not exists generated_at timestamptz;
 create unique index if not exists load_ledger_one_current
     on {RAW_SCHEMA}.load_ledger (entity, business_date) where status = 'loaded';
 
@@ -336,15 +342,16 @@ def _move_rows(conn: psycopg.Connection, table: str) -> int:
     return count
 
 
-# A ledger created before retention existed checks the status against three values only.
+# A ledger created before retention (or before stale extracts were recorded) checks the status against
+# fewer values.
 _LEDGER_STATUS_UPGRADE = f"""
 do $$ begin
     if exists (select 1 from pg_constraint
                where conrelid = '{RAW_SCHEMA}.load_ledger'::regclass and conname = 'load_ledger_status_check'
-                 and pg_get_constraintdef(oid) not like '%purged%') then
+                 and pg_get_constraintdef(oid) not like '%stale%') then
         alter table {RAW_SCHEMA}.load_ledger drop constraint load_ledger_status_check;
         alter table {RAW_SCHEMA}.load_ledger add constraint load_ledger_status_check
-            check (status in ('loading', 'loaded', 'superseded', 'purged'));
+            check (status in ('loading', 'loaded', 'superseded', 'purged', 'stale'));
     end if;
 end $$;
 """

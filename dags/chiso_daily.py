@@ -43,6 +43,8 @@ TIMEZONE = pendulum.timezone(PORTAL_TIMEZONE)  # business days are Vietnam days
         "retry_delay": timedelta(seconds=int(settings.require("CHISO_RETRY_DELAY_SECONDS"))),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=15),
+        # No task runs for ever, whatever a portal or a server does (a fetch has its own deadlines, below).
+        "execution_timeout": timedelta(seconds=int(settings.require("CHISO_TASK_TIMEOUT_SECONDS"))),
         # Runs once a task has failed for good: an e-mail to the data engineers (chiso.alerts).
         "on_failure_callback": alerts.task_failed,
     },
@@ -61,7 +63,9 @@ def chiso_daily():
     def resolve_business_date() -> str:
         return pipeline.business_date_of_run(get_current_context()).isoformat()
 
-    @task
+    # The fetch's own entity-day deadline fails first, naming the URL; this stops anything it cannot see
+    # (a stuck DNS look-up, urllib3's retries sleeping).
+    @task(execution_timeout=timedelta(seconds=int(settings.require("CHISO_PORTAL_DAY_DEADLINE_SECONDS")) + 600))
     def fetch(entity: str, business_date: str) -> str:
         return pipeline.fetch(entity, pendulum.parse(business_date).date())
 

@@ -32,7 +32,8 @@ TIMEZONE = pendulum.timezone(PORTAL_TIMEZONE)  # business days are Vietnam days
     start_date=pendulum.parse(settings.require("CHISO_PIPELINE_START"), tz=TIMEZONE),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "data-engineering", "retries": 2, "retry_delay": timedelta(minutes=5)},
+    default_args={"owner": "data-engineering", "retries": 2, "retry_delay": timedelta(minutes=5),
+                  "execution_timeout": timedelta(seconds=int(settings.require("CHISO_TASK_TIMEOUT_SECONDS")))},
     tags=["chiso", "housekeeping"],
     doc_md=__doc__,
 )

@@ -40,6 +40,8 @@ TIMEZONE = pendulum.timezone(PORTAL_TIMEZONE)
         "retry_delay": timedelta(seconds=int(settings.require("CHISO_RETRY_DELAY_SECONDS"))),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=15),
+        # No task runs for ever, whatever a portal or a server does (a fetch has its own deadlines, below).
+        "execution_timeout": timedelta(seconds=int(settings.require("CHISO_TASK_TIMEOUT_SECONDS"))),
     },
     params={
         "business_date": Param(None, type=["null", "string"], format="date",

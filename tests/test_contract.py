@@ -46,17 +46,22 @@ def test_the_evaluation_schema_accepts_the_published_gia_lai_figures_and_refuses
         validate(broken)
 
 
-def test_row_problems_name_the_field_and_the_value():
+def test_row_problems_name_the_field_and_the_problem_never_the_value():
     entity = get_entity("dossiers")
     row = {name: None for name in entity.fields}
     row.update(MaHoSo="X", MaTTHC="1.001193", MaDonViTiepNhan="U", NgayTiepNhan="20241115083000",
                NgayCapNhat="20241115083000", TrangThaiHoSo=4, TaiLieuNop=[], DanhSachLePhi=[],
                DanhSachGiayToKetQua=[], DanhSachHoSoBoSung=[])
     assert row_problems(entity, row) == []
-    assert row_problems(entity, {**row, "TrangThaiHoSo": 11}) == ["TrangThaiHoSo=11 is not in the code list"]
+    assert row_problems(entity, {**row, "TrangThaiHoSo": 11}) == ["TrangThaiHoSo: an integer is not in the code list"]
     assert row_problems(entity, {**row, "NgayHenTra": "20241331000000"}) == [
-        "NgayHenTra='20241331000000' is not a yyyyMMddHHmmss date"]
+        "NgayHenTra: a text of 14 characters is not a yyyyMMddHHmmss date"]
     assert row_problems(entity, {**row, "DanhSachHoSoBoSung": [{"NgayBoSung": "15/11/2024"}]}) == [
-        "DanhSachHoSoBoSung[].NgayBoSung='15/11/2024' is not a yyyyMMddHHmmss date"]
+        "DanhSachHoSoBoSung[].NgayBoSung: a text of 10 characters is not a yyyyMMddHHmmss date"]
     assert "DuocSoHoa" in row_problems(entity, {**row, "TaiLieuNop": [{"MaGiayTo": "a"}]})[0]
+    # Personal values in the wrong type: the reason says which field and what is wrong, not the value.
+    for field, value in (("SoDienThoai", 790794718), ("Email", ["an@example.vn"]), ("ChuHoSo", {"ten": "An"})):
+        [problem] = row_problems(entity, {**row, field: value})
+        assert problem.startswith(f"{field}: ") and "not of type string" in problem, problem
+        assert "790794718" not in problem and "an@example.vn" not in problem and "An" not in problem
     assert row_problems(entity, ["not", "a", "row"]) == ["a row must be a JSON object, got list"]

@@ -94,3 +94,15 @@ def test_business_date_comes_from_the_param_or_the_day_before_the_run():
         resolve_business_date(None, None)
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
         resolve_business_date("16/11/2024", None)
+
+
+def test_every_task_of_every_dag_has_an_execution_timeout(dagbag):
+    from chiso import settings
+
+    day_deadline = int(settings.require("CHISO_PORTAL_DAY_DEADLINE_SECONDS"))
+    for dag_id, dag in dagbag.dags.items():
+        for task in dag.tasks:
+            assert task.execution_timeout is not None, f"{dag_id}.{task.task_id} could run for ever"
+            if task.task_id.startswith("fetch_"):
+                # The fetch's own deadline, with its clearer message, must come before Airflow's.
+                assert task.execution_timeout.total_seconds() > day_deadline, task.task_id

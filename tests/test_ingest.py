@@ -108,7 +108,9 @@ def test_a_corrected_extract_replaces_the_day_and_bad_rows_are_quarantined(wareh
     assert (result.rows_loaded, result.rows_quarantined) == (manifest["row_count"] - 2, 2)
     assert _raw_count(warehouse_url) == manifest["row_count"] - 2  # the old day's rows are gone
     assert [line for line, _, _ in quarantine] == [1, 2]
-    assert "TrangThaiHoSo=42" in quarantine[0][1] and "NgayHenTra='31/12/2024'" in quarantine[1][1]
+    assert quarantine[0][1] == "TrangThaiHoSo: an integer is not in the code list"
+    assert quarantine[1][1] == "NgayHenTra: a text of 10 characters is not a yyyyMMddHHmmss date"
+    assert "42" not in quarantine[0][1] and "31/12/2024" not in quarantine[1][1], "reasons never hold the value"
     clear_name = body["items"][0]["ChuHoSo"]
     assert clear_name not in quarantine[0][2], "quarantined rows are pseudonymised too"
     statuses = [row[5] for row in _ledger(warehouse_url)]

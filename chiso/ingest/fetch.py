@@ -8,15 +8,23 @@ import hashlib
 import json
 import logging
 import os
+import socket
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.util.retry import Retry
+
+from chiso import settings
 
 from chiso.contract.canonical import MANIFEST_FORMAT
 from chiso.ingest.landing import (
@@ -41,6 +49,21 @@ class PortalError(RuntimeError):
     pass
 
 
+def _setting(name: str, kind=int):
+    return kind(settings.require(name))
+
+
+MAX_RETRY_AFTER_SECONDS = 120  # a Retry-After longer than this is not waited out in full
+
+
+class _Retry(Retry):
+    """urllib3's Retry, with a portal's Retry-After capped: a hostile one could ask for a day's wait."""
+
+    def get_retry_after(self, response):
+        seconds = super().get_retry_after(response)
+        return None if seconds is None else min(seconds, MAX_RETRY_AFTER_SECONDS)
+
+
 @dataclass(frozen=True)
 class Portal:
     base_url: str
@@ -48,6 +71,21 @@ class Portal:
     page_size: int = 500
     transfer: str = "pages"  # one of TRANSFERS
     read_timeout: float = TIMEOUT_SECONDS[1]  # seconds of silence before a request is abandoned
+    # Bounds on what the portal may send (docs/ingest.md, "What a portal cannot do"); None: the setting.
+    max_page_bytes: int | None = None  # CHISO_PORTAL_MAX_PAGE_BYTES
+    max_file_bytes: int | None = None  # CHISO_PORTAL_MAX_FILE_BYTES
+    request_deadline: float | None = None  # CHISO_PORTAL_REQUEST_DEADLINE_SECONDS: one request, body and all
+    day_deadline: float | None = None  # CHISO_PORTAL_DAY_DEADLINE_SECONDS: one entity's day, every request
+
+    def limit(self, name: str) -> float:
+        value = getattr(self, name)
+        if value is not None:
+            return value
+        setting, kind = {"max_page_bytes": ("CHISO_PORTAL_MAX_PAGE_BYTES", int),
+                         "max_file_bytes": ("CHISO_PORTAL_MAX_FILE_BYTES", int),
+                         "request_deadline": ("CHISO_PORTAL_REQUEST_DEADLINE_SECONDS", float),
+                         "day_deadline": ("CHISO_PORTAL_DAY_DEADLINE_SECONDS", float)}[name]
+        return _setting(setting, kind)
 
     def __post_init__(self):
         if self.transfer not in TRANSFERS:
@@ -58,7 +96,7 @@ class Portal:
         return TIMEOUT_SECONDS[0], self.read_timeout
 
     def session(self) -> requests.Session:
-        retry = Retry(
+        retry = _Retry(
             total=5,
             backoff_factor=0.5,
             status_forcelist=(429, 500, 502, 503, 504),
@@ -66,11 +104,95 @@ class Portal:
             respect_retry_after_header=True,
             raise_on_status=False,
         )
-        session = requests.Session()
+        session = _PortalSession(origin_of(self.base_url))
         session.headers[TOKEN_HEADER] = self.token
-        session.mount("http://", HTTPAdapter(max_retries=retry))
-        session.mount("https://", HTTPAdapter(max_retries=retry))
+        for scheme in ("http://", "https://"):
+            adapter = HTTPAdapter(max_retries=retry)
+            adapter.poolmanager.pool_classes_by_scheme = session.watched_pools
+            session.mount(scheme, adapter)
         return session
+
+
+def origin_of(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of ``url``: where the token may go."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme, 0)
+
+
+class RedirectRefused(PortalError):
+    pass
+
+
+class _PortalSession(requests.Session):
+    """A session that sends the token to the portal's origin only. requests strips ``Authorization``
+    on a redirect to another host but keeps every other header, ``X-Api-Token`` included: a redirect
+    to another origin (scheme, host or port) is refused before anything is sent there."""
+
+    def __init__(self, origin: tuple[str, str, int]):
+        super().__init__()
+        self.origin = origin
+        # The sockets its requests use, so that a watchdog can cut them off at a request's deadline: a
+        # read timeout bounds each wait for a byte, not a portal that sends its headers a byte at a time.
+        self.sockets: set[socket.socket] = set()
+        self.watched_pools = _watched_pools(self.sockets)
+
+    def cut_off(self) -> None:
+        """Shut the session's sockets down: whatever read waits on them returns at once."""
+        for sock in list(self.sockets):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.sockets.clear()
+
+    @contextmanager
+    def deadline(self, ends: float):
+        """Cut the session off at ``ends`` (time.monotonic) if the request is still under way."""
+        timer = threading.Timer(max(0.0, ends - time.monotonic()), self.cut_off)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+    def rebuild_auth(self, prepared_request, response):
+        target = origin_of(prepared_request.url)
+        if target != self.origin:
+            prepared_request.headers.pop(TOKEN_HEADER, None)
+            scheme, host, port = target
+            raise RedirectRefused(
+                f"GET {_without_query(response.url)} redirected to {scheme}://{host}:{port}, which is not the "
+                f"portal's origin {self.origin[0]}://{self.origin[1]}:{self.origin[2]}: the redirect is refused, "
+                f"so that the token never leaves the portal")
+        super().rebuild_auth(prepared_request, response)
+
+
+def _watched_pools(sockets: set) -> dict:
+    """urllib3 connection pools whose connections put their socket in ``sockets`` once connected."""
+
+    class WatchedHTTPConnection(HTTPConnection):
+        def connect(self):
+            super().connect()
+            sockets.add(self.sock)
+
+    class WatchedHTTPSConnection(HTTPSConnection):
+        def connect(self):
+            super().connect()
+            sockets.add(self.sock)
+
+    class WatchedHTTPConnectionPool(HTTPConnectionPool):
+        ConnectionCls = WatchedHTTPConnection
+
+    class WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+        ConnectionCls = WatchedHTTPSConnection
+
+    return {"http": WatchedHTTPConnectionPool, "https": WatchedHTTPSConnectionPool}
+
+
+def _without_query(url: str) -> str:
+    return url.split("?", 1)[0]
 
 
 BODY_ATTEMPTS = 3  # urllib3 retries connects and statuses; a body cut short is retried here
@@ -86,28 +208,96 @@ def _log_retries(response: requests.Response, url: str, started: float) -> None:
                     "y" if len(history) == 1 else "ies", causes, time.monotonic() - started)
 
 
-def _get(session: requests.Session, url: str, params: dict, check=None,
-         timeout: tuple[float, float] = TIMEOUT_SECONDS) -> requests.Response:
-    """GET with retries, including bodies cut short or unreadable (``check`` raises on a bad body)."""
+class _Budget:
+    """The time left to an entity's day (CHISO_PORTAL_DAY_DEADLINE_SECONDS), and what each request may
+    take of it (CHISO_PORTAL_REQUEST_DEADLINE_SECONDS), measured on the whole request, body included:
+    a read timeout alone lets a body trickle in for ever, one byte per interval."""
+
+    def __init__(self, portal: Portal, entity: str, day: date):
+        self.request_seconds = portal.limit("request_deadline")
+        self.day_seconds = portal.limit("day_deadline")
+        self.ends = time.monotonic() + self.day_seconds
+        self.what = f"{entity} of {day}"
+
+    def request_ends(self, url: str) -> float:
+        now = time.monotonic()
+        if now >= self.ends:
+            raise PortalError(f"GET {url}: fetching {self.what} took longer than its {self.day_seconds:g} s "
+                              f"(CHISO_PORTAL_DAY_DEADLINE_SECONDS): the fetch is abandoned")
+        return min(self.ends, now + self.request_seconds)
+
+    def passed(self, url: str, ends: float, received: int) -> PortalError:
+        whole_day = ends >= self.ends
+        return PortalError(
+            f"GET {url} had sent {received} bytes when {'its entity-day' if whole_day else 'the request'}'s "
+            f"deadline of {self.day_seconds if whole_day else self.request_seconds:g} s passed "
+            f"({'CHISO_PORTAL_DAY_DEADLINE_SECONDS' if whole_day else 'CHISO_PORTAL_REQUEST_DEADLINE_SECONDS'}, "
+            f"{self.what}): the body is abandoned")
+
+
+def _stream_body(response: requests.Response, url: str, limit: int, limit_name: str, budget: _Budget,
+                 ends: float, write, decode_content: bool = True) -> int:
+    """Read the body in chunks of at most CHUNK_BYTES, handing each to ``write``; return its size.
+
+    Never more than ``limit`` bytes (decoded, when the portal compressed them: urllib3 decompresses at
+    most one chunk at a time), never past ``ends``: ``read1`` returns as soon as any byte arrives, so the
+    deadline is looked at after every read, however slowly the body comes."""
+    raw, size = response.raw, 0
+    while True:
+        if time.monotonic() > ends:
+            raise budget.passed(url, ends, size)
+        chunk = raw.read1(CHUNK_BYTES, decode_content=decode_content)
+        if not chunk:
+            return size
+        size += len(chunk)
+        if size > limit:
+            raise PortalError(f"GET {url} sent more than {limit} bytes ({limit_name}, {budget.what}): "
+                                f"the body is refused")
+        write(chunk)
+
+
+def _get(session: requests.Session, url: str, params: dict, budget: _Budget, limit: int, check=None,
+         timeout: tuple[float, float] = TIMEOUT_SECONDS, limit_name: str = "CHISO_PORTAL_MAX_PAGE_BYTES") -> bytes:
+    """GET a body of at most ``limit`` bytes, within the budget's deadlines, with retries, including
+    bodies cut short or unreadable (``check`` raises on a bad body)."""
+    full_url = requests.Request("GET", url, params=params).prepare().url  # for messages
     for attempt in range(1, BODY_ATTEMPTS + 1):
+        ends = budget.request_ends(full_url)
+        body = bytearray()
         try:
             started = time.monotonic()
-            response = session.get(url, params=params, timeout=timeout)
-            _log_retries(response, url, started)
-            if response.status_code == 200 and check is not None:
-                check(response.content)
-        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError, LandingError) as exc:
+            with session.deadline(ends), session.get(url, params=params, timeout=timeout, stream=True) as response:
+                _log_retries(response, url, started)
+                if response.status_code != 200:
+                    raise PortalError(f"GET {response.url} answered HTTP {response.status_code}: {_head(response)}")
+                _stream_body(response, response.url, limit, limit_name, budget, ends, body.extend)
+            if check is not None:
+                check(bytes(body))
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError, LandingError,
+                Urllib3Error) as exc:
+            if time.monotonic() >= ends:  # cut off by the watchdog
+                raise budget.passed(full_url, ends, len(body)) from exc
+            if attempt == BODY_ATTEMPTS and isinstance(exc, LandingError):
+                raise PortalError(f"{exc} ({attempt} tries)") from exc
             if attempt == BODY_ATTEMPTS:
                 raise PortalError(f"GET {url} {params} failed {attempt} times; last: {exc}") from exc
             log.warning("GET %s %s: %s; trying again", url, params, exc)
             time.sleep(0.5 * 2 ** attempt)
             continue
         except requests.RequestException as exc:
+            if time.monotonic() >= ends:
+                raise budget.passed(full_url, ends, len(body)) from exc
             raise PortalError(f"GET {url} {params} failed after retries: {exc}") from exc
-        if response.status_code != 200:
-            raise PortalError(f"GET {response.url} answered HTTP {response.status_code}: {response.text[:300]}")
-        return response
+        return bytes(body)
     raise AssertionError("unreachable")
+
+
+def _head(response: requests.Response) -> str:
+    """The start of an error's body, for its message (never the whole of it: it could be endless)."""
+    try:
+        return response.raw.read1(300).decode("utf-8", "replace")
+    except (Urllib3Error, requests.RequestException, OSError):
+        return ""
 
 
 def fetch_extract(portal: Portal, entity: str, day: date, landing_root: Path) -> Path:
@@ -118,30 +308,97 @@ def fetch_extract(portal: Portal, entity: str, day: date, landing_root: Path) ->
     extract was already landed, nothing is downloaded but the manifest.
     """
     base = f"{portal.base_url.rstrip('/')}/api/v1/{entity}"
+    budget, page_limit = _Budget(portal, entity, day), portal.limit("max_page_bytes")
     with portal.session() as session:
-        manifest_bytes = _get(session, f"{base}/manifest", {"ngay": day.isoformat()}, timeout=portal.timeout).content
-        manifest = json.loads(manifest_bytes)
+        manifest_bytes = _get(session, f"{base}/manifest", {"ngay": day.isoformat()}, budget, page_limit,
+                              timeout=portal.timeout)
+        manifest = _rows_manifest(manifest_bytes, f"{base}/manifest?ngay={day.isoformat()}", entity, day)
         already_landed = landed_dir(landing_root, entity, day, manifest["sha256"])
         if already_landed.exists():
             log.info("%s %s already landed at %s: nothing to fetch", entity, day, already_landed)
             return already_landed
         target = incoming_dir(landing_root, entity, day, manifest["sha256"])
         write_file_once(target / "manifest.json", manifest_bytes)
-        page, total_pages = 1, None
+        page, total_pages, rows = 1, None, 0
         while total_pages is None or page <= total_pages:
             page_path = target / f"page-{page:05d}.json"
+            params = {"ngay": day.isoformat(), "page": page, "page_size": portal.page_size}
+            url = f"{base}?ngay={day.isoformat()}&page={page}&page_size={portal.page_size}"
             if page_path.exists():  # fetched by an earlier, interrupted try
                 body = page_path.read_bytes()
             else:
-                params = {"ngay": day.isoformat(), "page": page, "page_size": portal.page_size}
-                body = _get(session, base, params, check=lambda content: decode_page(content, base),
-                            timeout=portal.timeout).content
+                body = _get(session, base, params, budget, page_limit, timeout=portal.timeout,
+                            check=lambda content, url=url: _page(content, url, entity, day))
+            decoded = _page(body, url, entity, day)
+            total_pages = _total_pages(decoded, url, entity, day, page)
+            rows += len(decoded["items"])
+            if rows > manifest["row_count"]:
+                raise PortalError(f"GET {url} brings {entity} of {day} to {rows} rows, more than the "
+                                  f"{manifest['row_count']} its manifest declares: the extract is refused")
+            if not page_path.exists():
                 write_file_once(page_path, body)
-            total_pages = decode_page(body, str(page_path))["total_pages"]
             page += 1
         log.info("fetched %s %s: %d page(s), manifest says %d rows", entity, day, total_pages,
                  manifest["row_count"])
     return target
+
+
+def _page(body: bytes, url: str, entity: str, day: date) -> dict:
+    """A page of the paged API, or LandingError in one sentence naming the URL, the entity and the day."""
+    try:
+        return decode_page(body, url)
+    except LandingError as exc:
+        what = "it has no list of items" if "no list of items" in str(exc) else _looks_like(body)
+        raise LandingError(f"GET {url} did not give a page of {entity} of {day}: {what}") from exc
+
+
+def _total_pages(page: dict, url: str, entity: str, day: date, number: int) -> int:
+    total = page.get("total_pages")
+    if type(total) is not int or total < 1:
+        problem = "no total_pages" if "total_pages" not in page else \
+            f"a total_pages that is {_json_kind(total)}, not a whole number of at least 1"
+        raise PortalError(f"GET {url} gave a page of {entity} of {day} with {problem}: the day cannot be paged")
+    if total > number and not page["items"]:
+        raise PortalError(f"GET {url} gave page {number} of {total} of {entity} of {day} without rows: "
+                          f"the paging is refused, it could go on for ever")
+    return total
+
+
+def _rows_manifest(data: bytes, url: str, entity: str, day: date) -> dict:
+    """The paged API's manifest, or PortalError in one sentence naming the URL, the entity and the day."""
+    try:
+        manifest = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError):
+        raise PortalError(f"GET {url} did not give the manifest of {entity} of {day}: {_looks_like(data)}") from None
+    if not isinstance(manifest, dict):
+        raise PortalError(f"GET {url} did not give the manifest of {entity} of {day}: it is {_json_kind(manifest)}")
+    problems = []
+    if not _is_sha256(manifest.get("sha256")):
+        problems.append("no sha256 of 64 hexadecimal digits")
+    if type(manifest.get("row_count")) is not int or manifest["row_count"] < 0:
+        problems.append("no row_count that is a whole number")
+    if not _is_moment(manifest.get("generated_at")):
+        problems.append("a generated_at that is not an ISO 8601 time with its offset")
+    if problems:
+        raise PortalError(f"GET {url} gave a manifest of {entity} of {day} with {' and '.join(problems)}")
+    return manifest
+
+
+def _looks_like(body: bytes) -> str:
+    """What a body that is not the expected JSON looks like, without quoting it (it may be personal)."""
+    head = body[:512].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+        return f"an HTML page of {len(body)} bytes"
+    if not body.strip():
+        return "an empty body"
+    return f"{len(body)} bytes that are not JSON"
+
+
+def _json_kind(value) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", str: "a text", int: "an integer", float: "a number", list: "a list",
+            dict: "an object"}.get(type(value), type(value).__name__)
 
 
 # ----------------------------------------------------------------------------- whole-day files
@@ -168,9 +425,15 @@ def fetch_day_file(portal: Portal, entity: str, day: date, landing_root: Path) -
     differs from the manifest (cut short, corrupted) is fetched once more, then refused with its URL.
     """
     url = f"{portal.base_url.rstrip('/')}/api/v1/{entity}/files/{day.isoformat()}.{FILE_FORMAT}"
+    budget = _Budget(portal, entity, day)
     with portal.session() as session:
-        manifest_bytes = _get(session, f"{url}.manifest", {}, timeout=portal.timeout).content
+        manifest_bytes = _get(session, f"{url}.manifest", {}, budget, portal.limit("max_page_bytes"),
+                              timeout=portal.timeout)
         manifest = _file_manifest(manifest_bytes, f"{url}.manifest", entity, day)
+        max_file_bytes = portal.limit("max_file_bytes")
+        if manifest["bytes"] > max_file_bytes:
+            raise PortalError(f"GET {url}.manifest declares a file of {manifest['bytes']} bytes for {entity} of {day}, "
+                              f"more than CHISO_PORTAL_MAX_FILE_BYTES ({max_file_bytes}): it is not downloaded")
         already_landed = landed_dir(landing_root, entity, day, manifest["rows_sha256"])
         if already_landed.exists():
             log.info("%s %s already landed at %s: nothing to fetch", entity, day, already_landed)
@@ -182,7 +445,7 @@ def fetch_day_file(portal: Portal, entity: str, day: date, landing_root: Path) -
             log.info("%s %s: %s was downloaded whole by an earlier try", entity, day, path)
         else:
             for attempt in range(1, FILE_ATTEMPTS + 1):
-                received = _download(session, url, path, portal.timeout)
+                received = _download(session, url, path, portal.timeout, budget, manifest["bytes"])
                 if received == expected:
                     break
                 message = (f"GET {url} gave {received[0]} bytes with sha256 {received[1]}; its manifest says "
@@ -195,6 +458,8 @@ def fetch_day_file(portal: Portal, entity: str, day: date, landing_root: Path) -
         rows_manifest = {"entity": entity, "business_date": day.isoformat(), "row_count": manifest["row_count"],
                          "sha256": manifest["rows_sha256"], "format": MANIFEST_FORMAT, "transfer": "files",
                          "source": url}
+        if manifest.get("generated_at") is not None:
+            rows_manifest["generated_at"] = manifest["generated_at"]
         write_file_once(target / "manifest.json", json.dumps(rows_manifest, ensure_ascii=False).encode())
     log.info("fetched %s %s as one file: %d bytes, manifest says %d rows", entity, day, manifest["bytes"],
              manifest["row_count"])
@@ -204,44 +469,94 @@ def fetch_day_file(portal: Portal, entity: str, day: date, landing_root: Path) -
 def _file_manifest(data: bytes, url: str, entity: str, day: date) -> dict:
     try:
         manifest = json.loads(data)
-        missing = [key for key in ("row_count", "sha256", "bytes", "rows_sha256") if key not in manifest]
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise PortalError(f"GET {url} is not a file manifest: {exc}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError):
+        raise PortalError(f"GET {url} did not give the file manifest of {entity} of {day}: "
+                          f"{_looks_like(data)}") from None
+    if not isinstance(manifest, dict):
+        raise PortalError(f"GET {url} did not give the file manifest of {entity} of {day}: it is "
+                          f"{_json_kind(manifest)}")
+    missing = [key for key in ("row_count", "sha256", "bytes", "rows_sha256") if key not in manifest]
     if missing:
         raise PortalError(f"GET {url} is not a file manifest: it lacks {', '.join(missing)}")
+    wrong = [key for key in ("row_count", "bytes") if type(manifest[key]) is not int or manifest[key] < 0] + \
+        [key for key in ("sha256", "rows_sha256") if not _is_sha256(manifest[key])] + \
+        (["generated_at"] if not _is_moment(manifest.get("generated_at")) else [])
+    if wrong:
+        raise PortalError(f"GET {url} gave a file manifest of {entity} of {day} whose {', '.join(wrong)} "
+                          f"{'is' if len(wrong) == 1 else 'are'} not what a manifest holds")
     described = (manifest.get("entity"), manifest.get("business_date"), manifest.get("format"))
     if described != (entity, day.isoformat(), FILE_FORMAT):
         raise PortalError(f"GET {url} describes {described}, not ({entity!r}, {day.isoformat()!r}, {FILE_FORMAT!r})")
     return manifest
 
 
-def _download(session: requests.Session, url: str, path: Path, timeout) -> tuple[int, str]:
+def _is_moment(value) -> bool:
+    """Whether an optional generated_at is absent or an ISO 8601 time with its offset."""
+    if value is None:
+        return True
+    try:
+        return isinstance(value, str) and datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
+
+
+def _is_sha256(value) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def _download(session: requests.Session, url: str, path: Path, timeout, budget: _Budget,
+              declared_bytes: int) -> tuple[int, str]:
     """Stream ``url`` into ``path`` (owner-only, via a .part file); return (bytes, sha256) received.
 
     The bytes are stored as sent (no Content-Encoding decoding), so they are the bytes the manifest's
     checksum is over. A connection that breaks mid-body leaves what arrived, which the caller then
-    finds short: a cut-off stream and a short file are the same fault.
+    finds short: a cut-off stream and a short file are the same fault. A body longer than its manifest
+    declares is refused at once, with no more than one byte past the declared size on disk (and
+    removed); so is one still arriving at the request's or the entity-day's deadline.
     """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     part = path.with_suffix(path.suffix + ".part")
-    digest, size = hashlib.sha256(), 0
     started = time.monotonic()
+    ends = budget.request_ends(url)
+    with session.deadline(ends):  # (a watchdog: the headers too must come before the deadline)
+        return _download_within(session, url, path, part, timeout, budget, declared_bytes, started, ends)
+
+
+def _download_within(session: requests.Session, url: str, path: Path, part: Path, timeout, budget: _Budget,
+                     declared_bytes: int, started: float, ends: float) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
     try:
         response = session.get(url, stream=True, timeout=timeout)
     except requests.RequestException as exc:
+        if time.monotonic() >= ends:
+            raise budget.passed(url, ends, 0) from exc
         raise PortalError(f"GET {url} failed after retries: {exc}") from exc
     with response:
         _log_retries(response, url, started)
         if response.status_code != 200:
-            raise PortalError(f"GET {url} answered HTTP {response.status_code}: {response.text[:300]}")
+            raise PortalError(f"GET {url} answered HTTP {response.status_code}: {_head(response)}")
         fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
+
+            def write(chunk: bytes) -> None:
+                nonlocal size
+                handle.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+
             try:
-                for chunk in response.raw.stream(CHUNK_BYTES, decode_content=False):
-                    handle.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
+                _stream_body(response, url, declared_bytes, "the size its manifest declares", budget, ends, write,
+                             decode_content=False)
+            except PortalError:
+                handle.close()
+                part.unlink(missing_ok=True)
+                raise
             except (Urllib3Error, requests.RequestException, OSError) as exc:
+                if time.monotonic() >= ends:
+                    handle.close()
+                    part.unlink(missing_ok=True)
+                    raise budget.passed(url, ends, size) from exc
                 log.warning("GET %s broke off after %d bytes: %s", url, size, exc)
             handle.flush()
             os.fsync(handle.fileno())

@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import unicodedata
 import zlib
@@ -24,7 +25,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from chiso import settings
 from chiso.contract import canonical_line
+from chiso.contract.canonical import UndecodableRow
 
 SOURCE = "portal"
 FILE_MODE = 0o600
@@ -92,13 +95,106 @@ def _page_text(data: bytes, source: str) -> str:
 
 
 def _parse_page(text: str, source: str) -> dict:
+    """The page as a dict. A page that ``json.loads`` refuses whole (a row nested too deep, an integer
+    too long, a row that is not JSON) is split into its rows, so that only those rows become
+    ``UndecodableRow``s and the rest of the page is kept; a page that cannot be split is refused."""
     try:
         page = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LandingError(f"{source} is not a JSON page (truncated?): {exc}") from exc
+    except (json.JSONDecodeError, RecursionError, ValueError) as exc:
+        page = _split_page(text, source, exc)
     if not isinstance(page, dict) or not isinstance(page.get("items"), list):
         raise LandingError(f"{source} is not a page of the portal's API (no list of items)")
+    if any(type(row) in (dict, list) and _too_deep(row) for row in page["items"]):
+        page = _split_page(text, source, None)  # the deep rows, by their text, as UndecodableRows
     return page
+
+
+def _too_deep(value) -> bool:
+    """Whether a decoded row nests more than MAX_DEPTH arrays and objects (the row itself is one): the
+    Python that checks, normalises and pseudonymises rows recurses, and would fail on it."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        for child in (item.values() if type(item) is dict else item):
+            if type(child) is dict or type(child) is list:
+                stack.append((child, depth + 1))
+    return False
+
+
+MAX_DEPTH = 64  # arrays and objects inside a row; the contract needs 3
+# A JSON string (escapes and all), or one of the characters that give a page its structure.
+_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},:]', re.DOTALL)
+
+
+def _split_page(text: str, source: str, cause: Exception) -> dict:
+    """A page whose rows are decoded one by one: ``{"items": [...]}`` plus its other top-level keys.
+
+    The text is scanned for its strings and brackets only (no recursion, whatever the nesting), the
+    items array found among the top-level keys and cut into each row's text."""
+    refused = LandingError(f"{source} is not a JSON page (truncated, or not JSON)"
+                           + (f": {type(cause).__name__}: {str(cause)[:200]}" if cause else ""))
+    depth, key, expect_key = 0, None, False
+    items_start = items_end = None
+    item_bounds: list[tuple[int, int, int]] = []  # (start, end, deepest level) of each row's text
+    start, deepest = None, 0
+    for match in _STRUCTURE.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth == 1:
+                expect_key = token == "{"
+            elif depth == 2 and key == "items" and token == "[" and items_start is None:
+                items_start, start, deepest = match.end(), match.end(), 0
+            elif items_start is not None and items_end is None:
+                deepest = max(deepest, depth - 2)
+        elif token in "]}":
+            if items_start is not None and items_end is None and depth == 2:
+                items_end = match.start()
+                if text[start:items_end].strip():
+                    item_bounds.append((start, items_end, deepest))
+            depth -= 1
+            if depth < 0:
+                raise refused
+        elif token == ",":
+            if depth == 1:
+                expect_key, key = True, None
+            elif depth == 2 and items_start is not None and items_end is None:
+                item_bounds.append((start, match.start(), deepest))
+                start, deepest = match.end(), 0
+        elif token == ":":
+            expect_key = False
+        elif depth == 1 and expect_key:  # a top-level key
+            try:
+                key = json.loads(token)
+            except json.JSONDecodeError:
+                raise refused from cause
+    if depth != 0 or items_start is None or items_end is None:
+        raise refused from cause
+    try:
+        page = json.loads(text[:items_start] + text[items_end:])  # the page without its rows
+    except (json.JSONDecodeError, RecursionError, ValueError):
+        raise refused from cause
+    page["items"] = [_parse_row(text[a:b], deepest) for a, b, deepest in item_bounds]
+    return page
+
+
+def _parse_row(text: str, deepest: int | None = None):
+    """A row's value, or an ``UndecodableRow`` saying why it has none (naming none of its content)."""
+    if deepest is not None and deepest > MAX_DEPTH:
+        return UndecodableRow(text, f"nested {deepest} levels deep, more than {MAX_DEPTH}", _canonical_of(text))
+    try:
+        value = json.loads(text)
+        if type(value) in (dict, list) and _too_deep(value):
+            return UndecodableRow(text, f"nested more than {MAX_DEPTH} levels deep", _canonical_of(text))
+        return value
+    except RecursionError:
+        return UndecodableRow(text, f"nested more than {MAX_DEPTH} levels deep")
+    except json.JSONDecodeError as exc:
+        return UndecodableRow(text, f"not JSON ({exc.msg} at character {exc.pos})")
+    except ValueError as exc:  # an integer longer than Python converts (sys.get_int_max_str_digits)
+        return UndecodableRow(text, f"holds a number too long to decode ({str(exc).split(':')[0]})")
 
 
 def nfc(value):
@@ -152,11 +248,13 @@ def iter_raw_pages(directory: Path) -> Iterator[RawPage]:
     come in batches of ``DAY_FILE_BATCH`` lines."""
     if is_day_file_extract(directory):
         batch: list[tuple[str, str]] = []
+        size = 0
         for _, text, where in _day_file_lines(directory):
             batch.append((text, where))
-            if len(batch) == DAY_FILE_BATCH:
+            size += len(text)
+            if len(batch) == DAY_FILE_BATCH or size >= DAY_FILE_BATCH_CHARACTERS:
                 yield RawPage(DAY_FILE, lines=tuple(batch))
-                batch = []
+                batch, size = [], 0
         if batch:
             yield RawPage(DAY_FILE, lines=tuple(batch))
         return
@@ -169,6 +267,7 @@ def iter_raw_pages(directory: Path) -> Iterator[RawPage]:
 DAY_FILE = "day.ndjson.gz"  # the portal's whole-day export, as downloaded
 FILE_MANIFEST = "file-manifest.json"  # the file's manifest, as the portal sent it
 DAY_FILE_BATCH = 500  # rows per batch when the loader asks for the file page by page
+DAY_FILE_BATCH_CHARACTERS = 4 << 20  # and no more text than a page may hold (CHISO_PORTAL_MAX_PAGE_BYTES)
 
 
 def is_day_file_extract(directory: Path) -> bool:
@@ -187,23 +286,45 @@ def _line_text(data: bytes, source: str) -> str:
             raise LandingError(f"{source} is neither UTF-8 nor Windows-1258 text: {exc}") from exc
 
 
-def _parse_line(text: str, source: str):
-    """A row as sent, whatever its JSON type (the loader quarantines rows that are not objects)."""
+def _canonical_of(text: str) -> bytes | None:
+    """The canonical line of a row too deep to use, if it is JSON at all and can be written back: what a
+    portal computes its checksum over. (Otherwise the row's text as sent stands for it.)"""
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LandingError(f"{source} is not a JSON line: {exc}") from exc
+        return canonical_line(json.loads(text))
+    except (RecursionError, ValueError):
+        return None
+
+
+def _parse_line(text: str, source: str):
+    """A row as sent, whatever its JSON type (the loader quarantines rows that are not objects), or an
+    ``UndecodableRow`` (the loader quarantines it by reference)."""
+    return _parse_row(text)
+
+
+GZIP_RATIO_FLOOR = 64 << 20  # a file may always expand to this many bytes, whatever its own size
 
 
 def _day_file_lines(directory: Path) -> Iterator[tuple[int, str, str]]:
     """(line number, text, where) of each line of a landed whole-day file, streamed: a national day
-    never sits in memory."""
+    never sits in memory, nor does one line longer than CHISO_MAX_LINE_BYTES, and a file expanding more
+    than CHISO_MAX_GZIP_RATIO times its size (a decompression bomb) is refused as soon as it does."""
     path = directory / DAY_FILE
-    line_number = 0
+    max_line = int(settings.require("CHISO_MAX_LINE_BYTES"))
+    ratio = int(settings.require("CHISO_MAX_GZIP_RATIO"))
+    max_total = max(GZIP_RATIO_FLOOR, ratio * path.stat().st_size)
+    line_number = total = 0
     try:
         with gzip.open(path, "rb") as lines:
-            for line in lines:
+            while line := lines.readline(max_line + 1):
                 line_number += 1
+                total += len(line)
+                if len(line.rstrip(b"\r\n")) > max_line:
+                    raise LandingError(f"{path}: line {line_number} is longer than {max_line} bytes once "
+                                       f"decompressed (CHISO_MAX_LINE_BYTES): the file is refused")
+                if total > max_total:
+                    raise LandingError(f"{path} expands to more than {max_total} bytes, {ratio} times its "
+                                       f"{path.stat().st_size} (CHISO_MAX_GZIP_RATIO), by line {line_number}: "
+                                       f"refused as a decompression bomb")
                 where = f"{path}, line {line_number}"
                 yield line_number, _line_text(line.removeprefix(UTF8_BOM) if line_number == 1 else line, where), where
     except (EOFError, OSError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import re
+import tempfile
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import msgspec
@@ -19,7 +22,7 @@ from msgspec import UNSET
 
 from chiso import settings
 from chiso.contract import get_entity
-from chiso.contract.canonical import canonical_line
+from chiso.contract.canonical import UndecodableRow, canonical_line
 from chiso.ingest import typed_decode
 from chiso.ingest.landing import RawPage, iter_raw_pages, nfc, read_manifest
 from chiso.ingest.pseudonymise import Pseudonymiser
@@ -51,6 +54,51 @@ def _copy_field(text: str) -> str:
     return text.translate(_COPY_ESCAPES)
 
 
+# What jsonb (or the UTF-8 the COPY is sent in) cannot take, as it appears in a record's JSON text: a
+# NUL escape, a lone surrogate, a non-finite number (json.dumps writes NaN and Infinity). A match is
+# only a suspicion (the text of a string may spell "NaN"); ``_unstorable`` looks at the values.
+_SUSPECT = re.compile(r"\\u0000|[\ud800-\udfff]|NaN|Infinity")
+
+
+def _unstorable(value, where: str = "") -> str | None:
+    """Why the warehouse cannot store ``value`` (naming the field, never the value), or None."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return f"{where or 'row'}: a text holding a NUL character, which the warehouse cannot store"
+        if _LONE_SURROGATE.search(value):
+            return f"{where or 'row'}: a text holding a lone UTF-16 surrogate, which is not Unicode text"
+    elif isinstance(value, float) and not math.isfinite(value):
+        return f"{where or 'row'}: a non-finite number, which JSON cannot hold"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if _unstorable(key) is not None:
+                return f"{where or 'row'}: a field name holding a NUL character or a lone surrogate"
+            problem = _unstorable(item, f"{where}.{key}" if where else key)
+            if problem:
+                return problem
+    elif isinstance(value, list):
+        for number, item in enumerate(value):
+            problem = _unstorable(item, f"{where}[{number}]")
+            if problem:
+                return problem
+    return None
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def _printable(value):
+    """``value`` with NUL characters and lone surrogates replaced by U+FFFD, in keys and texts alike."""
+    if isinstance(value, str):
+        return _NOT_TEXT.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_printable(key): _printable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_printable(item) for item in value]
+    return value
+
+
 class _RowWriter:
     """Turns pages into COPY text for the raw table, and bad rows into quarantine rows, numbering
     the rows of the day in order. Clean pages take the fast lane (``typed_decode``: decoded, checked
@@ -58,8 +106,8 @@ class _RowWriter:
     quarantines and explains."""
 
     def __init__(self, entity, day: date, load_id: int, pseudonymiser: Pseudonymiser, allow_new_columns: bool,
-                 fast_lane: bool):
-        self.entity, self.day, self.load_id = entity, day, load_id
+                 fast_lane: bool, landed: Path | None = None):
+        self.entity, self.day, self.load_id, self.landed = entity, day, load_id, landed
         self.pseudonymiser, self.allow_new_columns = pseudonymiser, allow_new_columns
         self.known = set(entity.fields)
         self.personal = entity.personal_fields
@@ -70,7 +118,10 @@ class _RowWriter:
             (self.typed.attribute[field], field, pseudonymiser.for_nfc_text(field))
             for field in self.personal if field in self.typed.attribute]
         self.line_number = self.loaded = 0
-        self.quarantined: list[tuple] = []
+        # Quarantined rows wait for the raw COPY to end in an owner-only temporary file, as COPY text (they
+        # hold pseudonyms only): a day the portal spoilt row by row must not pile up in memory.
+        self.quarantine_spool = tempfile.TemporaryFile()
+        self.quarantined = 0
         self.columns_seen: set[str] = set()
         self.all_known = True  # columns_seen <= known
 
@@ -87,7 +138,7 @@ class _RowWriter:
             if page.lines is None:
                 return self.typed.page.decode(page.text).items
             return [self.typed.row.decode(text) for text, _ in page.lines]
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
             return None
 
     def _fast_lane(self, source_file: str, records: list) -> bytes:
@@ -123,10 +174,13 @@ class _RowWriter:
             line_number = self.line_number
             if not already_nfc:
                 row = nfc(row)  # NFD, Windows-1258 and clean UTF-8 inputs load to the same bytes
+            if isinstance(row, UndecodableRow):
+                self._quarantine_by_reference(source_file, line_number, f"the row cannot be decoded: {row.problem}",
+                                              row)
+                continue
             if not isinstance(row, dict):
-                self.quarantined.append((load_id, entity.name, day, source_file, line_number,
-                                         f"a row must be a JSON object, got {type(row).__name__}",
-                                         json.dumps(row, ensure_ascii=False)))
+                self._quarantine_by_reference(source_file, line_number,
+                                              f"a row must be a JSON object, got {_json_type(row)}", row)
                 continue
             if not self.columns_seen.issuperset(row):
                 self.columns_seen |= row.keys()
@@ -144,22 +198,59 @@ class _RowWriter:
             # Quarantined rows are pseudonymised too: personal data never enters in clear.
             record = self.pseudonymiser.apply(row, self.personal)
             if problems:
-                self.quarantined.append((load_id, entity.name, day, source_file, line_number,
-                                         "; ".join(problems), canonical_line(record).decode().rstrip("\n")))
+                self._quarantine(source_file, line_number, "; ".join(problems), row)
                 continue
             text = None
             if sure and checked is row:  # (columns kept unchecked could hold anything)
                 try:
                     text = _encode_valid_record(record).decode()
                 except (UnicodeError, msgspec.MsgspecError, TypeError, ValueError, OverflowError):
-                    pass  # e.g. a lone surrogate: json.dumps below, and its fate, as before
+                    pass  # e.g. a lone surrogate: json.dumps below, and the check after it
             if text is None:
                 text = _encode_record(record)
+            if _SUSPECT.search(text):  # valid by the contract, yet jsonb or UTF-8 may refuse it
+                problem = _unstorable(record)
+                if problem:
+                    self._quarantine(source_file, line_number, problem, row)
+                    continue
             if "\\" in text:
                 text = text.replace("\\", "\\\\")
             lines.append(f"{prefix}{line_number}\t{text}\n")
             self.loaded += 1
         return "".join(lines)
+
+
+    def _quarantine(self, source_file: str, line_number: int, reason: str, row: dict) -> None:
+        """A row that is an object: kept with its personal fields pseudonymised wherever they are."""
+        record = self.pseudonymiser.apply_everywhere(row, self.personal)
+        text = canonical_line(record).decode().rstrip("\n")
+        if _SUSPECT.search(text):  # kept as text jsonb can read: NULs and lone surrogates become U+FFFD
+            text = canonical_line(_printable(record)).decode().rstrip("\n")
+        self._spool(source_file, line_number, reason, text)
+
+    def _quarantine_by_reference(self, source_file: str, line_number: int, reason: str, row) -> None:
+        """A row that is not an object, or not JSON: no field says what in it is personal (a bare
+        string may be a name), so its text is not kept. The quarantine holds where it is in the landed
+        extract (owner-only) and a keyed hash of its canonical line, which tells two such rows apart
+        and can be checked against the landed file by whoever holds the key."""
+        reference = {"kept": "reference", "landed": str(self.landed) if self.landed else None,
+                     "source_file": source_file, "line_number": line_number,
+                     "hmac_sha256": self.pseudonymiser.digest(canonical_line(row))}
+        self._spool(source_file, line_number, reason, json.dumps(reference, ensure_ascii=False))
+
+    def _spool(self, source_file: str, line_number: int, reason: str, text: str) -> None:
+        self.quarantine_spool.write(
+            f"{self.load_id}\t{_copy_field(self.entity.name)}\t{self.day.isoformat()}\t{_copy_field(source_file)}\t"
+            f"{line_number}\t{_copy_field(reason)}\t{_copy_field(text)}\n".encode())
+        self.quarantined += 1
+
+
+def _json_type(value) -> str:
+    for kind, name in ((bool, "a boolean"), (str, "a string"), (int, "a number"), (float, "a number"),
+                       (list, "an array")):
+        if isinstance(value, kind):
+            return name
+    return "null" if value is None else type(value).__name__
 
 
 @dataclass(frozen=True)
@@ -171,10 +262,57 @@ class LoadResult:
     rows_in_manifest: int
     rows_loaded: int
     rows_quarantined: int
-    skipped: bool  # the same extract was already loaded
+    skipped: bool  # the same extract was already loaded, or a newer one was (stale)
+    stale: bool = False  # older than the extract loaded (the portal's generated_at): recorded, not applied
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def generated_at_of(manifest: dict, where) -> datetime | None:
+    """When the portal generated the extract (the manifest's optional ``generated_at``, ISO 8601 with
+    its offset), or None if it does not say."""
+    value = manifest.get("generated_at")
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise LoadAccountingError(f"{where}: the manifest's generated_at is not an ISO 8601 time with its offset")
+    return moment
+
+
+def _older(generated_at: datetime | None, checksum: str, current_generated_at: datetime | None,
+           current_checksum: str) -> bool:
+    """Whether an extract is older than the one loaded: by the portal's generation times when both say,
+    then by checksum, so that whichever order loads finish in, the same extract ends up loaded. An
+    extract that does not say when it was generated is not older (the later load wins, as it always has)."""
+    if generated_at is None or current_generated_at is None:
+        return False
+    return (generated_at, checksum) < (current_generated_at, current_checksum)
+
+
+def _record_stale(conn, entity: str, day: date, checksum: str, landed: Path, manifest: dict,
+                  generated_at: datetime, current: tuple) -> LoadResult:
+    """Record that an older extract arrived after a newer one was loaded, unless the ledger already has
+    it (stale, or loaded once and superseded since); apply nothing."""
+    recorded = conn.execute(
+        f"select load_id from {RAW_SCHEMA}.load_ledger where entity = %s and business_date = %s "
+        f"and checksum = %s and status in ('stale', 'superseded') order by load_id desc limit 1",
+        (entity, day, checksum)).fetchone()
+    if recorded is None:
+        recorded = conn.execute(
+            f"insert into {RAW_SCHEMA}.load_ledger (entity, business_date, checksum, source_path, rows_in_manifest, "
+            f"rows_loaded, rows_quarantined, status, generated_at, finished_at) "
+            f"values (%s, %s, %s, %s, %s, 0, 0, 'stale', %s, now()) returning load_id",
+            (entity, day, checksum, str(landed), manifest["row_count"], generated_at)).fetchone()
+    log.warning("%s %s: extract %s generated at %s is older than the loaded one (load %s, %s generated at %s): "
+                "recorded as stale (load %s), not applied", entity, day, checksum[:16], generated_at.isoformat(),
+                current[0], current[1][:16], current[6].isoformat(), recorded[0])
+    return LoadResult(entity, day.isoformat(), recorded[0], checksum, manifest["row_count"], 0, 0, skipped=True,
+                      stale=True)
 
 
 def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: Path,
@@ -186,6 +324,7 @@ def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: 
         allow_new_columns = settings.get("CHISO_ALLOW_NEW_COLUMNS") == "true"
     manifest = read_manifest(landed)
     checksum = manifest["sha256"]
+    generated_at = generated_at_of(manifest, landed)
     # The day's month partitions, committed before the load's transaction (creating one locks the
     # ledger against other loads' inserts; see ensure_raw_partitions). Usually they exist already
     # (chiso_housekeeping creates the next month's ahead) and this costs one catalog look-up.
@@ -194,11 +333,16 @@ def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: 
         # Two runs of the same day must not interleave their delete/insert.
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"load:{entity.name}:{day}",))
         current = conn.execute(
-            f"select load_id, checksum, rows_in_manifest, rows_loaded, rows_quarantined "
-            f"from {RAW_SCHEMA}.load_ledger where entity = %s and business_date = %s and status = 'loaded'",
+            f"select load_id, checksum, rows_in_manifest, rows_loaded, rows_quarantined, pseudonym_key_id, "
+            f"generated_at from {RAW_SCHEMA}.load_ledger "
+            f"where entity = %s and business_date = %s and status = 'loaded'",
             (entity.name, day),
         ).fetchone()
-        if current and current[1] == checksum:
+        if current and current[1] != checksum and _older(generated_at, checksum, current[6], current[1]):
+            return _record_stale(conn, entity.name, day, checksum, landed, manifest, generated_at, current)
+        # The same extract pseudonymised with the same key (or by a load from before key ids were kept) is
+        # already there; under a new key it is loaded again, so that a day never mixes two keys' pseudonyms.
+        if current and current[1] == checksum and current[5] in (None, pseudonymiser.key_id):
             log.info("%s %s with checksum %s is already loaded (load %s): nothing to do",
                      entity.name, day, checksum[:16], current[0])
             return LoadResult(entity.name, day.isoformat(), current[0], checksum, current[2], current[3],
@@ -212,38 +356,40 @@ def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: 
                          (entity.name, day))
         (load_id,) = conn.execute(
             f"insert into {RAW_SCHEMA}.load_ledger (entity, business_date, checksum, source_path, "
-            f"rows_in_manifest, status) values (%s, %s, %s, %s, %s, 'loading') returning load_id",
-            (entity.name, day, checksum, str(landed), manifest["row_count"]),
+            f"rows_in_manifest, status, pseudonym_key_id, generated_at) "
+            f"values (%s, %s, %s, %s, %s, 'loading', %s, %s) returning load_id",
+            (entity.name, day, checksum, str(landed), manifest["row_count"], pseudonymiser.key_id, generated_at),
         ).fetchone()
 
         rows = _RowWriter(entity, day, load_id, pseudonymiser, allow_new_columns,
-                          fast_lane=conn.info.encoding == "utf-8")
+                          fast_lane=conn.info.encoding == "utf-8", landed=landed)
         copy_sql = (f"copy {RAW_SCHEMA}.{entity.raw_table} "
                     f"(load_id, business_date, source_file, line_number, record) from stdin")
-        with conn.cursor().copy(copy_sql) as copy:
-            for page in iter_raw_pages(landed):
-                chunk = rows.page(page)
-                if chunk:
-                    copy.write(chunk)
-        loaded, quarantined = rows.loaded, rows.quarantined
-        if quarantined:
-            with conn.cursor().copy(
-                f"copy {RAW_SCHEMA}.quarantine (load_id, entity, business_date, source_file, line_number, "
-                f"reason, original_text) from stdin"
-            ) as copy:
-                for row in quarantined:
-                    copy.write_row(row)
-        if loaded + len(quarantined) != manifest["row_count"]:
+        with rows.quarantine_spool as spool:
+            with conn.cursor().copy(copy_sql) as copy:
+                for page in iter_raw_pages(landed):
+                    chunk = rows.page(page)
+                    if chunk:
+                        copy.write(chunk)
+            loaded, quarantined = rows.loaded, rows.quarantined
+            if quarantined:
+                spool.seek(0)
+                with conn.cursor().copy(
+                    f"copy {RAW_SCHEMA}.quarantine (load_id, entity, business_date, source_file, line_number, "
+                    f"reason, original_text) from stdin"
+                ) as copy:
+                    while chunk := spool.read(1 << 20):
+                        copy.write(chunk)
+        if loaded + quarantined != manifest["row_count"]:
             raise LoadAccountingError(
                 f"{entity.name} {day}: manifest has {manifest['row_count']} rows but {loaded} were loaded "
-                f"and {len(quarantined)} quarantined"
+                f"and {quarantined} quarantined"
             )
         conn.execute(
             f"update {RAW_SCHEMA}.load_ledger set rows_loaded = %s, rows_quarantined = %s, status = 'loaded', "
             f"finished_at = now() where load_id = %s",
-            (loaded, len(quarantined), load_id),
+            (loaded, quarantined, load_id),
         )
-    log.info("loaded %s %s: %d rows, %d quarantined (load %s)", entity.name, day, loaded, len(quarantined),
-             load_id)
+    log.info("loaded %s %s: %d rows, %d quarantined (load %s)", entity.name, day, loaded, quarantined, load_id)
     return LoadResult(entity.name, day.isoformat(), load_id, checksum, manifest["row_count"], loaded,
-                      len(quarantined), skipped=False)
+                      quarantined, skipped=False)

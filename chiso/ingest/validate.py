@@ -2,7 +2,8 @@
 
 The contract's JSON Schema (chiso.contract) decides what a valid row is; it is compiled once per
 entity with fastjsonschema, which turns it into plain Python (the loader checks every row, so this
-is on the hot path). Messages are rewritten to name the field and the offending value, and dates are
+is on the hot path). Messages are rewritten to name the field and what is wrong with it, never its
+value (a quarantined row's reason is read by engineers, and the value may be personal); dates are
 also checked to be real calendar moments, which a pattern cannot say.
 
 Hotter still: most rows are valid, so each entity's schema and the checks below are also compiled
@@ -30,12 +31,18 @@ class ContractError(RuntimeError):
     """The extract's shape differs from the contract: the whole load stops."""
 
 
+_COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+
+
 def check_columns(entity: Entity, columns: set[str]) -> None:
     unknown = sorted(columns - set(entity.fields))
     if unknown:
-        raise ContractError(
-            f"{entity.name}: the extract has columns the contract does not know: {', '.join(unknown)}"
-        )
+        # Names that look like a column's are named; others (a key may be anything a portal sends, a
+        # citizen's name included) are only counted.
+        named = [name for name in unknown if _COLUMN_NAME.match(name)]
+        others = len(unknown) - len(named)
+        described = ", ".join(named + ([f"{others} more whose names are not identifiers"] if others else []))
+        raise ContractError(f"{entity.name}: the extract has columns the contract does not know: {described}")
 
 
 @lru_cache(maxsize=None)
@@ -67,7 +74,8 @@ def surely_valid(entity: Entity, row) -> bool:
 
 
 def _explain(entity: Entity, row: dict) -> str:
-    """A precise message for a row the fast validator refused (rare, so the slow library is fine)."""
+    """A precise message for a row the fast validator refused (rare, so the slow library is fine):
+    the field and what is wrong with it, never the value (it may be a citizen's phone number)."""
     from jsonschema import Draft7Validator
     from jsonschema.exceptions import best_match
 
@@ -76,7 +84,44 @@ def _explain(entity: Entity, row: dict) -> str:
         relevant = [e for e in error.context if e.schema != {"type": "null"}]
         error = best_match(relevant or error.context)
     where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
-    return f"{where or 'row'}: {error.message}"
+    return f"{where or 'row'}: {_problem(error)}"
+
+
+def shape(value) -> str:
+    """What kind of value ``value`` is, saying nothing of what it holds."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return f"a text of {len(value)} character{'' if len(value) == 1 else 's'}"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number" if math.isfinite(value) else "a non-finite number"
+    if isinstance(value, list):
+        return f"a list of {len(value)} item{'' if len(value) == 1 else 's'}"
+    if isinstance(value, dict):
+        return "an object"
+    return "null" if value is None else f"a {type(value).__name__}"
+
+
+def _problem(error) -> str:
+    """A jsonschema error told with the schema's words and the value's shape (jsonschema's own message
+    quotes the value)."""
+    kind, expected = error.validator, error.validator_value
+    if kind == "type":
+        expected = expected if isinstance(expected, str) else " or ".join(expected)
+        return f"{shape(error.instance)} is not of type {expected}"
+    if kind == "enum":
+        return f"{shape(error.instance)} is not one of the allowed values"
+    if kind == "pattern":
+        return f"{shape(error.instance)} does not match the pattern {expected}"
+    if kind == "required":
+        return error.message  # "'X' is a required property": the name comes from the schema
+    if kind == "additionalProperties":
+        return "has fields the contract does not know"
+    if isinstance(expected, (str, int, float)) and not isinstance(expected, bool):
+        return f"{shape(error.instance)} fails {kind} {expected}"
+    return f"{shape(error.instance)} fails {kind}"
 
 
 class _Checks:
@@ -140,17 +185,17 @@ def _readable_problems(entity: Entity, row: dict) -> list[str]:
     for name, allowed in checks.code_lists:
         value = row.get(name)
         if value is not None and (isinstance(value, (bool, list, dict, float)) or value not in allowed):
-            problems.append(f"{name}={value!r} is not in the code list")
+            problems.append(f"{name}: {shape(value)} is not in the code list")
     for name in checks.datetime_fields:
         value = row.get(name)
         if value not in (None, "") and not _is_portal_datetime(value):
-            problems.append(f"{name}={value!r} is not a yyyyMMddHHmmss date")
+            problems.append(f"{name}: {shape(value)} is not a yyyyMMddHHmmss date")
     for list_name, name in checks.nested_datetime_fields:
         items = row.get(list_name)
         for item in items if isinstance(items, list) else ():
             value = item.get(name) if isinstance(item, dict) else None
             if value not in (None, "") and not _is_portal_datetime(value):
-                problems.append(f"{list_name}[].{name}={value!r} is not a yyyyMMddHHmmss date")
+                problems.append(f"{list_name}[].{name}: {shape(value)} is not a yyyyMMddHHmmss date")
     return problems
 
 
