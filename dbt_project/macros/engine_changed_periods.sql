@@ -147,12 +147,17 @@ having sum(numerator_delta) <> 0 or sum(denominator_delta) <> 0
 
 {#- The reopened buckets whose deltas this build changed (rows of the change model `delta_changes`,
     which are non-zero by construction), with the first day of a changed delta (never before reopen_from):
-    no value as of an earlier day can differ, being a running sum of the bucket's deltas. -#}
-{% macro engine_changed_periods(delta_changes) -%}
+    no value as of an earlier day can differ, being a running sum of the bucket's deltas. With `measure`
+    (a column of the change model), one row per bucket and measure that changed: the values of a measure
+    whose deltas did not change stay as stored, so only the changed ones are recomputed. -#}
+{% macro engine_changed_periods(delta_changes, measure=none) -%}
 select
     reopened.unit_code,
     reopened.period_type,
     reopened.period_start,
+    {%- if measure %}
+    changes.{{ measure }},
+    {%- endif %}
     reopened.reopen_from,
     greatest(min(changes.event_date), reopened.reopen_from) as first_changed_day
 from {{ ref('int_engine_reopened_periods') }} as reopened
@@ -161,6 +166,7 @@ inner join {{ delta_changes }} as changes
    and changes.period_type = reopened.period_type
    and changes.period_start = reopened.period_start
 group by reopened.unit_code, reopened.period_type, reopened.period_start, reopened.reopen_from
+    {%- if measure %}, changes.{{ measure }}{% endif %}
 {%- endmacro %}
 
 

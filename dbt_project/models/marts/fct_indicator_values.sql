@@ -15,9 +15,10 @@
 -- so a missing unit is visible rather than silently absent.
 --
 -- Incremental (docs/engine-incremental.md): a nightly build computes the rows of the business dates not
--- built yet, and recomputes, in the buckets whose deltas changed (int_engine_changed_periods), the rows
--- from the bucket's first changed day on; each row is the last stored value of its period before the first recomputed day
--- (its anchor) plus the deltas since, so the cost follows the days recomputed, not the history.
+-- built yet, and recomputes, for the sub-indicators whose deltas changed in a bucket
+-- (int_engine_changed_periods), the rows from their first changed day on; each row is the last stored
+-- value of its period before the first recomputed day (its anchor) plus the deltas since, so the cost
+-- follows the values that changed, not the history.
 -- A complete build (first build, --full-refresh, changed reference data) computes every row at once.
 {% set incremental = engine_is_incremental() %}
 with business_days as (
@@ -55,7 +56,10 @@ new_days as materialized (
 
 reopened_days as materialized (
 
-    select reopened.unit_code, reopened.period_type, reopened.period_start, business_days.as_of_date
+    -- In each reopened bucket, the sub-indicators whose deltas changed, from their first changed day on:
+    -- the others' values are running sums of unchanged deltas and stay as stored.
+    select reopened.unit_code, reopened.period_type, reopened.period_start, reopened.indicator_code,
+           business_days.as_of_date
     from {{ ref('int_engine_changed_periods') }} as reopened
     inner join business_days
         on business_days.as_of_date >= reopened.first_changed_day
@@ -63,18 +67,27 @@ reopened_days as materialized (
 
 ),
 
+indicators as (
+
+    select distinct indicator_code, valid_from, valid_to from rules
+
+),
+
 target_keys as (
 
-    select day.as_of_date, unit.unit_code, periods.period_type
+    select day.as_of_date, unit.unit_code, periods.period_type, rule.indicator_code
     from new_days as day
     inner join units as unit
         on day.as_of_date >= unit.valid_from
        and (unit.valid_to is null or day.as_of_date <= unit.valid_to)
     cross join {{ period_types_relation() }} as periods
+    inner join indicators as rule
+        on {{ rule_in_force('rule', 'day.as_of_date') }}
 
     union
 
-    select reopened_days.as_of_date, reopened_days.unit_code, reopened_days.period_type
+    select reopened_days.as_of_date, reopened_days.unit_code, reopened_days.period_type,
+           reopened_days.indicator_code
     from reopened_days
     inner join units as unit
         on unit.unit_code = reopened_days.unit_code
@@ -96,8 +109,9 @@ targets as materialized (
                  (select min(as_of_date) from as_of_days), unit.valid_from, rule.valid_from) as first_spine_day
     from target_keys
     inner join units as unit using (unit_code)
-    inner join (select distinct indicator_code, valid_from, valid_to from rules) as rule
-        on {{ rule_in_force('rule', 'target_keys.as_of_date') }}
+    inner join indicators as rule
+        on rule.indicator_code = target_keys.indicator_code
+       and {{ rule_in_force('rule', 'target_keys.as_of_date') }}
 
 ),
 
