@@ -45,7 +45,7 @@ from chiso.warehouse import ensure_raw_partitions
 SCENARIO = "cu_kuin_2024"
 WINDOW_END = date(2024, 6, 30)
 ENGINE = ["int_dossier_cohorts", "int_dossier_indicator_events", "int_feedback_indicator_events",
-          "int_procedure_indicator_events", "int_indicator_deltas", "fct_indicator_values", "fct_unit_scores"]
+          "int_procedure_days", "int_procedure_first_days", "int_indicator_deltas", "fct_indicator_values", "fct_unit_scores"]
 
 DATE_VALUE = re.compile(r'"(20\d{12})"')
 

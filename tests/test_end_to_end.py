@@ -50,7 +50,8 @@ AUDIT_TABLES = {"ops.gate_runs", "intermediate.int_engine_watermarks", "ops.vali
                 # a re-run that loads nothing), not data (docs/engine-incremental.md).
                 "intermediate.int_engine_run", "intermediate.int_engine_changes",
                 "intermediate.int_engine_reopened_periods", "intermediate.int_engine_previous_events",
-                "intermediate.int_engine_previous_procedure_events", "intermediate.int_indicator_delta_changes",
+                "intermediate.int_engine_previous_procedure_days", "intermediate.int_procedure_first_day_changes",
+                "intermediate.int_indicator_delta_changes",
                 "intermediate.int_engine_changed_periods", "intermediate.int_plan_metric_previous_events",
                 "intermediate.int_plan_metric_previous_procedure_events", "intermediate.int_plan_metric_delta_changes",
                 "intermediate.int_plan_metric_changed_periods"}

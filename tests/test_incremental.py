@@ -27,12 +27,15 @@ HISTORY = (date(2024, 1, 1), date(2024, 1, 24))
 NIGHTS = days_between(date(2024, 1, 25), date(2024, 2, 2))   # crosses a month end
 FAULTS = "2024-01-26/dossiers=update_before_create:rate=0.2;2024-01-30/dossiers=update_before_create:rate=0.2"
 ENGINE = ["int_dossier_cohorts", "int_dossier_indicator_events", "int_feedback_indicator_events",
-          "int_procedure_indicator_events", "int_indicator_deltas", "fct_indicator_values", "fct_unit_scores"]
+          "int_procedure_days", "int_procedure_first_days", "int_indicator_deltas", "fct_indicator_values",
+          "fct_unit_scores"]
 MARTS = {
     "marts.fct_indicator_values": "business_date, unit_code, period_type, indicator_code",
     "marts.fct_unit_scores": "business_date, unit_code, period_type",
     "marts.mart_peer_rankings": "business_date, period_type, unit_code, measure_code, peer_set",
     "marts.fct_plan_metric_values": "business_date, unit_code, period_type, metric_code",
+    # The procedures' first days, which a night moves from the changed dossiers alone.
+    "intermediate.int_procedure_first_days": "reporting_unit_code, period_type, period_start, procedure_code",
     # The delta tables a night updates by adding changes (strategy `additive`), not by recomputing.
     "intermediate.int_indicator_deltas": "unit_code, period_type, period_start, indicator_code, event_date",
     "intermediate.int_plan_metric_deltas": "unit_code, period_type, period_start, metric_code, event_date",
@@ -141,8 +144,12 @@ def latest_run(url: str) -> tuple:
 
 
 def model_rows(url: str) -> dict[str, int]:
-    return {m: query(url, f"select count(*) from {schema}.{m}")[0][0]
-            for schema, m in [("intermediate", "int_engine_changes"), ("intermediate", "int_engine_reopened_periods")]}
+    rows = {m: query(url, f"select count(*) from {schema}.{m}")[0][0]
+            for schema, m in [("intermediate", "int_engine_changes"), ("intermediate", "int_engine_reopened_periods"),
+                              ("intermediate", "int_procedure_first_day_changes")]}
+    rows["procedure keys recomputed"] = query(url, "select count(*) from intermediate.int_procedure_first_day_changes "
+                                                   "where is_recomputed")[0][0]
+    return rows
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +177,9 @@ def warehouse(make_database):
                 assert len(moved) == 3
                 assert moved <= set(query(url, """select item_code, unit_code, cohort_date
                     from intermediate.int_engine_changes where source_kind = 'dossier'"""))
+                # Their former days lost procedures' features: those first days were recomputed, not
+                # only moved earlier.
+                assert model_rows(url)["procedure keys recomputed"] > 0
             nights.append((day, latest_run(url), model_rows(url)))
         yield {"url": url, "loader": loader, "nights": nights, "publications": publications}
     finally:

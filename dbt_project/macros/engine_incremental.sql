@@ -36,9 +36,10 @@
     with no row at all:
       scope='cohorts', kind=dossier|feedback|rating (or a list of them): rows whose (unit_code, cohort_date)
         int_engine_changes lists;
-      scope='periods', unit_column=...: rows whose (unit, period_type, period_start) int_engine_reopened_periods lists.
+      scope='periods', unit_column=...: rows whose (unit, period_type, period_start) int_engine_reopened_periods lists;
+      scope='keys', changes=<relation>, key_columns=[...]: rows whose key the change model `changes` lists.
     Nothing to delete for scope=none (models that add rows, or replace them by unique key). -#}
-{% macro engine_prepare_incremental(scope=none, kind=none, unit_column='unit_code') -%}
+{% macro engine_prepare_incremental(scope=none, kind=none, unit_column='unit_code', changes=none, key_columns=none) -%}
     {%- if execute and this is not none and is_incremental() -%}
         {%- if not engine_is_incremental() -%}
             truncate {{ this }}
@@ -52,6 +53,9 @@
             delete from {{ this }}
             where ({{ unit_column }}, period_type, period_start) in (
                 select unit_code, period_type, period_start from {{ ref('int_engine_reopened_periods') }})
+        {%- elif scope == 'keys' -%}
+            delete from {{ this }}
+            where ({{ key_columns | join(', ') }}) in (select {{ key_columns | join(', ') }} from {{ changes }})
         {%- endif -%}
     {%- endif -%}
 {%- endmacro %}

@@ -2,7 +2,8 @@
 -- How this build changes int_indicator_deltas (macros/engine_changed_periods.sql): the events of the
 -- changed (unit, cohort day) pairs as recomputed now, minus the same pairs' events as the previous build
 -- stored them (int_engine_previous_events), routed like int_indicator_deltas routes all events; plus the
--- reopened buckets' procedure events, new minus old. Rows are non-zero changes per delta key, added to
+-- procedure events of the first days this build moved (int_procedure_first_day_changes), new minus
+-- old. Rows are non-zero changes per delta key, added to
 -- int_indicator_deltas by its `additive` strategy. Empty on a complete rebuild.
 with changed_dossier_pairs as (
 
@@ -67,19 +68,16 @@ province_events as (
 
 procedure_events as (
 
-    select events.reporting_unit_code as unit_code, events.period_type, events.period_start,
-           events.indicator_code, events.event_date, events.numerator_delta, events.denominator_delta
-    from {{ ref('int_procedure_indicator_events') }} as events
-    inner join {{ ref('int_engine_reopened_periods') }} as reopened
-        on reopened.unit_code = events.reporting_unit_code
-       and reopened.period_type = events.period_type
-       and reopened.period_start = events.period_start
+    -- The procedures' first days that this build moved: their events now, minus the same events before.
+    select reporting_unit_code as unit_code, period_type, period_start, indicator_code, event_date,
+           numerator_delta, denominator_delta
+    from ({{ procedure_first_day_events(ref('int_procedure_first_day_changes'), 'new_first_') }}) as now
 
     union all
 
     select reporting_unit_code, period_type, period_start, indicator_code, event_date,
-           -numerator_delta, -denominator_delta
-    from {{ ref('int_engine_previous_procedure_events') }}
+           numerator_delta, denominator_delta
+    from ({{ procedure_first_day_events(ref('int_procedure_first_day_changes'), 'old_first_', sign=-1) }}) as before
 
 ),
 
