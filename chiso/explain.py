@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv", help="write the rows to this CSV file instead of the terminal")
     args = parser.parse_args(argv)
     columns, rows = explain(args.unit, args.indicator, args.as_of, args.period)
-    numerator = sum(1 for row in rows if row[columns.index("in_numerator")])
+    # A sum, not a count: a DOSSIER_RECEIVING_SATISFACTION dossier both overdue and dissatisfied adds -1.
+    numerator = sum(row[columns.index("numerator_contribution")] for row in rows)
     print(f"{args.indicator} of {args.unit}, {args.period} as of {args.as_of}: {numerator}/{len(rows)} dossiers",
           file=sys.stderr)
     if args.outside_numerator_only:

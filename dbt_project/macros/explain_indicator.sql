@@ -5,7 +5,10 @@
         dbt show --inline "{{ explain_indicator('000.37.27.H15', 'ON_TIME', '2024-11-14', 'month') }}" --limit 50
         python -m chiso.explain --unit 000.37.27.H15 --indicator ON_TIME --as-of 2024-11-14 --period month
 
-    Counting the rows with in_denominator and in_numerator gives the value's denominator and numerator. -#}
+    Counting the rows with in_denominator and in_numerator gives the value's denominator and numerator, except
+    for DOSSIER_RECEIVING_SATISFACTION, where a dossier both overdue and dissatisfied contributes -1 to the
+    numerator (guide §5.4; docs/engine.md "Rule populations"): not in_numerator, and one less besides.
+    The sum of numerator_contribution is the numerator in every case. -#}
 {% macro explain_indicator(unit_code, indicator_code, as_of_date, period_type='year') -%}
 with members as (
 
@@ -23,6 +26,7 @@ contributions as (
         c.dossier_code,
         coalesce(sum(c.denominator_delta) filter (where c.event_date <= date '{{ as_of_date }}'), 0) = 1 as in_denominator,
         coalesce(sum(c.numerator_delta) filter (where c.event_date <= date '{{ as_of_date }}'), 0) = 1   as in_numerator,
+        coalesce(sum(c.numerator_delta) filter (where c.event_date <= date '{{ as_of_date }}'), 0)       as numerator_contribution,
         max(c.event_date) filter (where c.numerator_delta < 0 and c.event_date <= date '{{ as_of_date }}') as left_numerator_on
     from {{ ref('fct_dossier_indicator_contributions') }} as c
     where c.unit_code in (select member_unit_code from members)
@@ -38,6 +42,7 @@ select
     dossiers.unit_code,
     contributions.in_denominator,
     contributions.in_numerator,
+    contributions.numerator_contribution,
     contributions.left_numerator_on,
     dossiers.procedure_code,
     dossiers.channel_code,
