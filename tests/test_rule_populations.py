@@ -4,8 +4,8 @@
    (../shared/reference/gialai-2026-10-10.json), and the active rule version follows it.
 2. Hand-made dossiers (an October dossier finished in November; an overdue-and-dissatisfied dossier) go into a
    real warehouse; the engine's own population logic (fct_dossier_indicator_contributions through the
-   explain_indicator macro) must give the values that an independent calculation of the active reading gives
-   here, and the calculation of the other reading shows where they part.
+   explain_indicator macro) must give the values that an independent calculation gives here, for the active
+   reading and, for ON_TIME, for the other reading (explain_indicator's population argument).
 """
 
 from __future__ import annotations
@@ -146,8 +146,9 @@ def warehouse(make_database):
     return url
 
 
-def engine_value(url: str, indicator: str, period: str, as_of: date) -> tuple[int, int]:
-    columns, rows = explain(UNIT, indicator, as_of, period, url)
+def engine_value(url: str, indicator: str, period: str, as_of: date,
+                 population: str = "received_in_period") -> tuple[int, int]:
+    columns, rows = explain(UNIT, indicator, as_of, period, url, population=population)
     return sum(row[columns.index("numerator_contribution")] for row in rows), len(rows)
 
 
@@ -163,6 +164,9 @@ def test_an_october_dossier_finished_in_november_counts_by_reception_day(warehou
     assert on_time_value("received_or_processed_in_period", period, AS_OF) == received_or_processed
     # The active version follows the published counts: received in the period.
     assert engine_value(warehouse, "ON_TIME", period, AS_OF) == on_time_value("received_in_period", period, AS_OF)
+    # The other reading, had on demand from the same contributions (explain_indicator's population).
+    assert engine_value(warehouse, "ON_TIME", period, AS_OF, "received_or_processed_in_period") \
+        == on_time_value("received_or_processed_in_period", period, AS_OF)
     # And October, as of its last day, holds both October dossiers under either reading.
     assert engine_value(warehouse, "ON_TIME", "month", date(2024, 10, 31)) == (2, 2) \
         == on_time_value("received_or_processed_in_period", "month", date(2024, 10, 31))
