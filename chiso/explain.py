@@ -38,6 +38,8 @@ def explain(unit_code: str, indicator_code: str, as_of: date, period_type: str =
         raise ValueError(f"period must be one of {', '.join(PERIODS)}, got {period_type!r}")
     if population not in POPULATIONS:
         raise ValueError(f"population must be one of {', '.join(POPULATIONS)}, got {population!r}")
+    if population != RECEIVED_IN_PERIOD and indicator_code != "ON_TIME":
+        raise ValueError(f"only ON_TIME has another population reading, not {indicator_code}")
     sql = compile_inline("{{ explain_indicator('%s', '%s', '%s', '%s', '%s') }}" % (
         _literal(unit_code, "unit"), _literal(indicator_code, "indicator"), as_of.isoformat(), period_type,
         population), url)

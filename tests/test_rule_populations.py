@@ -181,3 +181,14 @@ def test_an_overdue_and_dissatisfied_dossier_is_subtracted_twice(warehouse, as_o
     assert satisfaction_value("subtract_both", "month", as_of) == subtract_both
     assert satisfaction_value("count_once", "month", as_of) == count_once
     assert engine_value(warehouse, "DOSSIER_RECEIVING_SATISFACTION", "month", as_of) == subtract_both
+
+
+def test_only_on_time_has_another_population_reading(warehouse):
+    with pytest.raises(ValueError, match="only ON_TIME has another population reading"):
+        explain(UNIT, "DOSSIER_RECEIVING_SATISFACTION", AS_OF, "month", warehouse,
+                population="received_or_processed_in_period")
+    # The macro refuses it too, for `dbt show` users (dbt reports it as a failed inline compilation).
+    from chiso.transform import compile_inline
+    with pytest.raises(Exception, match="could not run"):
+        compile_inline("{{ explain_indicator('U.HANDMADE', 'ONLINE', '2024-11-30', 'month', "
+                       "'received_or_processed_in_period') }}", warehouse)
