@@ -1,7 +1,7 @@
 """The dossiers behind one indicator value: which dossiers made a unit late, or offline, on a day.
 
     python -m chiso.explain --unit 000.37.27.H15 --indicator ON_TIME --as-of 2024-11-14 [--period month]
-        [--outside-numerator-only] [--csv FILE]
+        [--population received_or_processed_in_period] [--outside-numerator-only] [--csv FILE]
 
 Runs the dbt macro explain_indicator against CHISO_WAREHOUSE_URL and prints one line per dossier of the
 value's population (in the numerator or not, since when, due and end dates).
@@ -16,10 +16,13 @@ from datetime import date
 
 import psycopg
 
+from chiso.rule_populations import RECEIVED_IN_PERIOD, RECEIVED_OR_PROCESSED
 from chiso.transform import compile_inline
 from chiso.warehouse import warehouse_url
 
 PERIODS = ("day", "month", "quarter", "year")
+# ON_TIME's two readings of the guide's population (docs/engine.md "Rule populations"); the first is active.
+POPULATIONS = (RECEIVED_IN_PERIOD, RECEIVED_OR_PROCESSED)
 _SAFE = set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._-")
 
 
@@ -30,11 +33,16 @@ def _literal(value: str, what: str) -> str:
 
 
 def explain(unit_code: str, indicator_code: str, as_of: date, period_type: str = "year",
-            url: str | None = None) -> tuple[list[str], list[tuple]]:
+            url: str | None = None, population: str = RECEIVED_IN_PERIOD) -> tuple[list[str], list[tuple]]:
     if period_type not in PERIODS:
         raise ValueError(f"period must be one of {', '.join(PERIODS)}, got {period_type!r}")
-    sql = compile_inline("{{ explain_indicator('%s', '%s', '%s', '%s') }}" % (
-        _literal(unit_code, "unit"), _literal(indicator_code, "indicator"), as_of.isoformat(), period_type), url)
+    if population not in POPULATIONS:
+        raise ValueError(f"population must be one of {', '.join(POPULATIONS)}, got {population!r}")
+    if population != RECEIVED_IN_PERIOD and indicator_code != "ON_TIME":
+        raise ValueError(f"only ON_TIME has another population reading, not {indicator_code}")
+    sql = compile_inline("{{ explain_indicator('%s', '%s', '%s', '%s', '%s') }}" % (
+        _literal(unit_code, "unit"), _literal(indicator_code, "indicator"), as_of.isoformat(), period_type,
+        population), url)
     with psycopg.connect(url or warehouse_url()) as conn:
         cursor = conn.execute(sql)
         return [column.name for column in cursor.description], cursor.fetchall()
@@ -46,12 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--indicator", required=True)
     parser.add_argument("--as-of", required=True, type=date.fromisoformat)
     parser.add_argument("--period", default="year", choices=PERIODS)
+    parser.add_argument("--population", default=RECEIVED_IN_PERIOD, choices=POPULATIONS,
+                        help="ON_TIME only: the other reading adds dossiers received earlier and still in progress")
     parser.add_argument("--outside-numerator-only", action="store_true",
                         help="only the dossiers that keep the value below 100%% (late, offline…)")
     parser.add_argument("--csv", help="write the rows to this CSV file instead of the terminal")
     args = parser.parse_args(argv)
-    columns, rows = explain(args.unit, args.indicator, args.as_of, args.period)
-    numerator = sum(1 for row in rows if row[columns.index("in_numerator")])
+    columns, rows = explain(args.unit, args.indicator, args.as_of, args.period, population=args.population)
+    # A sum, not a count: a DOSSIER_RECEIVING_SATISFACTION dossier both overdue and dissatisfied adds -1.
+    numerator = sum(row[columns.index("numerator_contribution")] for row in rows)
     print(f"{args.indicator} of {args.unit}, {args.period} as of {args.as_of}: {numerator}/{len(rows)} dossiers",
           file=sys.stderr)
     if args.outside_numerator_only:
