@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from chiso.ingest.evaluations import load_evaluation
+from chiso.reconcile import main as reconcile_main
 from chiso.transform import run_dbt
 from chiso.warehouse import ensure_schema
 
@@ -81,9 +82,14 @@ def synthetic_capture() -> dict:
 
 
 @pytest.fixture(scope="module")
-def reconciled(make_database, tmp_path_factory):
-    synthetic = tmp_path_factory.mktemp("captures") / SYNTHETIC
-    synthetic.write_text(json.dumps(synthetic_capture(), ensure_ascii=False), encoding="utf-8")
+def synthetic(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("captures") / SYNTHETIC
+    path.write_text(json.dumps(synthetic_capture(), ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def reconciled(make_database, synthetic):
     url = make_database("chiso_reconcile_forms")
     ensure_schema(url)
     with psycopg.connect(url) as conn:
@@ -204,3 +210,24 @@ def test_the_summary_keeps_the_checks_figures_and_names_the_first_differences(re
     assert rule_examples == ("H98.04 sub-score from published counts PUBLISH_ON_TIME: published 2, expected 1.50")
     assert publication_examples.startswith("H98.02 total against the sum of its groups: published 70, expected 69.5; ")
     assert publication_examples.count(";") == 2
+
+
+def test_the_command_prints_each_captures_figures_as_the_mart_keeps_them(reconciled, synthetic, capsys, monkeypatch):
+    monkeypatch.setenv("CHISO_WAREHOUSE_URL", reconciled)
+    assert reconcile_main([str(synthetic), str(AGENCIES_DETAIL)]) == 0
+    printed = capsys.readouterr().out
+    blocks = printed.split("\n\n")
+    assert len(blocks) == 2 and blocks[0].startswith(f"{SYNTHETIC}: H98, year 2026, as of 10/10/2026; form: full")
+    assert blocks[1].startswith(f"{AGENCIES_DETAIL.name}: H21, year 2026, as of 24/09/2026; "
+                                "form: agency-only, score-only blocks")
+    for block, name in zip(blocks, (SYNTHETIC, AGENCIES_DETAIL.name)):
+        for kind, label in (("rule", "rule difference"), ("data", "data difference"),
+                            ("publication", "publication inconsistency")):
+            [line] = [line for line in block.splitlines() if line.strip().startswith(label)]
+            assert [int(n.replace(",", "")) for n in line.split()[2:]] == summary(reconciled, name)[kind]
+    assert "first rule differences: H98.04 sub-score from published counts PUBLISH_ON_TIME" in blocks[0]
+    assert "first publication inconsistencys" not in printed and "first publication inconsistencies: H98.02" in blocks[0]
+    assert "first" not in blocks[1]
+    # A file that is not a published evaluation: one sentence, exit code 2, nothing loaded.
+    assert reconcile_main([str(REFERENCE.parent / "README.md")]) == 2
+    assert "not a published evaluation document" in capsys.readouterr().err
