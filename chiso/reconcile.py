@@ -47,7 +47,11 @@ def reconcile(paths: list[Path], url: str, evaluated_on: date | None = None) -> 
     with psycopg.connect(url) as conn:
         loads = [load_evaluation(conn, path, evaluated_on) for path in paths]
     build_reconciliation(url)
-    load_ids = [answer["load_id"] for answer in loads]
+    return summaries(url, [answer["load_id"] for answer in loads])
+
+
+def summaries(url: str, load_ids: list[int]) -> list[dict]:
+    """The reconciliation figures of these loaded captures, in their order, from mart_reconciliation_summary."""
     with psycopg.connect(url) as conn:
         rows = conn.execute("""
             select load_id, source_file, form, province_code, period_type, period_year, period_number, evaluated_on,
