@@ -183,11 +183,34 @@ create table if not exists {RAW_SCHEMA}.portal__evaluations (
     period_type    text        not null,
     period_year    integer     not null,
     period_number  integer,
-    extracted_at   timestamptz not null,
+    extracted_at   timestamptz,
     source_file    text        not null,
     line_number    integer     not null,
     loaded_at      timestamptz not null default now(),
     record         jsonb       not null
+);
+-- The national overview publishes no extraction time (its captures are dated by hand or by file name).
+alter table {RAW_SCHEMA}.portal__evaluations alter column extracted_at drop not null;
+
+-- Each loaded capture of the published evaluation: the form it came in (docs/engine.md, "Reconciliation"),
+-- which units it covers and the populations its ranks were published over, as the capture declares them.
+create table if not exists {RAW_SCHEMA}.portal__evaluation_captures (
+    load_id            bigint      primary key references {RAW_SCHEMA}.load_ledger (load_id),
+    business_date      date        not null,
+    province_code      text        not null,
+    period_type        text        not null,
+    period_year        integer     not null,
+    period_number      integer,
+    form               text        not null,
+    unit_scope         text        not null check (unit_scope in ('all units', 'agencies', 'communes', 'provinces')),
+    detail             text        not null check (detail in ('full', 'score-only blocks', 'summary-only')),
+    units_in_capture   integer     not null,
+    declared_units     integer,
+    declared_agencies  integer,
+    declared_communes  integer,
+    overview           jsonb,
+    source_file        text        not null,
+    loaded_at          timestamptz not null default now()
 );
 """ + "".join(_raw_entity_ddl(entity.raw_table) for entity in ENTITIES.values()) + f"""
 -- The engine's nightly build re-derives only the dossiers that changed: it finds all their versions here.

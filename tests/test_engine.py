@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -64,7 +65,7 @@ def engine(make_database, tmp_path_factory):
         load_evaluation(conn, path)
     run_dbt(["build", "--select", "resource_type:seed", "--full-refresh", "--indirect-selection", "cautious"], url)
     run_dbt(["build", "--exclude", "resource_type:seed"], url)
-    return {"url": url, "document": document}
+    return {"url": url, "document": document, "path": path}
 
 
 def test_every_published_count_and_score_comes_out_of_our_dossiers(engine):
@@ -150,6 +151,42 @@ def test_a_month_as_of_its_last_day_equals_the_portals_evaluation_of_that_day(en
             assert abs(score - Decimal(str(metric["score"]))) <= Decimal("0.01"), key
         compared += 1
     assert compared >= 9 * 15
+
+
+def test_our_dossiers_of_another_day_are_data_differences_never_rule_differences(engine):
+    """The portal's evaluation of DAY agrees with our dossiers on every published count and score (data),
+    with our rules (rule) and with itself (publication). The same publication dated the day before is
+    compared with the dossiers of that day: its counts are a day ahead of ours, which reconciliation must
+    call data differences while the rules and the publication still agree."""
+    from datetime import timedelta
+
+    from chiso.reconcile import RECONCILIATION_MODELS, build_reconciliation, summaries
+
+    url, earlier = engine["url"], DAY - timedelta(days=1)
+    try:
+        with psycopg.connect(url) as conn:
+            on_the_day = load_evaluation(conn, engine["path"])
+            a_day_early = load_evaluation(conn, engine["path"], evaluated_on=earlier)
+        assert on_the_day["skipped"] and not a_day_early["skipped"]
+        build_reconciliation(url)
+        captures = summaries(url, [on_the_day["load_id"], a_day_early["load_id"]])
+        assert [capture["evaluated_on"] for capture in captures] == [DAY, earlier]
+        figures = {(capture["evaluated_on"], kind): entry["figures"] for capture in captures
+                   for kind, entry in capture["kinds"].items()}
+        assert figures[(DAY, "data")]["compared"] >= 9 * 15 and figures[(DAY, "data")]["differed"] == 0
+        assert figures[(earlier, "data")]["differed"] > 0
+        assert figures[(earlier, "data")]["compared"] == figures[(DAY, "data")]["compared"]
+        for day in (DAY, earlier):
+            assert figures[(day, "rule")]["differed"] == 0 and figures[(day, "rule")]["compared"] > 0
+            assert figures[(day, "publication")]["differed"] == 0
+        assert captures[1]["kinds"]["data"]["first_differences"]
+    finally:
+        with psycopg.connect(url) as conn:
+            conn.execute("delete from raw.portal__evaluations where business_date = %s", (earlier,))
+            conn.execute("delete from raw.portal__evaluation_captures where business_date = %s", (earlier,))
+            conn.execute("update raw.load_ledger set status = 'superseded' "
+                         "where entity like 'evaluations/%%' and business_date = %s", (earlier,))
+        run_dbt(["build", "--select", *RECONCILIATION_MODELS], url)
 
 
 @pytest.mark.parametrize("indicator, period, kind", [("ON_TIME", "month", "COMMUNE"), ("ONLINE", "year", "PROVINCE")])

@@ -20,6 +20,7 @@ rules as (
 recomputed as (
 
     select
+        published.load_id,
         published.evaluated_on,
         published.province_code,
         published.period_type,

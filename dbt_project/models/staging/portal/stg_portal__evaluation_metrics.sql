@@ -1,19 +1,12 @@
--- The published evaluation, one row per unit and (sub-)indicator, in the registry's codes.
+-- The published evaluation, one row per capture, unit and (sub-)indicator, in the registry's codes.
 -- TDGQ publishes its counts as totals (on time / received); ONLINE only a group ratio; TTTT group
 -- totals for two of its three sub-indicators and no sub-scores.
-with latest_documents as (
-
-    select distinct on (province_code, period_type, period_year, period_number) load_id
-    from {{ source('portal', 'portal__evaluations') }}
-    order by province_code, period_type, period_year, period_number, business_date desc, load_id desc
-
-),
-
-units as (
+-- Every capture loaded (one per province, period, unit scope and extraction day): each is reconciled on
+-- its own (mart_reconciliation_checks).
+with units as (
 
     select e.*
     from {{ source('portal', 'portal__evaluations') }} as e
-    inner join latest_documents using (load_id)
 
 ),
 
@@ -61,6 +54,8 @@ group_totals as (
                (u.record #>> '{componentIndicators,TTTT_ThanhToanTrucTuyen,totalFeeFormality}')::integer,
                null, null, null
     ) as totals (block_name, indicator_code, numerator, denominator, ratio, score, max_score)
+    -- Only blocks the capture publishes (summary captures have none).
+    where coalesce(u.record -> 'componentIndicators' ? totals.block_name, false)
 
 )
 
