@@ -53,7 +53,7 @@ AUDIT_TABLES = {"ops.gate_runs", "intermediate.int_engine_watermarks", "ops.vali
                 "intermediate.int_engine_previous_procedure_days", "intermediate.int_procedure_first_day_changes",
                 "intermediate.int_indicator_delta_changes",
                 "intermediate.int_engine_changed_periods", "intermediate.int_plan_metric_previous_events",
-                "intermediate.int_plan_metric_previous_procedure_events", "intermediate.int_plan_metric_delta_changes",
+                "intermediate.int_plan_procedure_first_day_changes", "intermediate.int_plan_metric_delta_changes",
                 "intermediate.int_plan_metric_changed_periods"}
 GATE_LAYERS = 3  # raw, staging, marts: one ops.gate_runs row each per run
 

@@ -36,6 +36,7 @@ MARTS = {
     "marts.fct_plan_metric_values": "business_date, unit_code, period_type, metric_code",
     # The procedures' first days, which a night moves from the changed dossiers alone.
     "intermediate.int_procedure_first_days": "reporting_unit_code, period_type, period_start, procedure_code",
+    "intermediate.int_plan_procedure_first_days": "reporting_unit_code, period_type, period_start, procedure_code",
     # The delta tables a night updates by adding changes (strategy `additive`), not by recomputing.
     "intermediate.int_indicator_deltas": "unit_code, period_type, period_start, indicator_code, event_date",
     "intermediate.int_plan_metric_deltas": "unit_code, period_type, period_start, metric_code, event_date",
@@ -259,8 +260,8 @@ def test_a_missing_engine_table_makes_the_next_build_complete(warehouse):
     # update by difference: the build must be complete, and say why.
     url = warehouse["url"]
     run_dbt(["run", "--select", "+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks", "mart_peer_rankings"], url)
-    query_commit(url, "drop table intermediate.int_plan_procedure_metric_events")
+    query_commit(url, "drop table intermediate.int_plan_procedure_first_days cascade")
     run_dbt(["run", "--select", "+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks", "mart_peer_rankings"], url)
-    assert latest_run(url) == (True, "engine tables missing: int_plan_procedure_metric_events")
+    assert latest_run(url) == (True, "engine tables missing: int_plan_procedure_first_days")
     run_dbt(["run", "--select", "+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks", "mart_peer_rankings"], url)
     assert latest_run(url)[0] is False

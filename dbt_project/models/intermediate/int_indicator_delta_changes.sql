@@ -69,15 +69,17 @@ province_events as (
 procedure_events as (
 
     -- The procedures' first days that this build moved: their events now, minus the same events before.
-    select reporting_unit_code as unit_code, period_type, period_start, indicator_code, event_date,
-           numerator_delta, denominator_delta
-    from ({{ procedure_first_day_events(ref('int_procedure_first_day_changes'), 'new_first_') }}) as now
+    select reporting_unit_code as unit_code, period_type, period_start, measure_code as indicator_code,
+           event_date, numerator_delta, denominator_delta
+    from ({{ procedure_first_day_events(ref('int_procedure_first_day_changes'), 'new_first_',
+                                        procedure_indicator_sides()) }}) as now
 
     union all
 
-    select reporting_unit_code, period_type, period_start, indicator_code, event_date,
+    select reporting_unit_code, period_type, period_start, measure_code, event_date,
            numerator_delta, denominator_delta
-    from ({{ procedure_first_day_events(ref('int_procedure_first_day_changes'), 'old_first_', sign=-1) }}) as before
+    from ({{ procedure_first_day_events(ref('int_procedure_first_day_changes'), 'old_first_',
+                                        procedure_indicator_sides(), sign=-1) }}) as before
 
 ),
 

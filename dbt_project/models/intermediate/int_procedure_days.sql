@@ -9,7 +9,7 @@
 -- depends_on: {{ ref('int_engine_previous_procedure_days') }}
 -- The received dossiers collapsed to one row per (receiving unit, reception day, procedure), with the
 -- features any of them showed (macros/procedure_indicators.sql): what the procedure-based sub-indicators
--- count is whether a procedure had a feature on a day, not how many dossiers did. A unit's procedures ×
+-- and plan metrics count is whether a procedure had a feature on a day, not how many dossiers did. A unit's procedures ×
 -- days rather than its dossiers.
 -- Incremental (docs/engine-incremental.md): a nightly build deletes and recomputes the (unit, reception
 -- day) pairs of the changed dossiers (int_engine_changes), as they were before being kept by
@@ -33,7 +33,9 @@ select
     unit_code,
     received_date as cohort_date,
     procedure_code,
-    {%- for feature, expression in procedure_features().items() %}
+    {%- set features = procedure_features() %}
+    {%- do features.update(plan_procedure_features()) %}
+    {%- for feature, expression in features.items() %}
     bool_or({{ expression }}) as {{ feature }}{{ "," if not loop.last }}
     {%- endfor %}
 from dossiers

@@ -15,30 +15,8 @@
 -- Incremental (docs/engine-incremental.md): a nightly build replaces the keys whose first days
 -- int_procedure_first_day_changes found moved (deleted by the pre-hook, re-inserted unless the procedure
 -- left the period altogether).
-{%- set features = procedure_features().keys() | list %}
 {% if engine_is_incremental() %}
-select
-    reporting_unit_code,
-    period_type,
-    period_start,
-    procedure_code,
-    {%- for f in procedure_first_day_features() %}
-    new_first_{{ f }} as first_{{ f }}{{ "," if not loop.last }}
-    {%- endfor %}
-from {{ ref('int_procedure_first_day_changes') }}
-where new_first_received is not null
+{{ procedure_first_days_moved(ref('int_procedure_first_day_changes'), procedure_first_day_features()) }}
 {% else %}
-select
-    lineage.reporting_unit_code,
-    periods.period_type,
-    {{ period_start('periods.period_type', 'days.cohort_date') }} as period_start,
-    days.procedure_code,
-    min(days.cohort_date) as first_received,
-    {%- for f in features %}
-    min(days.cohort_date) filter (where days.{{ f }}) as first_{{ f }}{{ "," if not loop.last }}
-    {%- endfor %}
-from {{ ref('int_procedure_days') }} as days
-inner join {{ ref('int_unit_lineage') }} as lineage on lineage.member_unit_code = days.unit_code
-cross join {{ period_types_relation() }} as periods
-group by 1, 2, 3, 4
+{{ procedure_first_days_complete(procedure_first_day_features(), windowed=false) }}
 {% endif %}

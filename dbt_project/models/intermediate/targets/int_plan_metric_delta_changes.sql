@@ -2,7 +2,8 @@
 -- How this build changes int_plan_metric_deltas (macros/engine_changed_periods.sql): the plan-metric
 -- events of the changed (unit, cohort day) pairs as recomputed now, minus as the previous build stored
 -- them (int_plan_metric_previous_events), routed like int_plan_metric_deltas routes all events; plus the
--- reopened buckets' procedure-level events, new minus old. Non-zero changes per delta key, added to
+-- procedure-level events of the first days this build moved (int_plan_procedure_first_day_changes), new
+-- minus old. Non-zero changes per delta key, added to
 -- int_plan_metric_deltas by its `additive` strategy. Empty on a complete rebuild.
 with changed_pairs as (
 
@@ -26,17 +27,18 @@ member_events as (
 
 procedure_events as (
 
-    select events.*
-    from {{ ref('int_plan_procedure_metric_events') }} as events
-    inner join {{ ref('int_engine_reopened_periods') }} as reopened
-        on reopened.unit_code = events.unit_code
-       and reopened.period_type = events.period_type
-       and reopened.period_start = events.period_start
+    -- The procedures' first days that this build moved: their events now, minus the same events before.
+    select reporting_unit_code as unit_code, period_type, period_start, measure_code as metric_code,
+           event_date, numerator_delta, denominator_delta
+    from ({{ procedure_first_day_events(ref('int_plan_procedure_first_day_changes'), 'new_first_',
+                                        plan_procedure_metric_sides(), delta_type='numeric') }}) as now
 
     union all
 
-    select unit_code, period_type, period_start, metric_code, event_date, -numerator_delta, -denominator_delta
-    from {{ ref('int_plan_metric_previous_procedure_events') }}
+    select reporting_unit_code, period_type, period_start, measure_code, event_date,
+           numerator_delta, denominator_delta
+    from ({{ procedure_first_day_events(ref('int_plan_procedure_first_day_changes'), 'old_first_',
+                                        plan_procedure_metric_sides(), sign=-1, delta_type='numeric') }}) as before
 
 ),
 
