@@ -234,20 +234,30 @@ def test_reports_fall_due_on_the_plans_days(warehouse):
             for plan, c in starts.items()} == {PLAN: (date(2024, 11, 15), 10, 30, 60),
                                                "KH_IATOR_100NGAY_2024": (date(2024, 3, 22), 10, 50, 100)}
     assert "định kỳ 10 ngày/lần, sơ kết 30 ngày" in starts[PLAN].rhythm.source_vi
+    # The warehouse's reference tables schedule what the seed files say (the check reads the files).
+    assert starts == campaign.campaigns_from_seeds()
     due = {d: [(r.plan_id, r.kind, r.number) for r in campaign.due_on(d, starts)] for d in (
-        date(2024, 11, 14), date(2024, 11, 23), date(2024, 11, 24), date(2024, 12, 4), date(2024, 12, 14),
-        date(2025, 1, 3), date(2025, 1, 13), date(2025, 1, 23), date(2024, 5, 10), date(2024, 6, 29))}
+        date(2024, 11, 14), date(2024, 11, 23), date(2024, 11, 24), date(2024, 12, 4), date(2024, 12, 12),
+        date(2024, 12, 14), date(2025, 1, 3), date(2025, 1, 12), date(2025, 1, 13), date(2025, 1, 23),
+        date(2024, 5, 8), date(2024, 5, 10), date(2024, 6, 29))}
     assert due == {
         date(2024, 11, 14): [], date(2024, 11, 23): [],
         date(2024, 11, 24): [(PLAN, "periodic", 1)], date(2024, 12, 4): [(PLAN, "periodic", 2)],
-        date(2024, 12, 14): [(PLAN, "interim", 30)],              # day 30 replaces periodic report 3
-        date(2025, 1, 3): [(PLAN, "periodic", 5)], date(2025, 1, 13): [(PLAN, "final", 60)],
+        # „sơ kết 30 ngày đêm (trước ngày 14/12/2024)“: figures to 12/12, sent on the 13th; it replaces
+        # periodic report 3, so nothing is due on day 30.
+        date(2024, 12, 12): [(PLAN, "interim", 30)], date(2024, 12, 14): [],
+        date(2025, 1, 3): [(PLAN, "periodic", 5)],
+        date(2025, 1, 12): [(PLAN, "final", 60)], date(2025, 1, 13): [],   # „trước ngày 14/01/2025“
         date(2025, 1, 23): [],
-        date(2024, 5, 10): [("KH_IATOR_100NGAY_2024", "interim", 50)],
+        date(2024, 5, 8): [("KH_IATOR_100NGAY_2024", "interim", 50)], date(2024, 5, 10): [],
         date(2024, 6, 29): [("KH_IATOR_100NGAY_2024", "final", 100)]}
     first = campaign.due_on(DAY, starts)[0]
     assert first.period_label() == "Từ 15/11/2024 đến 24/11/2024 (ngày 10/60 của chiến dịch)"
     assert first.title() == "Báo cáo định kỳ 10 ngày (kỳ 1)"
+    interim, = campaign.due_on(date(2024, 12, 12), starts)
+    assert (interim.title(), interim.period_label(), interim.deadline_label()) == (
+        "Báo cáo sơ kết 30 ngày", "Từ 15/11/2024 đến 12/12/2024 (ngày 28/60 của chiến dịch)",
+        "Hạn báo cáo: trước ngày 14/12/2024; số liệu đến hết ngày 12/12/2024.")
 
 
 def test_the_excel_annex_equals_the_mart(warehouse):

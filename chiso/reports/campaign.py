@@ -7,7 +7,12 @@ targets in ``reference.target_registry``; its rhythm (every 10 days, interim on 
 on day 60 or 100, and the plan's own words for it) is a row of ``reference.target_plans`` (seed
 ``targets/target_plans.csv``): a new campaign needs rows in the seeds, no code. A report is due on the business
 date that closes its period (day 10, 20, … of the campaign) and describes the campaign as of that
-date; dags/chiso_periodic_reports.py sends it once that date's nightly report is published.
+date; dags/chiso_periodic_reports.py sends it the next morning, once that date's nightly report is published.
+
+A report the plan wants "trước ngày X" has a row in ``reference.report_deadlines`` (seed
+``targets/report_deadlines.csv``) with its due date and its data cut-off: the report is then due on the
+cut-off (the last complete day before a delivery on X - 1) instead of on its campaign day, so it reaches
+its readers before X. Each periodic report covers the days since the previous report.
 """
 
 from __future__ import annotations
@@ -39,10 +44,44 @@ KINDS = ("periodic", "interim", "final")
 
 
 @dataclass(frozen=True)
+class Deadline:
+    """A report the plan wants before a day (reference.report_deadlines)."""
+    due_before: date        # the plan's "trước ngày X": delivered on X - 1 at the latest
+    data_cutoff: date       # the last day its figures cover (its business date)
+    source_vi: str
+
+
+@dataclass(frozen=True)
 class Campaign:
     plan_id: str
     start: date             # day 1: the earliest window_start of the plan's targets
     rhythm: Rhythm
+    deadlines: dict[str, Deadline] = field(default_factory=dict)   # by report kind (interim, final)
+
+    def day(self, number: int) -> date:
+        """The date of campaign day ``number`` (day 1 is ``start``)."""
+        return self.start + timedelta(days=number - 1)
+
+    def schedule(self) -> list["DueReport"]:
+        """Every report of the campaign, in the order they are due: the periodic reports every N days,
+        the interim and final reports on their days or, when the plan gives a due date, on its data
+        cut-off. The interim and final reports take the place of the periodic report of their day."""
+        rhythm = self.rhythm
+        planned = []
+        for kind, number in (("interim", rhythm.interim_day), ("final", rhythm.final_day)):
+            deadline = self.deadlines.get(kind)
+            planned.append((deadline.data_cutoff if deadline else self.day(number), kind, number, deadline))
+        for day_number in range(rhythm.every_days, rhythm.final_day, rhythm.every_days):
+            if day_number != rhythm.interim_day:
+                planned.append((self.day(day_number), "periodic", day_number // rhythm.every_days, None))
+        reports, previous = [], None
+        for as_of, kind, number, deadline in sorted(planned, key=lambda p: (p[0], KINDS.index(p[1]))):
+            period_start = self.start if kind != "periodic" or previous is None else previous + timedelta(days=1)
+            reports.append(DueReport(self.plan_id, rhythm, kind, number, self.start, period_start, as_of,
+                                     (as_of - self.start).days + 1, rhythm.final_day,
+                                     deadline.due_before if deadline else None))
+            previous = as_of if kind != "final" else previous
+        return reports
 
 
 @dataclass(frozen=True)
@@ -50,12 +89,18 @@ class DueReport:
     plan_id: str
     rhythm: Rhythm
     kind: str               # periodic, interim or final
-    number: int             # the periodic report's number (1, 2, …); the day number otherwise
+    number: int             # the periodic report's number (1, 2, …); the rhythm's day (30, 60 …) otherwise
     campaign_start: date
     period_start: date      # first day the report covers
-    as_of: date             # the business date it describes (and the ledger's period)
+    as_of: date             # the business date it describes: its data cut-off (and the ledger's period)
     day_number: int         # day of the campaign of as_of
     length: int             # the campaign's days
+    due_before: date | None = None   # the plan's "trước ngày X", when it gives one
+
+    @property
+    def delivered_on(self) -> date:
+        """The morning it is sent: chiso_periodic_reports runs at 07:00 about the day before."""
+        return self.as_of + timedelta(days=1)
 
     @property
     def report_code(self) -> str:
@@ -65,48 +110,64 @@ class DueReport:
         words = text.labels(language)
         if self.kind == "periodic":
             return words["periodic"].format(every=self.rhythm.every_days, number=self.number)
-        return words[self.kind].format(days=self.day_number)
+        return words[self.kind].format(days=self.number)
 
     def period_label(self, language: str = "vi") -> str:
         return text.labels(language)["campaign_period"].format(
             start=text.day(self.period_start), end=text.day(self.as_of), day=self.day_number, length=self.length)
+
+    def deadline_label(self, language: str = "vi") -> str | None:
+        """'Hạn báo cáo: trước ngày 10/05/2024; số liệu đến hết ngày 08/05/2024', for a report with a due date."""
+        if self.due_before is None:
+            return None
+        return text.labels(language)["report_deadline"].format(due=text.day(self.due_before),
+                                                                cutoff=text.day(self.as_of))
 
     def file_stem(self) -> str:
         return f"bao-cao-{self.plan_id.lower().replace('_', '-')}-{self.kind}-{self.as_of:%Y%m%d}"
 
 
 def campaigns(url: str | None = None) -> dict[str, Campaign]:
-    """The campaign plans (those with a reporting rhythm in reference.target_plans) that have targets."""
+    """The campaign plans (those with a reporting rhythm in reference.target_plans) that have targets,
+    with the due dates of their reports (reference.report_deadlines)."""
     with connect(url) as conn:
         rows = conn.execute(
             "select plan.plan_id, min(target.window_start), plan.report_every_days, plan.interim_report_day, "
             "plan.final_report_day, plan.reporting_rhythm_vi "
             "from reference.target_plans as plan join reference.target_registry as target using (plan_id) "
             "where plan.report_every_days is not null group by 1, 3, 4, 5, 6").fetchall()
-    return {plan_id: Campaign(plan_id, start, Rhythm(every, interim, final, words))
+        deadlines = defaultdict(dict)
+        for plan_id, kind, due_before, cutoff, source in conn.execute(
+                "select plan_id, report_kind, due_before, data_cutoff, source_vi from reference.report_deadlines"):
+            deadlines[plan_id][kind] = Deadline(due_before, cutoff, source)
+    return {plan_id: Campaign(plan_id, start, Rhythm(every, interim, final, words), dict(deadlines[plan_id]))
             for plan_id, start, every, interim, final, words in rows}
 
 
+def campaigns_from_seeds(seeds=None) -> dict[str, Campaign]:
+    """:func:`campaigns` read from the seed files rather than the warehouse (``python -m chiso.targets
+    schedule``, and the checks that need no warehouse)."""
+    from chiso import targets
+
+    seeds = seeds or targets.SEEDS
+    starts = targets.campaign_starts(targets.read_csv(seeds / "targets" / "target_registry.csv"))
+    deadlines = defaultdict(dict)
+    for _, row in targets.read_csv(seeds / "targets" / "report_deadlines.csv"):
+        deadlines[row["plan_id"]][row["report_kind"]] = Deadline(date.fromisoformat(row["due_before"]),
+                                                                 date.fromisoformat(row["data_cutoff"]), row["source_vi"])
+    plans = {}
+    for _, row in targets.read_csv(seeds / "targets" / "target_plans.csv"):
+        if row.get("report_every_days") and row["plan_id"] in starts:
+            rhythm = Rhythm(int(row["report_every_days"]), int(row["interim_report_day"]), int(row["final_report_day"]),
+                            row["reporting_rhythm_vi"])
+            plans[row["plan_id"]] = Campaign(row["plan_id"], starts[row["plan_id"]], rhythm,
+                                             dict(deadlines[row["plan_id"]]))
+    return plans
+
+
 def due_on(business_date: date, plans: dict[str, Campaign]) -> list[DueReport]:
-    """The campaign reports whose period closes on ``business_date``."""
-    due = []
-    for plan_id, plan in sorted(plans.items()):
-        rhythm, start = plan.rhythm, plan.start
-        day_number = (business_date - start).days + 1
-        if not 1 <= day_number <= rhythm.final_day:
-            continue
-        if day_number == rhythm.final_day:
-            kind, number, period_start = "final", day_number, start
-        elif day_number == rhythm.interim_day:
-            kind, number, period_start = "interim", day_number, start
-        elif day_number % rhythm.every_days == 0:
-            kind, number = "periodic", day_number // rhythm.every_days
-            period_start = business_date - timedelta(days=rhythm.every_days - 1)
-        else:
-            continue
-        due.append(DueReport(plan_id, rhythm, kind, number, start, period_start, business_date, day_number,
-                             rhythm.final_day))
-    return due
+    """The campaign reports whose data cut-off is ``business_date`` (sent the next morning)."""
+    return [report for _, plan in sorted(plans.items()) for report in plan.schedule() if report.as_of == business_date]
 
 
 def due_reports(business_date: date, url: str | None = None) -> list[DueReport]:
@@ -309,7 +370,8 @@ def render_subject(report: CampaignReport, language: str = "vi") -> str:
 def render_text(report: CampaignReport, language: str = "vi") -> str:
     words = text.labels(language)
     counts = report.counts()
-    lines = [report.due.title(language), report.document_vi, report.due.period_label(language), "",
+    lines = [report.due.title(language), report.document_vi, report.due.period_label(language),
+             *filter(None, [report.due.deadline_label(language)]), "",
              words["summary_text"].format(day=text.day(report.due.as_of), met=counts["met"], at_risk=counts["at_risk"],
                                           not_met=counts["not_met"], no_data=counts["no_data"],
                                           total=len(report.rows), units=len(report.units)), "",
@@ -364,7 +426,8 @@ def excel_annex(report: CampaignReport, language: str = "vi") -> bytes:
     width = 2 + 4 * len(blocks)
     sheet.cell(1, 1, words["annex"]).font = Font(bold=True, size=13)
     sheet.cell(2, 1, f"{report.document_vi}")
-    sheet.cell(3, 1, f"{report.due.title(language)} · {report.due.period_label(language)}")
+    sheet.cell(3, 1, " · ".join(filter(None, [report.due.title(language), report.due.period_label(language),
+                                              report.due.deadline_label(language)])))
     sheet.cell(4, 1, words["annex_note"].format(day=", ".join(sorted({text.day(b.baseline_date) for b in blocks
                                                                         if b.baseline_date})) or "—"))
     top, sub = 6, 7

@@ -87,6 +87,7 @@ LABELS = {
         "interim": "Báo cáo sơ kết {days} ngày",
         "final": "Báo cáo tổng kết {days} ngày",
         "campaign_period": "Từ {start} đến {end} (ngày {day}/{length} của chiến dịch)",
+        "report_deadline": "Hạn báo cáo: trước ngày {due}; số liệu đến hết ngày {cutoff}.",
         "summary": "Tóm tắt",
         "summary_text": "Đến hết ngày {day}, {met} chỉ tiêu đạt, {at_risk} có nguy cơ không đạt, "
                         "{not_met} chưa đạt, {no_data} chưa có dữ liệu (trên {total} chỉ tiêu của {units} đơn vị).",
@@ -174,6 +175,7 @@ LABELS = {
         "interim": "Interim report, day {days}",
         "final": "Final report, day {days}",
         "campaign_period": "From {start} to {end} (day {day}/{length} of the campaign)",
+        "report_deadline": "Due before {due}; figures to the end of {cutoff}.",
         "summary": "Summary",
         "summary_text": "As of {day}: {met} targets met, {at_risk} at risk, {not_met} not met, {no_data} without "
                         "data ({total} targets of {units} units).",
