@@ -131,6 +131,18 @@ def test_a_campaign_plan_needs_a_whole_reporting_rhythm(tmp_path, rhythm, field,
     assert [(p.file, p.line, p.field) for p in problems if message in p.message] == [("target_plans.csv", line, field)]
 
 
+def test_every_target_names_a_unit_of_a_simulator_world():
+    """No plan reaches nobody for want of a unit: each scope's code is a unit of one of the worlds the
+    plans are modelled in (seed 004's xã Đăk Rve is dak_rve_2025's)."""
+    from chiso.simulator.scenarios import SCENARIOS
+
+    worlds = {name: {u.code: u for u in get_scenario(name).units} for name in SCENARIOS if name != "national"}
+    for row in shipped_targets():
+        _, code = targets.parse_scope(row["unit_scope"])
+        assert any(code in units for units in worlds.values()), (row["target_id"], code)
+    assert worlds["dak_rve_2025"]["000.61.00.H22"].name == "UBND xã Đăk Rve"
+
+
 # ----------------------------------------------------------------------------- report deadlines
 
 def _schedule(plan_id: str) -> dict[tuple[str, int], object]:
