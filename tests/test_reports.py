@@ -566,6 +566,41 @@ def test_the_shipped_recipients_name_units_of_the_demo_world(report):
     from chiso.reports.recipients import check_scopes
 
     shipped = load_recipients(REPO_ROOT / "config" / "recipients.yml")
-    check_scopes(shipped, report.catalogue)
-    assert {"chutich@eaktur.example.vn", "huyen@cukuin.example.vn"} <= {r.email for r in shipped}
-    assert {r.scope.kind for r in shipped} == {"province", "district", "commune", "team"}
+    served = check_scopes(shipped, report.catalogue)
+    assert {"chutich@eaktur.example.vn", "huyen@cukuin.example.vn"} <= {r.email for r in served}
+    assert {r.scope.kind for r in served} == {"province", "district", "commune", "team"}
+    # Seed 002's compiler and all 8 communes are served here; Ia Tôr's and Đăk Rve's recipients (other
+    # worlds) are left out of this warehouse's sends, not refused.
+    assert {r.scope.unit_code for r in served if r.scope.kind == "commune"} == set(COMMUNES)
+    assert "phongvhtt@cukuin.example.vn" in {r.email for r in served}
+    left_out = {r.email for r in shipped} - {r.email for r in served}
+    assert left_out == {r.email for r in shipped if r.scope.unit_code and r.scope.unit_code not in report.catalogue}
+    assert {"congan@chuprong.example.vn", "ubnd@iator.example.vn", "chutich@dakrve.example.vn"} <= left_out
+
+
+def test_the_campaign_report_reaches_every_recipient_the_plan_names(warehouse, tmp_path, monkeypatch, caplog):
+    """Seed 002's compiler (Phòng Văn hóa và Thông tin), UBND huyện, Công an huyện, Sở TT&TT and all 8
+    communes get the periodic report, from the shipped file; a role left out of the file is said."""
+    import logging
+
+    from chiso.reports.recipients import load_plan_roles
+    from chiso.reports.send import send_campaign_reports
+
+    roles = {k: r for k, r in load_plan_roles().items() if r.plan_id == PLAN and "campaign" in r.reports}
+    shipped = load_recipients(REPO_ROOT / "config" / "recipients.yml")
+    expected = {r.email for r in shipped if set(r.roles) & set(roles)}
+    assert len(expected) >= 12 and "phongvhtt@cukuin.example.vn" in expected
+    monkeypatch.setenv("CHISO_WAREHOUSE_URL", warehouse)
+    with MailCatcher(tmp_path / "mail") as catcher, caplog.at_level(logging.WARNING, "chiso.reports.send"):
+        monkeypatch.setenv("AIRFLOW_CONN_CHISO_SMTP", smtp_connection(catcher))
+        result = send_campaign_reports(DAY, url=warehouse, recipients=shipped)[f"campaign/{PLAN}/periodic"]
+        delivered = set(result["sent"]) | set(result["already_sent"])
+        assert expected <= delivered
+        assert not any(e.endswith(("chuprong.example.vn", "iator.example.vn", "dakrve.example.vn")) for e in delivered)
+        assert set(by_recipient(catcher, "Báo cáo định kỳ 10 ngày (kỳ 1)")) == set(result["sent"])
+        assert "no entry of the recipients file serves" not in caplog.text
+        # Without the compiler's entry the report still goes to the others, and the log names the role.
+        without = [r for r in shipped if r.email != "phongvhtt@cukuin.example.vn"]
+        send_campaign_reports(DAY, url=warehouse, recipients=without)
+    assert "names Phòng Văn hóa và Thông tin huyện Cư Kuin (district 000.00.27.H15)" in caplog.text
+    assert "role 002-PHONG-VHTT" in caplog.text

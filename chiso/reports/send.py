@@ -59,7 +59,7 @@ def send_daily(business_date: date, mailer=None, url: str | None = None,
     report = build_daily_report(business_date, url)
     if not report.units:
         raise RuntimeError(f"No indicator values for {business_date}: nothing to report")
-    check_scopes(recipients, report.catalogue)
+    recipients = check_scopes(recipients, report.catalogue)
     if any(r.is_team for r in recipients):
         add_technical_facts(report, url)
     mailer = mailer or smtp_mailer()
@@ -133,8 +133,8 @@ def send_campaign_reports(business_date: date, mailer=None, url: str | None = No
     try:
         for item in due:
             report = build_campaign_report(item, url)
-            check_scopes(everyone, report.catalogue)
-            audience = recipients_for(report, everyone)
+            audience = recipients_for(report, check_scopes(everyone, report.catalogue))
+            _warn_of_unserved_roles(item.plan_id, everyone)
 
             def send(recipient: Recipient, message_id: str, report=report, item=item) -> None:
                 rendered = render_campaign(report, recipient)
@@ -153,6 +153,19 @@ def send_campaign_reports(business_date: date, mailer=None, url: str | None = No
     if failures:
         raise DeliveryFailed(" | ".join(failures))
     return results
+
+
+def _warn_of_unserved_roles(plan_id: str, recipients: list[Recipient]) -> None:
+    """A plan's named recipient without an entry in the recipients file is said, not silently skipped
+    (``python -m chiso.reports.recipients check`` fails on it)."""
+    from chiso.reports.recipients import PLAN_ROLES_FILE, load_plan_roles, missing_roles
+
+    if not PLAN_ROLES_FILE.exists():
+        return
+    roles = {k: r for k, r in load_plan_roles().items() if r.plan_id == plan_id and "campaign" in r.reports}
+    for role in missing_roles(recipients, roles):
+        log.warning("%s names %s (%s) as a recipient of its reports; no entry of the recipients file serves "
+                    "role %s", plan_id, role.role_vi, role.scope.describe(), role.role_id)
 
 
 def render_for(report_code: str, period: date, recipient: Recipient, url: str | None = None):
