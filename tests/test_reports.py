@@ -104,13 +104,16 @@ def test_the_commune_email_shows_the_marts_figures(warehouse, report):
     for code, score in zip(text.GROUPS, groups):
         assert figures(html, "data-group", code, "</tr>")["group_score"] == text.number(score)
     # Every target of the commune: value now, status and gap in dossiers.
-    targets = query(warehouse, """select target_id, judged_value, status_code, status_vi, gap_items
+    targets = query(warehouse, """select target_id, judged_value, status_code, status_vi, gap_items, unit_of_measure
                                   from marts.mart_target_attainment where business_date = %s and unit_code = %s""",
                     (DAY, EA_KTUR))
     assert len(targets) == 6 and {t[2] for t in targets} <= {"met", "at_risk", "not_met"}
-    for target_id, value, status, status_vi, gap in targets:
+    assert {t[5] for t in targets} == {"percent"}
+    for target_id, value, status, status_vi, gap, _ in targets:
         row = re.search(rf'<tr data-target="{target_id}" data-target-unit="{EA_KTUR}">(.*?)</tr>', html, re.S).group(1)
-        assert f'data-figure="target_value_now">{text.number(value)}<' in row
+        # The value now carries its unit, as the target beside it does ("Hiện tại" 31,20%, not 31,20).
+        now = "—" if value is None else f"{text.number(value)}</span>%"
+        assert f'data-figure="target_value_now">{now}' in row
         assert f'data-status="{status}"' in row and f">{status_vi}<" in row
         assert f'data-figure="gap_items">{gap if gap is not None else "—"}<' in row
     assert "Tỷ lệ hồ sơ trực tuyến" in html and "có nguy cơ" in html
@@ -118,8 +121,17 @@ def test_the_commune_email_shows_the_marts_figures(warehouse, report):
     peers_in_html = re.findall(r'<tr data-peer-unit="([^"]+)"( class="me")?>', html)
     assert sorted(code for code, _ in peers_in_html) == COMMUNES
     assert [code for code, me in peers_in_html if me] == [EA_KTUR]
-    # Units below the plans' thresholds, as the plan writes them.
+    # Units below the plans' thresholds, as the plan writes them; a list of units above a threshold is
+    # not under "Đơn vị dưới ngưỡng" but under its own heading.
     assert "02/08 địa phương có tỷ lệ DVC trực tuyến dưới 50% gồm: xã Ea Tiêu" in html
+    comparators = dict(query(warehouse, "select list_code, comparator from reference.peer_lists"))
+    below = html[html.index('data-section="lists-below"'):html.index("<h2", html.index('data-section="lists-below"'))]
+    above = html[html.index('data-section="lists-above"'):html.index("<h2", html.index('data-section="lists-above"'))]
+    assert re.findall(r'data-list="([A-Z0-9_]+)"', below) and \
+        {comparators[c] for c in re.findall(r'data-list="([A-Z0-9_]+)"', below)} <= {"<", "<="}
+    assert "ONLINE_ABOVE_50" in re.findall(r'data-list="([A-Z0-9_]+)"', above) and "trên 50%" not in below
+    assert {comparators[c] for c in re.findall(r'data-list="([A-Z0-9_]+)"', above)} <= {">", ">="}
+    assert "Đơn vị trên ngưỡng" in above
     # The day's figures: only the commune's own row carries data-unit markers.
     assert re.findall(r'data-unit="([^"]+)"', html) == [EA_KTUR]
     assert html == unicodedata.normalize("NFC", html)

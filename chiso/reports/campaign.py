@@ -301,8 +301,11 @@ def build_campaign_report(due: DueReport, url: str | None = None) -> CampaignRep
             scores[r[0]] = Score(r[0], dict(zip(text.GROUPS, r[1:7])), r[7], r[8], r[9], r[10] or r[9], *r[11:18])
         parents = sorted({catalogue[u].parent for u in units if u in catalogue and catalogue[u].parent} | set(units))
         peer_lists = [PeerList(*r) for r in conn.execute(
-            """select list_code, peer_set_unit_code, member_unit_codes, sentence_vi from marts.mart_peer_lists
-               where business_date = %s and peer_set_unit_code = any(%s) order by peer_set_unit_code, list_code""",
+            """select lists.list_code, lists.peer_set_unit_code, lists.member_unit_codes, lists.sentence_vi,
+                      definition.comparator
+               from marts.mart_peer_lists as lists join reference.peer_lists as definition using (list_code)
+               where lists.business_date = %s and lists.peer_set_unit_code = any(%s)
+               order by lists.peer_set_unit_code, lists.list_code""",
             (due.as_of, parents)).fetchall()]
     return CampaignReport(due, plan[0], plan[1], rows, catalogue, scores, peer_lists)
 

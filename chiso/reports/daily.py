@@ -133,6 +133,11 @@ class PeerList:
     peer_set_unit_code: str
     member_unit_codes: list[str]
     sentence_vi: str
+    comparator: str = "<"   # the list's test (reference.peer_lists): < or <= lists units below its threshold
+
+    @property
+    def is_below(self) -> bool:
+        return self.comparator in ("<", "<=")
 
 
 @dataclass
@@ -281,8 +286,11 @@ def build_daily_report(business_date: date, url: str | None = None) -> DailyRepo
             order by unit_code, target_id
             """, (business_date,)).fetchall()]
         peer_lists = [PeerList(*r) for r in conn.execute(
-            """select list_code, peer_set_unit_code, member_unit_codes, sentence_vi from marts.mart_peer_lists
-               where business_date = %s order by peer_set_unit_code, list_code""", (business_date,)).fetchall()]
+            """select lists.list_code, lists.peer_set_unit_code, lists.member_unit_codes, lists.sentence_vi,
+                      definition.comparator
+               from marts.mart_peer_lists as lists join reference.peer_lists as definition using (list_code)
+               where lists.business_date = %s order by lists.peer_set_unit_code, lists.list_code""",
+            (business_date,)).fetchall()]
     units: dict[str, UnitRow] = {}
     for unit_code, unit_name, code, numerator, denominator, rate in rows:
         unit = units.setdefault(unit_code, UnitRow(unit_code, unit_name, {}))
