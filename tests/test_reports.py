@@ -616,3 +616,28 @@ def test_the_campaign_report_reaches_every_recipient_the_plan_names(warehouse, t
         send_campaign_reports(DAY, url=warehouse, recipients=without)
     assert "names Phòng Văn hóa và Thông tin huyện Cư Kuin (district 000.00.27.H15)" in caplog.text
     assert "role 002-PHONG-VHTT" in caplog.text
+
+
+def test_every_email_says_who_sent_it_and_how_to_stop(warehouse, report):
+    """The footer names the sender (the From address), the reader and why they get it, and how to stop;
+    List-Unsubscribe says the same to the mail client. Both reports, HTML and plain text."""
+    from chiso.reports.send import _message, daily_message
+
+    sender = "Nhóm dữ liệu <dulieu@chiso.example.vn>"
+    outgoing = daily_message(report, COMMUNE, sender, "<footer@chiso.local>")
+    built = campaign.build_campaign_report(campaign.due_reports(DAY, warehouse)[0], warehouse)
+    campaign_outgoing = _message(campaign.render_campaign(built, COMMUNE, sender), sender, COMMUNE,
+                                 "<footer-campaign@chiso.local>", "campaign/x/periodic", DAY)
+    for raw in (outgoing.raw, campaign_outgoing.raw):
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        assert str(message["List-Unsubscribe"]).strip() == \
+            "<mailto:dulieu@chiso.example.vn?subject=Ng%E1%BB%ABng%20nh%E1%BA%ADn>"
+        html = message.get_body(("html",)).get_content()
+        footer = html[html.index('data-section="footer"'):]
+        plain = message.get_body(("plain",)).get_content()
+        for words in ("Người gửi: hệ thống báo cáo chiso (nhóm kỹ thuật dữ liệu) &lt;dulieu@chiso.example.vn&gt;.",
+                      "Thư gửi tới Chủ tịch UBND xã Ea Ktur (chutich@eaktur.example.vn) vì địa chỉ này có trong "
+                      "danh sách nhận báo cáo.",
+                      "trả lời thư này với tiêu đề „Ngừng nhận“"):
+            assert words in footer
+            assert words.replace("&lt;", "<").replace("&gt;", ">") in plain

@@ -329,6 +329,7 @@ def _context(report: CampaignReport, recipient: Recipient | None, language: str)
         "blocks": report.blocks(), "counts": report.counts(), "focus": focus, "ranked": ranked,
         "status_text": text.STATUS[language], "status_colours": text.STATUS_COLOURS,
         "rhythm": report.due.rhythm, "catalogue": report.catalogue,
+        "footer_lines": text.footer_lines(language, recipient, None),
     }
 
 
@@ -350,15 +351,18 @@ def draw_charts(report: CampaignReport, language: str = "vi") -> dict[str, Inlin
 
 
 def render_html(report: CampaignReport, recipient: Recipient | None, images: dict[str, InlineImage],
-                image_src=None, language: str | None = None, printable: bool = False) -> str:
+                image_src=None, language: str | None = None, printable: bool = False,
+                sender: str | None = None) -> str:
     import base64
 
     language = language or (recipient.language if recipient else "vi")
     if image_src is None:
         image_src = ((lambda image: "data:image/png;base64," + base64.b64encode(image.data).decode())
                      if printable else (lambda image: f"cid:{image.cid}"))
+    context = _context(report, recipient, language)
+    context["footer_lines"] = text.footer_lines(language, recipient, sender)
     html = environment().get_template("campaign_report.html.j2").render(
-        **_context(report, recipient, language), printable=printable,
+        **context, printable=printable,
         images={key: image_src(image) for key, image in images.items()},
         excel_name=f"{report.due.file_stem()}.xlsx")
     return text.nfc(html)
@@ -370,7 +374,8 @@ def render_subject(report: CampaignReport, language: str = "vi") -> str:
                                                      .split("(")[0].strip()) + f" – {text.day(report.due.as_of)}")
 
 
-def render_text(report: CampaignReport, language: str = "vi") -> str:
+def render_text(report: CampaignReport, language: str = "vi", recipient: Recipient | None = None,
+                sender: str | None = None) -> str:
     words = text.labels(language)
     counts = report.counts()
     lines = [report.due.title(language), report.document_vi, report.due.period_label(language),
@@ -378,19 +383,21 @@ def render_text(report: CampaignReport, language: str = "vi") -> str:
              words["summary_text"].format(day=text.day(report.due.as_of), met=counts["met"], at_risk=counts["at_risk"],
                                           not_met=counts["not_met"], no_data=counts["no_data"],
                                           total=len(report.rows), units=len(report.units)), "",
-             words["excel_attached"].format(name=f"{report.due.file_stem()}.xlsx")]
+             words["excel_attached"].format(name=f"{report.due.file_stem()}.xlsx"), "",
+             *text.footer_lines(language, recipient, sender)]
     return text.nfc("\n".join(lines))
 
 
-def render_campaign(report: CampaignReport, recipient: Recipient) -> RenderedReport:
+def render_campaign(report: CampaignReport, recipient: Recipient, sender: str | None = None) -> RenderedReport:
+    """The recipient's campaign e-mail; ``sender`` (the From address) is named in the footer."""
     language = recipient.language
     images = draw_charts(report, language)
     stem = report.due.file_stem()
     printable = render_html(report, None, images, language=language, printable=True)
     return RenderedReport(
         subject=render_subject(report, language),
-        html=render_html(report, recipient, images),
-        text=render_text(report, language),
+        html=render_html(report, recipient, images, sender=sender),
+        text=render_text(report, language, recipient, sender),
         images=list(images.values()),
         attachments=[Attachment(f"{stem}.xlsx", excel_annex(report, language)),
                      Attachment(f"{stem}.html", printable.encode("utf-8"), "text", "html")])

@@ -467,6 +467,7 @@ def view(report: DailyReport, recipient: Recipient) -> dict:
         "status_text": text.STATUS[language], "status_colours": text.STATUS_COLOURS,
         "kinds": text.UNIT_KINDS[language], "technical": report.technical if recipient.is_team else None,
         "rank": _rank, "off_track_max": OFF_TRACK_MAX,
+        "footer_lines": text.footer_lines(language, recipient, None),
         **shown,   # peer_rows, peer_gaps, day_units, day_pooled, peer_lists, cuts, attachment
     }
 
@@ -742,12 +743,14 @@ def render_text(report: DailyReport, context: dict) -> str:
                      f"{text.number(target.target_value)} ({context['status_text'].get(target.status_code)})")
     if context["attachment"] is not None:
         lines += ["", words["full_tables_attached"].format(file=context["attachment"].filename)]
-    lines += ["", words["footer"]]
+    lines += ["", *context["footer_lines"]]
     return text.nfc("\n".join(lines))
 
 
-def render_daily(report: DailyReport, recipient: Recipient) -> RenderedReport:
+def render_daily(report: DailyReport, recipient: Recipient, sender: str | None = None) -> RenderedReport:
+    """The recipient's e-mail; ``sender`` (the From address) is named in the footer."""
     context = view(report, recipient)
+    context["footer_lines"] = text.footer_lines(recipient.language, recipient, sender)
     images = draw_charts(report, context)
     return RenderedReport(subject=render_subject(report, recipient.language),
                           html=render_html(report, recipient, images, context),

@@ -76,6 +76,11 @@ LABELS = {
         "day_table": "Chỉ số trong ngày",
         "day_table_note": "Hồ sơ tiếp nhận trong ngày; mỗi ô ghi tỷ lệ (%) và số hồ sơ (đạt/tổng).",
         "footer": "Thư tự động từ hệ thống chiso; số liệu đã qua kiểm tra chất lượng trước khi gửi.",
+        "footer_sender": "Người gửi: hệ thống báo cáo chiso (nhóm kỹ thuật dữ liệu){address}.",
+        "footer_why": "Thư gửi tới {name} ({email}) vì địa chỉ này có trong danh sách nhận báo cáo.",
+        "footer_stop": "Để ngừng nhận hoặc đổi phạm vi báo cáo, hãy trả lời thư này với tiêu đề „Ngừng nhận“; "
+                       "nhóm kỹ thuật dữ liệu sẽ bỏ địa chỉ khỏi danh sách nhận báo cáo.",
+        "stop_subject": "Ngừng nhận",
         "no_score": "Chưa có điểm cho ngày này.",
         "technical": "Thông tin kỹ thuật (nhóm dữ liệu)",
         "stt": "STT",
@@ -165,6 +170,11 @@ LABELS = {
         "day_table": "The day's indicators",
         "day_table_note": "Dossiers received on the day; each cell: rate (%) and dossiers (met/total).",
         "footer": "Automatic message from chiso; the figures passed the quality gate before sending.",
+        "footer_sender": "Sent by the chiso reporting system (data engineering team){address}.",
+        "footer_why": "Sent to {name} ({email}) because this address is on the report recipients list.",
+        "footer_stop": "To stop receiving these reports or change their scope, reply to this message with the "
+                       "subject “Unsubscribe”; the data engineering team will take the address off the list.",
+        "stop_subject": "Unsubscribe",
         "no_score": "No score for this day yet.",
         "technical": "Technical facts (data team)",
         "stt": "#",
@@ -236,6 +246,19 @@ SHEET_HEADERS = {
            "targets": ("Unit code", "Unit", "Plan", "Target", "Indicator", "Measure", "Comparator", "Target value",
                        "Now", "Status", "Missing (dossiers)", "Deadline")},
 }
+
+
+def footer_lines(language: str, recipient, sender: str | None) -> list[str]:
+    """Who sends the report, why the reader gets it and how to stop: the last lines of every e-mail
+    (``sender``: the From address, when known)."""
+    from email.utils import parseaddr
+
+    words = labels(language)
+    address = parseaddr(sender)[1] if sender else ""
+    lines = [words["footer"], words["footer_sender"].format(address=f" <{address}>" if address else "")]
+    if recipient is not None:
+        lines += [words["footer_why"].format(name=recipient.name, email=recipient.email), words["footer_stop"]]
+    return lines
 
 
 def labels(language: str) -> dict:
