@@ -641,3 +641,28 @@ def test_every_email_says_who_sent_it_and_how_to_stop(warehouse, report):
                       "trả lời thư này với tiêu đề „Ngừng nhận“"):
             assert words in footer
             assert words.replace("&lt;", "<").replace("&gt;", ">") in plain
+
+
+def test_the_campaign_charts_compare_units_on_one_scale(warehouse):
+    """The district's 100% payment target is not drawn beside the communes' 5%: each chart holds the
+    communes, on an axis that fits their figures, with ticks in decimal commas."""
+    from chiso.reports import charts
+
+    built = campaign.build_campaign_report(campaign.due_reports(DAY, warehouse)[0], warehouse)
+    blocks = {b.indicator_code: b for b in built.blocks() if b.baseline_date is not None}
+    assert set(blocks) == {"DOSSIER_ONLINE_PAYMENT", "ONLINE_DOSSIER_SHARE"}
+    payment = blocks["DOSSIER_ONLINE_PAYMENT"]
+    assert DISTRICT in {r.unit_code for r in payment.rows}                       # in the table …
+    rows = campaign.chart_rows(payment, built.catalogue)
+    assert sorted(r.unit_code for r in rows) == COMMUNES                          # … not in the chart
+    figures = [(r.unit_name, float(r.judged_value), float(r.target_value), float(r.baseline)) for r in rows]
+    limit = charts.percent_axis_limit(figures)
+    largest = max(v for _, *values in figures for v in values)
+    assert largest < limit < 10           # the 5% targets fill the chart (the axis used to run to 105)
+    online = [(r.unit_name, float(r.judged_value), float(r.target_value), float(r.baseline))
+              for r in campaign.chart_rows(blocks["ONLINE_DOSSIER_SHARE"], built.catalogue)]
+    assert max(v for _, *values in online for v in values) < charts.percent_axis_limit(online) <= 105
+    assert [charts.axis_label(v) for v in (0.0, 2.5, 5.0, 60.0, 0.25)] == ["0", "2,5", "5", "60", "0,25"]
+    images = campaign.draw_charts(built)
+    assert set(images) == {"DOSSIER_ONLINE_PAYMENT.trailing_10d", "ONLINE_DOSSIER_SHARE.trailing_10d"}
+    assert all(image.data.startswith(b"\x89PNG") for image in images.values())

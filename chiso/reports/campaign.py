@@ -333,15 +333,26 @@ def _context(report: CampaignReport, recipient: Recipient | None, language: str)
     }
 
 
+def chart_rows(block: IndicatorBlock, catalogue: dict[str, Unit]) -> list[AnnexRow]:
+    """The rows of a block a chart compares: the units of its most frequent kind (the communes). A
+    district's 100% target beside the communes' 5% would squash their bars to nothing; the district
+    stays in the table."""
+    kinds = [catalogue[r.unit_code].kind if r.unit_code in catalogue else "" for r in block.rows]
+    common = max(set(kinds), key=lambda kind: (kinds.count(kind), kind)) if kinds else ""
+    return [r for r, kind in zip(block.rows, kinds) if kind == common]
+
+
 def draw_charts(report: CampaignReport, language: str = "vi") -> dict[str, InlineImage]:
-    """One chart per baseline block of percentages: value now against baseline and target, per unit."""
+    """One chart per baseline block of percentages: value now against baseline and target, per unit of
+    one kind (:func:`chart_rows`)."""
     words = text.labels(language)
     images = {}
     for block in report.blocks():
-        if block.baseline_date is None or block.unit_of_measure != "percent" or len(block.rows) < 2:
+        compared = chart_rows(block, report.catalogue)
+        if block.baseline_date is None or block.unit_of_measure != "percent" or len(compared) < 2:
             continue
         rows = [(text.short_unit_name(r.unit_name), float(r.judged_value) if r.judged_value is not None else None,
-                 float(r.target_value), float(r.baseline) if r.baseline is not None else None) for r in block.rows]
+                 float(r.target_value), float(r.baseline) if r.baseline is not None else None) for r in compared]
         key = f"{block.indicator_code}.{block.measure_period}"
         images[key] = InlineImage(f"annex.{key}.{report.due.as_of:%Y%m%d}@chiso",
                                   charts.units_against_targets(rows, words["target"], words["baseline_short"],
