@@ -117,6 +117,12 @@ def test_the_commune_email_shows_the_marts_figures(warehouse, report):
         assert f'data-status="{status}"' in row and f">{status_vi}<" in row
         assert f'data-figure="gap_items">{gap if gap is not None else "—"}<' in row
     assert "Tỷ lệ hồ sơ trực tuyến" in html and "có nguy cơ" in html
+    # Each rate says its period: the groups year to date, the day's table the day, each target its measure.
+    assert re.search(r'<h2 data-period="year">Điểm sáu nhóm chỉ số <span[^>]*>\(từ 01/01/2024 đến hết 24/11/2024\)', html)
+    assert re.search(r'<h2 data-period="day">Chỉ số trong ngày <span[^>]*>\(ngày 24/11/2024\)', html)
+    for target_id, *_ in targets:
+        row = re.search(rf'<tr data-target="{target_id}" data-target-unit="{EA_KTUR}">(.*?)</tr>', html, re.S).group(1)
+        assert re.search(r"10 ngày gần nhất|tháng đến nay|năm đến nay", row), target_id
     # The peers' table: the district's 8 communes by district rank, Ea Ktur highlighted.
     peers_in_html = re.findall(r'<tr data-peer-unit="([^"]+)"( class="me")?>', html)
     assert sorted(code for code, _ in peers_in_html) == COMMUNES
