@@ -473,7 +473,7 @@ def test_parallel_rendering_sends_each_recipient_once_through_a_failure(warehous
         add_technical_facts(report, warehouse)
         for message in catcher.messages():
             recipient = next(r for r in everyone if r.email == str(message["To"]))
-            expected = render_daily(report.for_recipient(recipient), recipient)
+            expected = render_daily(report.for_recipient(recipient), recipient, str(message["From"]))
             html = message.get_body(("html",)).get_content().replace("\r\n", "\n")   # the wire's line ends
             assert html.rstrip("\n") == expected.html.rstrip("\n")
             assert [part.get_content() for part in message.walk() if part.get_content_type() == "image/png"] == \
