@@ -196,6 +196,19 @@ def test_the_reports_of_a_campaign_cover_every_day_up_to_the_final_cutoff_once()
         assert len({r.as_of for r in reports}) == len(reports)
 
 
+def test_the_schedule_command_states_each_reports_cutoff_sending_day_and_due_date(capsys):
+    from chiso.reports.__main__ import main
+
+    assert main(["schedule", "--plan", "KH_CUKUIN_60NGAY_2024"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "report\tdata to the end of\tsent on\tdue before\ttitle"
+    assert "campaign/KH_CUKUIN_60NGAY_2024/interim\t2024-12-12\t2024-12-13\t2024-12-14\tBáo cáo sơ kết 30 ngày" in lines
+    assert "campaign/KH_CUKUIN_60NGAY_2024/final\t2025-01-12\t2025-01-13\t2025-01-14\tBáo cáo tổng kết 60 ngày" in lines
+    assert "campaign/KH_CUKUIN_60NGAY_2024/periodic\t2024-11-24\t2024-11-25\t—\tBáo cáo định kỳ 10 ngày (kỳ 1)" in lines
+    assert len(lines) == 1 + 6   # periodic 1 and 2, the interim (in place of 3), periodic 4 and 5, the final
+    assert not any("IATOR" in line for line in lines)
+
+
 @pytest.mark.parametrize("cutoff, message", [
     ("2024-12-13", "2024-12-13 should be 2024-12-12: a report is sent the morning after its cut-off"),
     ("2024-12-11", "2024-12-11 should be 2024-12-12"),
