@@ -145,8 +145,8 @@ def campaigns(url: str | None = None) -> dict[str, Campaign]:
 
 
 def campaigns_from_seeds(seeds=None) -> dict[str, Campaign]:
-    """:func:`campaigns` read from the seed files rather than the warehouse (``python -m chiso.targets
-    schedule``, and the checks that need no warehouse)."""
+    """:func:`campaigns` read from the seed files rather than the warehouse (``python -m chiso.reports
+    schedule``, and the tests that need no warehouse)."""
     from chiso import targets
 
     seeds = seeds or targets.SEEDS
