@@ -26,6 +26,7 @@ scope other than the role's and a report kind the role needs but the entry does 
 :func:`missing_roles` (``python -m chiso.reports.recipients check``) lists the roles no entry serves.
 An entry serving a plan whose units are not in this warehouse (another world's plan) is left out of the
 send rather than refused (:func:`check_scopes`).
+
 The file is checked on load (syntax, addresses, duplicates, languages, report kinds); the unit codes
 are checked against the warehouse's ``marts.dim_units`` before anything is sent
 (:func:`check_scopes`), so a typo stops the send with the recipient's number rather than mailing an
