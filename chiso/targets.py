@@ -17,7 +17,7 @@ import sys
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 
@@ -365,10 +365,83 @@ def check_peer_lists(rows: Iterable[tuple[int, dict]], registry: Registry, file:
     return problems
 
 
+REPORT_KINDS_WITH_DEADLINES = {"interim": "interim_report_day", "final": "final_report_day"}
+
+
+def campaign_starts(targets: Iterable[tuple[int, dict]]) -> dict[str, date]:
+    """Day 1 of each plan's campaign: the earliest window_start of its targets."""
+    starts: dict[str, date] = {}
+    for _, row in targets:
+        try:
+            start = parse_date(row.get("window_start") or "")
+        except ValueError:
+            continue
+        plan = row.get("plan_id", "")
+        starts[plan] = min(start, starts.get(plan, start))
+    return starts
+
+
+def expected_cutoff(campaign_day: date, due_before: date) -> date:
+    """The data cut-off of a report due before a day: the report is sent the morning after its cut-off
+    (chiso_periodic_reports, 07:00, about the day before), so the last complete day before a delivery on
+    ``due_before - 1`` is ``due_before - 2``; a report the rhythm puts earlier keeps its own day."""
+    return min(campaign_day, due_before - timedelta(days=2))
+
+
+def check_report_deadlines(rows: Iterable[tuple[int, dict]], plans: dict[str, dict], starts: dict[str, date],
+                           file: str = "report_deadlines.csv") -> list[Problem]:
+    """Each deadline names a campaign plan's interim or final report once, quotes the plan, and has the
+    data cut-off that delivers it before its due date with the figures to the last complete day."""
+    problems, seen = [], set()
+    for line, row in rows:
+        plan_id, kind = row.get("plan_id", ""), row.get("report_kind", "")
+        plan = plans.get(plan_id)
+        if plan is None:
+            problems.append(Problem(file, line, "plan_id", f"unknown plan {plan_id!r} (target_plans.csv)"))
+            continue
+        if not (plan.get("report_every_days") or "").strip():
+            problems.append(Problem(file, line, "plan_id", f"{plan_id} has no reporting rhythm (target_plans.csv): "
+                                                           f"only a campaign's reports are scheduled"))
+            continue
+        if kind not in REPORT_KINDS_WITH_DEADLINES:
+            problems.append(Problem(file, line, "report_kind", f"{kind!r}: use interim or final"))
+            continue
+        if (plan_id, kind) in seen:
+            problems.append(Problem(file, line, "report_kind", f"{plan_id} {kind} has two deadlines"))
+        seen.add((plan_id, kind))
+        if not (row.get("source_vi") or "").strip():
+            problems.append(Problem(file, line, "source_vi", "is empty: quote the plan's sentence with the due date"))
+        dates = {}
+        for column in ("due_before", "data_cutoff"):
+            try:
+                dates[column] = parse_date(row.get(column) or "")
+            except ValueError:
+                problems.append(Problem(file, line, column, f"{row.get(column)!r} is not a date (YYYY-MM-DD)"))
+        if len(dates) < 2 or plan_id not in starts:
+            continue
+        try:
+            day_number = int(plan[REPORT_KINDS_WITH_DEADLINES[kind]])
+        except (TypeError, ValueError):
+            continue  # the rhythm's own problem, reported on target_plans.csv
+        campaign_day = starts[plan_id] + timedelta(days=day_number - 1)
+        expected = expected_cutoff(campaign_day, dates["due_before"])
+        if dates["data_cutoff"] != expected:
+            problems.append(Problem(
+                file, line, "data_cutoff",
+                f"{dates['data_cutoff']} should be {expected}: a report is sent the morning after its cut-off, so "
+                f"one due before {dates['due_before']} covers the days to {dates['due_before'] - timedelta(days=2)} "
+                f"at most, and no later than its campaign day {day_number} ({campaign_day})"))
+    return problems
+
+
 def check(seeds: Path = SEEDS) -> list[Problem]:
     registry, problems = load_registry(seeds)
-    problems += check_targets(read_csv(seeds / "targets" / "target_registry.csv"), registry)
+    targets = read_csv(seeds / "targets" / "target_registry.csv")
+    problems += check_targets(targets, registry)
     problems += check_peer_lists(read_csv(seeds / "targets" / "peer_lists.csv"), registry)
+    plans = {row["plan_id"]: row for _, row in read_csv(seeds / "targets" / "target_plans.csv") if row.get("plan_id")}
+    problems += check_report_deadlines(read_csv(seeds / "targets" / "report_deadlines.csv"), plans,
+                                       campaign_starts(targets))
     return problems
 
 

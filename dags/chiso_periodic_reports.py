@@ -6,7 +6,9 @@ resolve business date → wait for that day's nightly report to be published →
 * Schedule: 07:00 Asia/Ho_Chi_Minh (an hour after chiso_daily), about the previous day; catch-up and
   backfills work like chiso_daily's. Manual runs name the day: conf {"business_date": "YYYY-MM-DD"}.
 * Which reports are due comes from the target registry's campaign windows and the plans' rhythm
-  (seed targets/target_plans.csv: every 10 days, interim on day 30 or 50, final on day 60 or 100).
+  (seed targets/target_plans.csv: every 10 days, interim on day 30 or 50, final on day 60 or 100). A
+  report the plan wants "trước ngày X" is due on its data cut-off (seed targets/report_deadlines.csv,
+  X - 2 at the latest), so this run, the morning after, delivers it before X.
 * The sensor waits for ops.publications to hold the day's nightly report, so a day that failed its
   gate produces no campaign report either.
 * Exactly once: ops.report_deliveries keys every (report, period, recipient); re-runs and backfills

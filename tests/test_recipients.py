@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from chiso.reports.recipients import RecipientsError, Scope, Unit, check_scopes, load_recipients
+from chiso.reports.recipients import Recipient, RecipientsError, Scope, Unit, check_scopes, load_recipients
 from chiso.settings import REPO_ROOT
 
 
@@ -103,3 +105,107 @@ def test_a_national_recipients_file_is_generated_for_the_world_as_of_a_day(tmp_p
     # The command line writes the same file.
     assert main(["national", "--as-of", "2025-06-30", "--out", str(tmp_path / "cli.yml")]) == 0
     assert (tmp_path / "cli.yml").read_text(encoding="utf-8") == path.read_text(encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------- the plans' named recipients
+
+def _plan_text(plan_id: str) -> str:
+    """The plan's text (../shared/seeds), whitespace collapsed."""
+    import re
+
+    from chiso.targets import SEEDS, read_csv
+
+    seed_file = next(row["seed_file"] for _, row in read_csv(SEEDS / "targets" / "target_plans.csv")
+                     if row["plan_id"] == plan_id)
+    return re.sub(r"\s+", " ", (REPO_ROOT.parent / "shared" / "seeds" / seed_file).read_text(encoding="utf-8"))
+
+
+def test_every_recipient_the_plans_name_has_an_entry():
+    from chiso.reports.recipients import load_plan_roles, missing_roles
+
+    roles = load_plan_roles()
+    shipped = load_recipients(REPO_ROOT / "config" / "recipients.yml", roles)
+    assert [role.role_id for role in missing_roles(shipped, roles)] == []
+    # Every plan with a reporting duty names at least one recipient, and campaign plans a compiler.
+    assert {role.plan_id for role in roles.values()} >= {"KH_EAKTUR_2025", "KH_IATOR_100NGAY_2024",
+                                                        "KH_CUKUIN_60NGAY_2024", "KH_DAKLAK_PAR_SIPAS_2025",
+                                                        "KH_DAKRVE_DVCTT_2025_2026"}
+    by_email = {r.email: r for r in shipped}
+    for role in roles.values():
+        serving = [r for r in shipped if role.role_id in r.roles]
+        for recipient in serving:
+            assert recipient.scope == role.scope and set(role.reports) <= set(recipient.reports), role.role_id
+    assert len(by_email) == len(shipped)
+    # Placeholders only, under the documented example domain.
+    assert all(r.email.endswith(".example.vn") for r in shipped)
+
+
+def test_the_roles_quote_their_plans():
+    """Each role's source is the plan's own words: every quoted fragment („…“, split at the elisions) is in
+    the plan's text. Seed 002 is an OCR scan without diacritics, so its quotes are read, not matched."""
+    import re
+
+    from chiso.reports.recipients import load_plan_roles
+
+    checked = 0
+    for role in load_plan_roles().values():
+        assert "„" in role.source_vi, role.role_id
+        if role.plan_id == "KH_CUKUIN_60NGAY_2024":
+            continue
+        text = _plan_text(role.plan_id)
+        for quote in re.findall(r"„(.*?)“", role.source_vi):
+            for fragment in quote.split("…"):
+                fragment = re.sub(r"\s+", " ", fragment).strip(" :;,.-")
+                if len(fragment) >= 8:
+                    assert fragment in text, (role.role_id, fragment)
+                    checked += 1
+    assert checked >= 10
+
+
+def test_every_role_names_a_unit_of_its_kind_in_a_simulator_world():
+    from chiso.reports.recipients import load_plan_roles
+    from chiso.simulator.scenarios import SCENARIOS, get_scenario
+
+    units = {u.code: u for name in SCENARIOS if name != "national" for u in get_scenario(name).units}
+    for role in load_plan_roles().values():
+        unit = units.get(role.scope.unit_code)
+        assert unit is not None and unit.kind == role.scope.kind.upper(), (role.role_id, role.scope)
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("{email: a@x.vn, scope: {district: 000.00.17.H21}, roles: [001-CONG-AN-TINH]}", "role 001-CONG-AN-TINH is not a role"),
+    ("{email: a@x.vn, scope: {district: 000.00.27.H15}, roles: [001-CONG-AN-HUYEN]}",
+     "role 001-CONG-AN-HUYEN (Công an huyện Chư Prông) sees district 000.00.17.H21, but the entry's scope is "
+     "district 000.00.27.H15"),
+    ("{email: a@x.vn, scope: {district: 000.00.27.H15}, reports: [daily], roles: [002-PHONG-VHTT]}",
+     "role 002-PHONG-VHTT (Phòng Văn hóa và Thông tin huyện Cư Kuin) needs the campaign report(s)"),
+    ("{email: a@x.vn, roles: 'not a role'}", "roles must be a list of role ids"),
+])
+def test_an_entry_serving_a_role_is_checked_against_it(tmp_path, entry, message):
+    with pytest.raises(RecipientsError, match=re.escape(f"recipient #1: {message}" if "roles must" not in message
+                                                        else message)):
+        load_recipients(_write(tmp_path, f"recipients:\n  - {entry}\n"))
+
+
+def test_the_check_command_names_a_role_without_an_entry(tmp_path, capsys):
+    from chiso.reports.recipients import main
+
+    shipped = (REPO_ROOT / "config" / "recipients.yml").read_text(encoding="utf-8")
+    assert main(["check", "--file", str(REPO_ROOT / "config" / "recipients.yml")]) == 0
+    without = re.sub(r"  - email: congan@chuprong\.example\.vn\n(    .*\n)+", "", shipped)
+    assert without != shipped
+    assert main(["check", "--file", str(_write(tmp_path, without))]) == 1
+    err = capsys.readouterr().err
+    assert "no entry serves 001-CONG-AN-HUYEN (Công an huyện Chư Prông" in err and "(qua Công an huyện)" in err
+
+
+def test_a_role_entry_of_another_world_is_left_out_not_refused(tmp_path):
+    path = _write(tmp_path, """recipients:
+  - {email: p@x.vn, scope: {province: P}}
+  - {email: congan@chuprong.example.vn, scope: {district: 000.00.17.H21}, reports: [campaign], roles: [001-CONG-AN-HUYEN]}
+""")
+    province, police = load_recipients(path)
+    assert check_scopes([province, police], CATALOGUE) == [province]
+    # Without a role, the same unknown unit is a typo: refused.
+    with pytest.raises(RecipientsError, match=r"recipient #1 \(x@x.vn\): scope district 000.00.17.H21 is not a unit"):
+        check_scopes([Recipient("x@x.vn", "X", Scope("district", "000.00.17.H21"))], CATALOGUE)

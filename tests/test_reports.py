@@ -104,22 +104,40 @@ def test_the_commune_email_shows_the_marts_figures(warehouse, report):
     for code, score in zip(text.GROUPS, groups):
         assert figures(html, "data-group", code, "</tr>")["group_score"] == text.number(score)
     # Every target of the commune: value now, status and gap in dossiers.
-    targets = query(warehouse, """select target_id, judged_value, status_code, status_vi, gap_items
+    targets = query(warehouse, """select target_id, judged_value, status_code, status_vi, gap_items, unit_of_measure
                                   from marts.mart_target_attainment where business_date = %s and unit_code = %s""",
                     (DAY, EA_KTUR))
     assert len(targets) == 6 and {t[2] for t in targets} <= {"met", "at_risk", "not_met"}
-    for target_id, value, status, status_vi, gap in targets:
+    assert {t[5] for t in targets} == {"percent"}
+    for target_id, value, status, status_vi, gap, _ in targets:
         row = re.search(rf'<tr data-target="{target_id}" data-target-unit="{EA_KTUR}">(.*?)</tr>', html, re.S).group(1)
-        assert f'data-figure="target_value_now">{text.number(value)}<' in row
+        # The value now carries its unit, as the target beside it does ("Hiện tại" 31,20%, not 31,20).
+        now = "—" if value is None else f"{text.number(value)}</span>%"
+        assert f'data-figure="target_value_now">{now}' in row
         assert f'data-status="{status}"' in row and f">{status_vi}<" in row
         assert f'data-figure="gap_items">{gap if gap is not None else "—"}<' in row
     assert "Tỷ lệ hồ sơ trực tuyến" in html and "có nguy cơ" in html
+    # Each rate says its period: the groups year to date, the day's table the day, each target its measure.
+    assert re.search(r'<h2 data-period="year">Điểm sáu nhóm chỉ số <span[^>]*>\(từ 01/01/2024 đến hết 24/11/2024\)', html)
+    assert re.search(r'<h2 data-period="day">Chỉ số trong ngày <span[^>]*>\(ngày 24/11/2024\)', html)
+    for target_id, *_ in targets:
+        row = re.search(rf'<tr data-target="{target_id}" data-target-unit="{EA_KTUR}">(.*?)</tr>', html, re.S).group(1)
+        assert re.search(r"10 ngày gần nhất|tháng đến nay|năm đến nay", row), target_id
     # The peers' table: the district's 8 communes by district rank, Ea Ktur highlighted.
     peers_in_html = re.findall(r'<tr data-peer-unit="([^"]+)"( class="me")?>', html)
     assert sorted(code for code, _ in peers_in_html) == COMMUNES
     assert [code for code, me in peers_in_html if me] == [EA_KTUR]
-    # Units below the plans' thresholds, as the plan writes them.
+    # Units below the plans' thresholds, as the plan writes them; a list of units above a threshold is
+    # not under "Đơn vị dưới ngưỡng" but under its own heading.
     assert "02/08 địa phương có tỷ lệ DVC trực tuyến dưới 50% gồm: xã Ea Tiêu" in html
+    comparators = dict(query(warehouse, "select list_code, comparator from reference.peer_lists"))
+    below = html[html.index('data-section="lists-below"'):html.index("<h2", html.index('data-section="lists-below"'))]
+    above = html[html.index('data-section="lists-above"'):html.index("<h2", html.index('data-section="lists-above"'))]
+    assert re.findall(r'data-list="([A-Z0-9_]+)"', below) and \
+        {comparators[c] for c in re.findall(r'data-list="([A-Z0-9_]+)"', below)} <= {"<", "<="}
+    assert "ONLINE_ABOVE_50" in re.findall(r'data-list="([A-Z0-9_]+)"', above) and "trên 50%" not in below
+    assert {comparators[c] for c in re.findall(r'data-list="([A-Z0-9_]+)"', above)} <= {">", ">="}
+    assert "Đơn vị trên ngưỡng" in above
     # The day's figures: only the commune's own row carries data-unit markers.
     assert re.findall(r'data-unit="([^"]+)"', html) == [EA_KTUR]
     assert html == unicodedata.normalize("NFC", html)
@@ -234,20 +252,30 @@ def test_reports_fall_due_on_the_plans_days(warehouse):
             for plan, c in starts.items()} == {PLAN: (date(2024, 11, 15), 10, 30, 60),
                                                "KH_IATOR_100NGAY_2024": (date(2024, 3, 22), 10, 50, 100)}
     assert "định kỳ 10 ngày/lần, sơ kết 30 ngày" in starts[PLAN].rhythm.source_vi
+    # The warehouse's reference tables schedule what the seed files say (the check reads the files).
+    assert starts == campaign.campaigns_from_seeds()
     due = {d: [(r.plan_id, r.kind, r.number) for r in campaign.due_on(d, starts)] for d in (
-        date(2024, 11, 14), date(2024, 11, 23), date(2024, 11, 24), date(2024, 12, 4), date(2024, 12, 14),
-        date(2025, 1, 3), date(2025, 1, 13), date(2025, 1, 23), date(2024, 5, 10), date(2024, 6, 29))}
+        date(2024, 11, 14), date(2024, 11, 23), date(2024, 11, 24), date(2024, 12, 4), date(2024, 12, 12),
+        date(2024, 12, 14), date(2025, 1, 3), date(2025, 1, 12), date(2025, 1, 13), date(2025, 1, 23),
+        date(2024, 5, 8), date(2024, 5, 10), date(2024, 6, 29))}
     assert due == {
         date(2024, 11, 14): [], date(2024, 11, 23): [],
         date(2024, 11, 24): [(PLAN, "periodic", 1)], date(2024, 12, 4): [(PLAN, "periodic", 2)],
-        date(2024, 12, 14): [(PLAN, "interim", 30)],              # day 30 replaces periodic report 3
-        date(2025, 1, 3): [(PLAN, "periodic", 5)], date(2025, 1, 13): [(PLAN, "final", 60)],
+        # „sơ kết 30 ngày đêm (trước ngày 14/12/2024)“: figures to 12/12, sent on the 13th; it replaces
+        # periodic report 3, so nothing is due on day 30.
+        date(2024, 12, 12): [(PLAN, "interim", 30)], date(2024, 12, 14): [],
+        date(2025, 1, 3): [(PLAN, "periodic", 5)],
+        date(2025, 1, 12): [(PLAN, "final", 60)], date(2025, 1, 13): [],   # „trước ngày 14/01/2025“
         date(2025, 1, 23): [],
-        date(2024, 5, 10): [("KH_IATOR_100NGAY_2024", "interim", 50)],
+        date(2024, 5, 8): [("KH_IATOR_100NGAY_2024", "interim", 50)], date(2024, 5, 10): [],
         date(2024, 6, 29): [("KH_IATOR_100NGAY_2024", "final", 100)]}
     first = campaign.due_on(DAY, starts)[0]
     assert first.period_label() == "Từ 15/11/2024 đến 24/11/2024 (ngày 10/60 của chiến dịch)"
     assert first.title() == "Báo cáo định kỳ 10 ngày (kỳ 1)"
+    interim, = campaign.due_on(date(2024, 12, 12), starts)
+    assert (interim.title(), interim.period_label(), interim.deadline_label()) == (
+        "Báo cáo sơ kết 30 ngày", "Từ 15/11/2024 đến 12/12/2024 (ngày 28/60 của chiến dịch)",
+        "Hạn báo cáo: trước ngày 14/12/2024; số liệu đến hết ngày 12/12/2024.")
 
 
 def test_the_excel_annex_equals_the_mart(warehouse):
@@ -445,7 +473,7 @@ def test_parallel_rendering_sends_each_recipient_once_through_a_failure(warehous
         add_technical_facts(report, warehouse)
         for message in catcher.messages():
             recipient = next(r for r in everyone if r.email == str(message["To"]))
-            expected = render_daily(report.for_recipient(recipient), recipient)
+            expected = render_daily(report.for_recipient(recipient), recipient, str(message["From"]))
             html = message.get_body(("html",)).get_content().replace("\r\n", "\n")   # the wire's line ends
             assert html.rstrip("\n") == expected.html.rstrip("\n")
             assert [part.get_content() for part in message.walk() if part.get_content_type() == "image/png"] == \
@@ -556,6 +584,91 @@ def test_the_shipped_recipients_name_units_of_the_demo_world(report):
     from chiso.reports.recipients import check_scopes
 
     shipped = load_recipients(REPO_ROOT / "config" / "recipients.yml")
-    check_scopes(shipped, report.catalogue)
-    assert {"chutich@eaktur.example.vn", "huyen@cukuin.example.vn"} <= {r.email for r in shipped}
-    assert {r.scope.kind for r in shipped} == {"province", "district", "commune", "team"}
+    served = check_scopes(shipped, report.catalogue)
+    assert {"chutich@eaktur.example.vn", "huyen@cukuin.example.vn"} <= {r.email for r in served}
+    assert {r.scope.kind for r in served} == {"province", "district", "commune", "team"}
+    # Seed 002's compiler and all 8 communes are served here; Ia Tôr's and Đăk Rve's recipients (other
+    # worlds) are left out of this warehouse's sends, not refused.
+    assert {r.scope.unit_code for r in served if r.scope.kind == "commune"} == set(COMMUNES)
+    assert "phongvhtt@cukuin.example.vn" in {r.email for r in served}
+    left_out = {r.email for r in shipped} - {r.email for r in served}
+    assert left_out == {r.email for r in shipped if r.scope.unit_code and r.scope.unit_code not in report.catalogue}
+    assert {"congan@chuprong.example.vn", "ubnd@iator.example.vn", "chutich@dakrve.example.vn"} <= left_out
+
+
+def test_the_campaign_report_reaches_every_recipient_the_plan_names(warehouse, tmp_path, monkeypatch, caplog):
+    """Seed 002's compiler (Phòng Văn hóa và Thông tin), UBND huyện, Công an huyện, Sở TT&TT and all 8
+    communes get the periodic report, from the shipped file; a role left out of the file is said."""
+    import logging
+
+    from chiso.reports.recipients import load_plan_roles
+    from chiso.reports.send import send_campaign_reports
+
+    roles = {k: r for k, r in load_plan_roles().items() if r.plan_id == PLAN and "campaign" in r.reports}
+    shipped = load_recipients(REPO_ROOT / "config" / "recipients.yml")
+    expected = {r.email for r in shipped if set(r.roles) & set(roles)}
+    assert len(expected) >= 12 and "phongvhtt@cukuin.example.vn" in expected
+    monkeypatch.setenv("CHISO_WAREHOUSE_URL", warehouse)
+    with MailCatcher(tmp_path / "mail") as catcher, caplog.at_level(logging.WARNING, "chiso.reports.send"):
+        monkeypatch.setenv("AIRFLOW_CONN_CHISO_SMTP", smtp_connection(catcher))
+        result = send_campaign_reports(DAY, url=warehouse, recipients=shipped)[f"campaign/{PLAN}/periodic"]
+        delivered = set(result["sent"]) | set(result["already_sent"])
+        assert expected <= delivered
+        assert not any(e.endswith(("chuprong.example.vn", "iator.example.vn", "dakrve.example.vn")) for e in delivered)
+        assert set(by_recipient(catcher, "Báo cáo định kỳ 10 ngày (kỳ 1)")) == set(result["sent"])
+        assert "no entry of the recipients file serves" not in caplog.text
+        # Without the compiler's entry the report still goes to the others, and the log names the role.
+        without = [r for r in shipped if r.email != "phongvhtt@cukuin.example.vn"]
+        send_campaign_reports(DAY, url=warehouse, recipients=without)
+    assert "names Phòng Văn hóa và Thông tin huyện Cư Kuin (district 000.00.27.H15)" in caplog.text
+    assert "role 002-PHONG-VHTT" in caplog.text
+
+
+def test_every_email_says_who_sent_it_and_how_to_stop(warehouse, report):
+    """The footer names the sender (the From address), the reader and why they get it, and how to stop;
+    List-Unsubscribe says the same to the mail client. Both reports, HTML and plain text."""
+    from chiso.reports.send import _message, daily_message
+
+    sender = "Nhóm dữ liệu <dulieu@chiso.example.vn>"
+    outgoing = daily_message(report, COMMUNE, sender, "<footer@chiso.local>")
+    built = campaign.build_campaign_report(campaign.due_reports(DAY, warehouse)[0], warehouse)
+    campaign_outgoing = _message(campaign.render_campaign(built, COMMUNE, sender), sender, COMMUNE,
+                                 "<footer-campaign@chiso.local>", "campaign/x/periodic", DAY)
+    for raw in (outgoing.raw, campaign_outgoing.raw):
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        assert str(message["List-Unsubscribe"]).strip() == \
+            "<mailto:dulieu@chiso.example.vn?subject=Ng%E1%BB%ABng%20nh%E1%BA%ADn>"
+        html = message.get_body(("html",)).get_content()
+        footer = html[html.index('data-section="footer"'):]
+        plain = message.get_body(("plain",)).get_content()
+        for words in ("Người gửi: hệ thống báo cáo chiso (nhóm kỹ thuật dữ liệu) &lt;dulieu@chiso.example.vn&gt;.",
+                      "Thư gửi tới Chủ tịch UBND xã Ea Ktur (chutich@eaktur.example.vn) vì địa chỉ này có trong "
+                      "danh sách nhận báo cáo.",
+                      "trả lời thư này với tiêu đề „Ngừng nhận“"):
+            assert words in footer
+            assert words.replace("&lt;", "<").replace("&gt;", ">") in plain
+
+
+def test_the_campaign_charts_compare_units_on_one_scale(warehouse):
+    """The district's 100% payment target is not drawn beside the communes' 5%: each chart holds the
+    communes, on an axis that fits their figures, with ticks in decimal commas."""
+    from chiso.reports import charts
+
+    built = campaign.build_campaign_report(campaign.due_reports(DAY, warehouse)[0], warehouse)
+    blocks = {b.indicator_code: b for b in built.blocks() if b.baseline_date is not None}
+    assert set(blocks) == {"DOSSIER_ONLINE_PAYMENT", "ONLINE_DOSSIER_SHARE"}
+    payment = blocks["DOSSIER_ONLINE_PAYMENT"]
+    assert DISTRICT in {r.unit_code for r in payment.rows}                       # in the table …
+    rows = campaign.chart_rows(payment, built.catalogue)
+    assert sorted(r.unit_code for r in rows) == COMMUNES                          # … not in the chart
+    figures = [(r.unit_name, float(r.judged_value), float(r.target_value), float(r.baseline)) for r in rows]
+    limit = charts.percent_axis_limit(figures)
+    largest = max(v for _, *values in figures for v in values)
+    assert largest < limit < 10           # the 5% targets fill the chart (the axis used to run to 105)
+    online = [(r.unit_name, float(r.judged_value), float(r.target_value), float(r.baseline))
+              for r in campaign.chart_rows(blocks["ONLINE_DOSSIER_SHARE"], built.catalogue)]
+    assert max(v for _, *values in online for v in values) < charts.percent_axis_limit(online) <= 105
+    assert [charts.axis_label(v) for v in (0.0, 2.5, 5.0, 60.0, 0.25)] == ["0", "2,5", "5", "60", "0,25"]
+    images = campaign.draw_charts(built)
+    assert set(images) == {"DOSSIER_ONLINE_PAYMENT.trailing_10d", "ONLINE_DOSSIER_SHARE.trailing_10d"}
+    assert all(image.data.startswith(b"\x89PNG") for image in images.values())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import shutil
 import unicodedata
 from datetime import date, timedelta
@@ -128,6 +129,103 @@ def test_a_campaign_plan_needs_a_whole_reporting_rhythm(tmp_path, rhythm, field,
     path.write_text("\n".join(plans) + "\n", encoding="utf-8")
     _, problems = targets.load_registry(seeds)
     assert [(p.file, p.line, p.field) for p in problems if message in p.message] == [("target_plans.csv", line, field)]
+
+
+def test_every_target_names_a_unit_of_a_simulator_world():
+    """No plan reaches nobody for want of a unit: each scope's code is a unit of one of the worlds the
+    plans are modelled in (seed 004's xã Đăk Rve is dak_rve_2025's)."""
+    from chiso.simulator.scenarios import SCENARIOS
+
+    worlds = {name: {u.code: u for u in get_scenario(name).units} for name in SCENARIOS if name != "national"}
+    for row in shipped_targets():
+        _, code = targets.parse_scope(row["unit_scope"])
+        assert any(code in units for units in worlds.values()), (row["target_id"], code)
+    assert worlds["dak_rve_2025"]["000.61.00.H22"].name == "UBND xã Đăk Rve"
+
+
+# ----------------------------------------------------------------------------- report deadlines
+
+def _schedule(plan_id: str) -> dict[tuple[str, int], object]:
+    from chiso.reports import campaign
+
+    return {(r.kind, r.number): r for r in campaign.campaigns_from_seeds()[plan_id].schedule()}
+
+
+def test_a_report_due_before_a_day_is_delivered_before_it_with_the_last_complete_day():
+    """Seed 001 „Báo cáo sơ kết 50 ngày đêm (trước ngày 10/5/2024)“, seed 002 „sơ kết 30 ngày đêm (trước ngày
+    14/12/2024)“ and „báo cáo kết quả Chiến dịch (trước ngày 14/01/2025)“: each is sent the day before, with
+    its figures to the end of the day before that (the last day complete when it is sent)."""
+    deadlines = [row for _, row in targets.read_csv(SEEDS / "targets" / "report_deadlines.csv")]
+    assert {(r["plan_id"], r["report_kind"]) for r in deadlines} == {
+        ("KH_IATOR_100NGAY_2024", "interim"), ("KH_IATOR_100NGAY_2024", "final"),
+        ("KH_CUKUIN_60NGAY_2024", "interim"), ("KH_CUKUIN_60NGAY_2024", "final")}
+    for row in deadlines:
+        due_before = date.fromisoformat(row["due_before"])
+        # The due date is the plan's own words, quoted.
+        assert re.search(rf"trước ngày 0?{due_before.day}/0?{due_before.month}/{due_before.year}", row["source_vi"]), row
+        report, = [r for r in _schedule(row["plan_id"]).values() if r.kind == row["report_kind"]]
+        assert report.due_before == due_before
+        assert report.delivered_on < due_before, row
+        assert report.as_of == report.delivered_on - timedelta(days=1) == date.fromisoformat(row["data_cutoff"])
+    ia_tor, cu_kuin = _schedule("KH_IATOR_100NGAY_2024"), _schedule("KH_CUKUIN_60NGAY_2024")
+    expected = [  # report: figures to the end of, delivered on
+        (ia_tor[("interim", 50)], date(2024, 5, 8), date(2024, 5, 9)),
+        (ia_tor[("final", 100)], date(2024, 6, 29), date(2024, 6, 30)),   # day 100; due before 2/7 leaves time
+        (cu_kuin[("interim", 30)], date(2024, 12, 12), date(2024, 12, 13)),
+        (cu_kuin[("final", 60)], date(2025, 1, 12), date(2025, 1, 13)),
+    ]
+    for report, cutoff, delivered in expected:
+        assert (report.as_of, report.delivered_on) == (cutoff, delivered), report
+    assert cu_kuin[("interim", 30)].title() == "Báo cáo sơ kết 30 ngày"
+    assert cu_kuin[("interim", 30)].deadline_label() == ("Hạn báo cáo: trước ngày 14/12/2024; "
+                                                         "số liệu đến hết ngày 12/12/2024.")
+    assert cu_kuin[("periodic", 1)].due_before is None and cu_kuin[("periodic", 1)].deadline_label() is None
+
+
+def test_the_reports_of_a_campaign_cover_every_day_up_to_the_final_cutoff_once():
+    for plan_id in ("KH_IATOR_100NGAY_2024", "KH_CUKUIN_60NGAY_2024"):
+        reports = sorted(_schedule(plan_id).values(), key=lambda r: r.as_of)
+        periodic = [r for r in reports if r.kind == "periodic"]
+        final = reports[-1]
+        assert final.kind == "final" and all(r.period_start == r.campaign_start for r in reports if r.kind != "periodic")
+        # Each periodic report starts the day after the report before it (an earlier interim included).
+        for before, after in zip(reports, reports[1:]):
+            if after.kind == "periodic":
+                assert after.period_start == before.as_of + timedelta(days=1), (plan_id, after)
+        assert periodic[0].period_start == periodic[0].campaign_start
+        assert len({r.as_of for r in reports}) == len(reports)
+
+
+def test_the_schedule_command_states_each_reports_cutoff_sending_day_and_due_date(capsys):
+    from chiso.reports.__main__ import main
+
+    assert main(["schedule", "--plan", "KH_CUKUIN_60NGAY_2024"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "report\tdata to the end of\tsent on\tdue before\ttitle"
+    assert "campaign/KH_CUKUIN_60NGAY_2024/interim\t2024-12-12\t2024-12-13\t2024-12-14\tBáo cáo sơ kết 30 ngày" in lines
+    assert "campaign/KH_CUKUIN_60NGAY_2024/final\t2025-01-12\t2025-01-13\t2025-01-14\tBáo cáo tổng kết 60 ngày" in lines
+    assert "campaign/KH_CUKUIN_60NGAY_2024/periodic\t2024-11-24\t2024-11-25\t—\tBáo cáo định kỳ 10 ngày (kỳ 1)" in lines
+    assert len(lines) == 1 + 6   # periodic 1 and 2, the interim (in place of 3), periodic 4 and 5, the final
+    assert not any("IATOR" in line for line in lines)
+
+
+@pytest.mark.parametrize("cutoff, message", [
+    ("2024-12-13", "2024-12-13 should be 2024-12-12: a report is sent the morning after its cut-off"),
+    ("2024-12-11", "2024-12-11 should be 2024-12-12"),
+    ("12/12/2024", "'12/12/2024' is not a date"),
+])
+def test_a_cutoff_that_misses_the_due_date_or_the_last_day_is_refused(tmp_path, cutoff, message):
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    path = seeds / "targets" / "report_deadlines.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    line = next(n for n, row in targets.read_csv(path)
+                if (row["plan_id"], row["report_kind"]) == ("KH_CUKUIN_60NGAY_2024", "interim"))
+    lines[line - 1] = lines[line - 1].replace(",2024-12-12,", f",{cutoff},")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    errors = [p for p in targets.check(seeds) if p.severity == "error"]
+    assert [(p.file, p.line, p.field) for p in errors] == [("report_deadlines.csv", line, "data_cutoff")]
+    assert message in errors[0].message
 
 
 def test_rules_and_rounding():

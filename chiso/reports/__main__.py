@@ -2,6 +2,8 @@
 
     python -m chiso.reports due --date 2024-11-24
         which campaign reports fall due on a business date
+    python -m chiso.reports schedule [--plan PLAN]
+        every campaign report of the seeds: its data cut-off, the morning it is sent, its due date
     python -m chiso.reports ledger [--date 2024-11-24] [--report daily_indicators]
         what was sent to whom (ops.report_deliveries) and the deliberate re-sends
     python -m chiso.reports render --date 2024-11-24 --to chutich@eaktur.example.vn [--report CODE] --out DIR
@@ -54,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     due = commands.add_parser("due", help="campaign reports due on a business date")
     due.add_argument("--date", type=date.fromisoformat, required=True)
+    schedule = commands.add_parser("schedule", help="every campaign report: cut-off, sending day, due date "
+                                                    "(from the seed files; no warehouse)")
+    schedule.add_argument("--plan", help="one plan_id (default: every campaign plan)")
     ledger = commands.add_parser("ledger", help="deliveries and re-sends")
     ledger.add_argument("--date", type=date.fromisoformat)
     ledger.add_argument("--report")
@@ -74,7 +79,21 @@ def main(argv: list[str] | None = None) -> int:
         from chiso.reports.campaign import due_reports
 
         for item in due_reports(args.date):
-            print(f"{item.report_code}\t{item.as_of}\t{item.title()}: {item.period_label()}")
+            print(f"{item.report_code}\t{item.as_of}\t{item.title()}: {item.period_label()}"
+                  + (f" {item.deadline_label()}" if item.due_before else ""))
+        return 0
+    if args.command == "schedule":
+        from chiso.reports.campaign import campaigns_from_seeds
+
+        plans = campaigns_from_seeds()
+        if args.plan and args.plan not in plans:
+            parser.error(f"{args.plan} is not a campaign plan of the seeds ({', '.join(sorted(plans))})")
+        print("report\tdata to the end of\tsent on\tdue before\ttitle")
+        for plan_id, plan in sorted(plans.items()):
+            if args.plan in (None, plan_id):
+                for item in plan.schedule():
+                    print(f"{item.report_code}\t{item.as_of}\t{item.delivered_on}\t{item.due_before or '—'}\t"
+                          f"{item.title()}")
         return 0
     if args.command == "ledger":
         from chiso.warehouse import OPS_SCHEMA, connect, ensure_schema

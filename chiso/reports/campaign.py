@@ -7,7 +7,12 @@ targets in ``reference.target_registry``; its rhythm (every 10 days, interim on 
 on day 60 or 100, and the plan's own words for it) is a row of ``reference.target_plans`` (seed
 ``targets/target_plans.csv``): a new campaign needs rows in the seeds, no code. A report is due on the business
 date that closes its period (day 10, 20, … of the campaign) and describes the campaign as of that
-date; dags/chiso_periodic_reports.py sends it once that date's nightly report is published.
+date; dags/chiso_periodic_reports.py sends it the next morning, once that date's nightly report is published.
+
+A report the plan wants "trước ngày X" has a row in ``reference.report_deadlines`` (seed
+``targets/report_deadlines.csv``) with its due date and its data cut-off: the report is then due on the
+cut-off (the last complete day before a delivery on X - 1) instead of on its campaign day, so it reaches
+its readers before X. Each periodic report covers the days since the previous report.
 """
 
 from __future__ import annotations
@@ -39,10 +44,44 @@ KINDS = ("periodic", "interim", "final")
 
 
 @dataclass(frozen=True)
+class Deadline:
+    """A report the plan wants before a day (reference.report_deadlines)."""
+    due_before: date        # the plan's "trước ngày X": delivered on X - 1 at the latest
+    data_cutoff: date       # the last day its figures cover (its business date)
+    source_vi: str
+
+
+@dataclass(frozen=True)
 class Campaign:
     plan_id: str
     start: date             # day 1: the earliest window_start of the plan's targets
     rhythm: Rhythm
+    deadlines: dict[str, Deadline] = field(default_factory=dict)   # by report kind (interim, final)
+
+    def day(self, number: int) -> date:
+        """The date of campaign day ``number`` (day 1 is ``start``)."""
+        return self.start + timedelta(days=number - 1)
+
+    def schedule(self) -> list["DueReport"]:
+        """Every report of the campaign, in the order they are due: the periodic reports every N days,
+        the interim and final reports on their days or, when the plan gives a due date, on its data
+        cut-off. The interim and final reports take the place of the periodic report of their day."""
+        rhythm = self.rhythm
+        planned = []
+        for kind, number in (("interim", rhythm.interim_day), ("final", rhythm.final_day)):
+            deadline = self.deadlines.get(kind)
+            planned.append((deadline.data_cutoff if deadline else self.day(number), kind, number, deadline))
+        for day_number in range(rhythm.every_days, rhythm.final_day, rhythm.every_days):
+            if day_number != rhythm.interim_day:
+                planned.append((self.day(day_number), "periodic", day_number // rhythm.every_days, None))
+        reports, previous = [], None
+        for as_of, kind, number, deadline in sorted(planned, key=lambda p: (p[0], KINDS.index(p[1]))):
+            period_start = self.start if kind != "periodic" or previous is None else previous + timedelta(days=1)
+            reports.append(DueReport(self.plan_id, rhythm, kind, number, self.start, period_start, as_of,
+                                     (as_of - self.start).days + 1, rhythm.final_day,
+                                     deadline.due_before if deadline else None))
+            previous = as_of if kind != "final" else previous
+        return reports
 
 
 @dataclass(frozen=True)
@@ -50,12 +89,18 @@ class DueReport:
     plan_id: str
     rhythm: Rhythm
     kind: str               # periodic, interim or final
-    number: int             # the periodic report's number (1, 2, …); the day number otherwise
+    number: int             # the periodic report's number (1, 2, …); the rhythm's day (30, 60 …) otherwise
     campaign_start: date
     period_start: date      # first day the report covers
-    as_of: date             # the business date it describes (and the ledger's period)
+    as_of: date             # the business date it describes: its data cut-off (and the ledger's period)
     day_number: int         # day of the campaign of as_of
     length: int             # the campaign's days
+    due_before: date | None = None   # the plan's "trước ngày X", when it gives one
+
+    @property
+    def delivered_on(self) -> date:
+        """The morning it is sent: chiso_periodic_reports runs at 07:00 about the day before."""
+        return self.as_of + timedelta(days=1)
 
     @property
     def report_code(self) -> str:
@@ -65,48 +110,64 @@ class DueReport:
         words = text.labels(language)
         if self.kind == "periodic":
             return words["periodic"].format(every=self.rhythm.every_days, number=self.number)
-        return words[self.kind].format(days=self.day_number)
+        return words[self.kind].format(days=self.number)
 
     def period_label(self, language: str = "vi") -> str:
         return text.labels(language)["campaign_period"].format(
             start=text.day(self.period_start), end=text.day(self.as_of), day=self.day_number, length=self.length)
+
+    def deadline_label(self, language: str = "vi") -> str | None:
+        """'Hạn báo cáo: trước ngày 10/05/2024; số liệu đến hết ngày 08/05/2024', for a report with a due date."""
+        if self.due_before is None:
+            return None
+        return text.labels(language)["report_deadline"].format(due=text.day(self.due_before),
+                                                                cutoff=text.day(self.as_of))
 
     def file_stem(self) -> str:
         return f"bao-cao-{self.plan_id.lower().replace('_', '-')}-{self.kind}-{self.as_of:%Y%m%d}"
 
 
 def campaigns(url: str | None = None) -> dict[str, Campaign]:
-    """The campaign plans (those with a reporting rhythm in reference.target_plans) that have targets."""
+    """The campaign plans (those with a reporting rhythm in reference.target_plans) that have targets,
+    with the due dates of their reports (reference.report_deadlines)."""
     with connect(url) as conn:
         rows = conn.execute(
             "select plan.plan_id, min(target.window_start), plan.report_every_days, plan.interim_report_day, "
             "plan.final_report_day, plan.reporting_rhythm_vi "
             "from reference.target_plans as plan join reference.target_registry as target using (plan_id) "
             "where plan.report_every_days is not null group by 1, 3, 4, 5, 6").fetchall()
-    return {plan_id: Campaign(plan_id, start, Rhythm(every, interim, final, words))
+        deadlines = defaultdict(dict)
+        for plan_id, kind, due_before, cutoff, source in conn.execute(
+                "select plan_id, report_kind, due_before, data_cutoff, source_vi from reference.report_deadlines"):
+            deadlines[plan_id][kind] = Deadline(due_before, cutoff, source)
+    return {plan_id: Campaign(plan_id, start, Rhythm(every, interim, final, words), dict(deadlines[plan_id]))
             for plan_id, start, every, interim, final, words in rows}
 
 
+def campaigns_from_seeds(seeds=None) -> dict[str, Campaign]:
+    """:func:`campaigns` read from the seed files rather than the warehouse (``python -m chiso.reports
+    schedule``, and the tests that need no warehouse)."""
+    from chiso import targets
+
+    seeds = seeds or targets.SEEDS
+    starts = targets.campaign_starts(targets.read_csv(seeds / "targets" / "target_registry.csv"))
+    deadlines = defaultdict(dict)
+    for _, row in targets.read_csv(seeds / "targets" / "report_deadlines.csv"):
+        deadlines[row["plan_id"]][row["report_kind"]] = Deadline(date.fromisoformat(row["due_before"]),
+                                                                 date.fromisoformat(row["data_cutoff"]), row["source_vi"])
+    plans = {}
+    for _, row in targets.read_csv(seeds / "targets" / "target_plans.csv"):
+        if row.get("report_every_days") and row["plan_id"] in starts:
+            rhythm = Rhythm(int(row["report_every_days"]), int(row["interim_report_day"]), int(row["final_report_day"]),
+                            row["reporting_rhythm_vi"])
+            plans[row["plan_id"]] = Campaign(row["plan_id"], starts[row["plan_id"]], rhythm,
+                                             dict(deadlines[row["plan_id"]]))
+    return plans
+
+
 def due_on(business_date: date, plans: dict[str, Campaign]) -> list[DueReport]:
-    """The campaign reports whose period closes on ``business_date``."""
-    due = []
-    for plan_id, plan in sorted(plans.items()):
-        rhythm, start = plan.rhythm, plan.start
-        day_number = (business_date - start).days + 1
-        if not 1 <= day_number <= rhythm.final_day:
-            continue
-        if day_number == rhythm.final_day:
-            kind, number, period_start = "final", day_number, start
-        elif day_number == rhythm.interim_day:
-            kind, number, period_start = "interim", day_number, start
-        elif day_number % rhythm.every_days == 0:
-            kind, number = "periodic", day_number // rhythm.every_days
-            period_start = business_date - timedelta(days=rhythm.every_days - 1)
-        else:
-            continue
-        due.append(DueReport(plan_id, rhythm, kind, number, start, period_start, business_date, day_number,
-                             rhythm.final_day))
-    return due
+    """The campaign reports whose data cut-off is ``business_date`` (sent the next morning)."""
+    return [report for _, plan in sorted(plans.items()) for report in plan.schedule() if report.as_of == business_date]
 
 
 def due_reports(business_date: date, url: str | None = None) -> list[DueReport]:
@@ -240,8 +301,11 @@ def build_campaign_report(due: DueReport, url: str | None = None) -> CampaignRep
             scores[r[0]] = Score(r[0], dict(zip(text.GROUPS, r[1:7])), r[7], r[8], r[9], r[10] or r[9], *r[11:18])
         parents = sorted({catalogue[u].parent for u in units if u in catalogue and catalogue[u].parent} | set(units))
         peer_lists = [PeerList(*r) for r in conn.execute(
-            """select list_code, peer_set_unit_code, member_unit_codes, sentence_vi from marts.mart_peer_lists
-               where business_date = %s and peer_set_unit_code = any(%s) order by peer_set_unit_code, list_code""",
+            """select lists.list_code, lists.peer_set_unit_code, lists.member_unit_codes, lists.sentence_vi,
+                      definition.comparator
+               from marts.mart_peer_lists as lists join reference.peer_lists as definition using (list_code)
+               where lists.business_date = %s and lists.peer_set_unit_code = any(%s)
+               order by lists.peer_set_unit_code, lists.list_code""",
             (due.as_of, parents)).fetchall()]
     return CampaignReport(due, plan[0], plan[1], rows, catalogue, scores, peer_lists)
 
@@ -265,18 +329,30 @@ def _context(report: CampaignReport, recipient: Recipient | None, language: str)
         "blocks": report.blocks(), "counts": report.counts(), "focus": focus, "ranked": ranked,
         "status_text": text.STATUS[language], "status_colours": text.STATUS_COLOURS,
         "rhythm": report.due.rhythm, "catalogue": report.catalogue,
+        "footer_lines": text.footer_lines(language, recipient, None),
     }
 
 
+def chart_rows(block: IndicatorBlock, catalogue: dict[str, Unit]) -> list[AnnexRow]:
+    """The rows of a block a chart compares: the units of its most frequent kind (the communes). A
+    district's 100% target beside the communes' 5% would squash their bars to nothing; the district
+    stays in the table."""
+    kinds = [catalogue[r.unit_code].kind if r.unit_code in catalogue else "" for r in block.rows]
+    common = max(set(kinds), key=lambda kind: (kinds.count(kind), kind)) if kinds else ""
+    return [r for r, kind in zip(block.rows, kinds) if kind == common]
+
+
 def draw_charts(report: CampaignReport, language: str = "vi") -> dict[str, InlineImage]:
-    """One chart per baseline block of percentages: value now against baseline and target, per unit."""
+    """One chart per baseline block of percentages: value now against baseline and target, per unit of
+    one kind (:func:`chart_rows`)."""
     words = text.labels(language)
     images = {}
     for block in report.blocks():
-        if block.baseline_date is None or block.unit_of_measure != "percent" or len(block.rows) < 2:
+        compared = chart_rows(block, report.catalogue)
+        if block.baseline_date is None or block.unit_of_measure != "percent" or len(compared) < 2:
             continue
         rows = [(text.short_unit_name(r.unit_name), float(r.judged_value) if r.judged_value is not None else None,
-                 float(r.target_value), float(r.baseline) if r.baseline is not None else None) for r in block.rows]
+                 float(r.target_value), float(r.baseline) if r.baseline is not None else None) for r in compared]
         key = f"{block.indicator_code}.{block.measure_period}"
         images[key] = InlineImage(f"annex.{key}.{report.due.as_of:%Y%m%d}@chiso",
                                   charts.units_against_targets(rows, words["target"], words["baseline_short"],
@@ -286,15 +362,18 @@ def draw_charts(report: CampaignReport, language: str = "vi") -> dict[str, Inlin
 
 
 def render_html(report: CampaignReport, recipient: Recipient | None, images: dict[str, InlineImage],
-                image_src=None, language: str | None = None, printable: bool = False) -> str:
+                image_src=None, language: str | None = None, printable: bool = False,
+                sender: str | None = None) -> str:
     import base64
 
     language = language or (recipient.language if recipient else "vi")
     if image_src is None:
         image_src = ((lambda image: "data:image/png;base64," + base64.b64encode(image.data).decode())
                      if printable else (lambda image: f"cid:{image.cid}"))
+    context = _context(report, recipient, language)
+    context["footer_lines"] = text.footer_lines(language, recipient, sender)
     html = environment().get_template("campaign_report.html.j2").render(
-        **_context(report, recipient, language), printable=printable,
+        **context, printable=printable,
         images={key: image_src(image) for key, image in images.items()},
         excel_name=f"{report.due.file_stem()}.xlsx")
     return text.nfc(html)
@@ -306,26 +385,30 @@ def render_subject(report: CampaignReport, language: str = "vi") -> str:
                                                      .split("(")[0].strip()) + f" – {text.day(report.due.as_of)}")
 
 
-def render_text(report: CampaignReport, language: str = "vi") -> str:
+def render_text(report: CampaignReport, language: str = "vi", recipient: Recipient | None = None,
+                sender: str | None = None) -> str:
     words = text.labels(language)
     counts = report.counts()
-    lines = [report.due.title(language), report.document_vi, report.due.period_label(language), "",
+    lines = [report.due.title(language), report.document_vi, report.due.period_label(language),
+             *filter(None, [report.due.deadline_label(language)]), "",
              words["summary_text"].format(day=text.day(report.due.as_of), met=counts["met"], at_risk=counts["at_risk"],
                                           not_met=counts["not_met"], no_data=counts["no_data"],
                                           total=len(report.rows), units=len(report.units)), "",
-             words["excel_attached"].format(name=f"{report.due.file_stem()}.xlsx")]
+             words["excel_attached"].format(name=f"{report.due.file_stem()}.xlsx"), "",
+             *text.footer_lines(language, recipient, sender)]
     return text.nfc("\n".join(lines))
 
 
-def render_campaign(report: CampaignReport, recipient: Recipient) -> RenderedReport:
+def render_campaign(report: CampaignReport, recipient: Recipient, sender: str | None = None) -> RenderedReport:
+    """The recipient's campaign e-mail; ``sender`` (the From address) is named in the footer."""
     language = recipient.language
     images = draw_charts(report, language)
     stem = report.due.file_stem()
     printable = render_html(report, None, images, language=language, printable=True)
     return RenderedReport(
         subject=render_subject(report, language),
-        html=render_html(report, recipient, images),
-        text=render_text(report, language),
+        html=render_html(report, recipient, images, sender=sender),
+        text=render_text(report, language, recipient, sender),
         images=list(images.values()),
         attachments=[Attachment(f"{stem}.xlsx", excel_annex(report, language)),
                      Attachment(f"{stem}.html", printable.encode("utf-8"), "text", "html")])
@@ -364,7 +447,8 @@ def excel_annex(report: CampaignReport, language: str = "vi") -> bytes:
     width = 2 + 4 * len(blocks)
     sheet.cell(1, 1, words["annex"]).font = Font(bold=True, size=13)
     sheet.cell(2, 1, f"{report.document_vi}")
-    sheet.cell(3, 1, f"{report.due.title(language)} · {report.due.period_label(language)}")
+    sheet.cell(3, 1, " · ".join(filter(None, [report.due.title(language), report.due.period_label(language),
+                                              report.due.deadline_label(language)])))
     sheet.cell(4, 1, words["annex_note"].format(day=", ".join(sorted({text.day(b.baseline_date) for b in blocks
                                                                         if b.baseline_date})) or "—"))
     top, sub = 6, 7

@@ -381,12 +381,27 @@ def _style(axes) -> None:
     axes.set_axisbelow(True)
 
 
+def percent_axis_limit(rows: list[tuple[str, float | None, float, float | None]]) -> float:
+    """The right end of a campaign chart's percent axis: room for the largest value, target or baseline
+    and its label, at most 105. Payment targets of 5% get an axis of a few percent, not of 100."""
+    largest = max([v for _, value, target, baseline in rows for v in (value, target, baseline) if v is not None]
+                  or [1.0])
+    return min(105.0, max(1.0, largest * 1.18))
+
+
+def axis_label(value: float, _position=None) -> str:
+    """An axis tick in the text's notation: 2,5 and 60, never 2.5 or 60.0."""
+    return decimal_comma(value, 0 if abs(value - round(value)) < 1e-9 else (1 if abs(value * 10 - round(value * 10)) < 1e-6 else 2))
+
+
 def units_against_targets(rows: list[tuple[str, float | None, float, float | None]], target_label: str,
                           baseline_label: str, now_label: str) -> bytes:
     """One indicator across units (campaign reports): value now as bars, baseline and target as marks.
 
-    ``rows``: (unit label, value now, target, baseline or None).
+    ``rows``: (unit label, value now, target, baseline or None), units of one kind (one target scale).
     """
+    from matplotlib.ticker import FuncFormatter
+
     figure, axes = _pyplot().subplots(figsize=(WIDTH_IN, 0.28 * len(rows) + 0.8))
     _style(axes)
     axes.grid(axis="x", color="#e4e7eb", linewidth=0.8)
@@ -402,8 +417,11 @@ def units_against_targets(rows: list[tuple[str, float | None, float, float | Non
         if baseline is not None:
             axes.plot([baseline], [index], marker="|", markersize=12, color=INK,
                       label=baseline_label if index == 0 else None)
-        axes.text((value or 0) + 1, index, "—" if value is None else f"{value:.1f}".replace(".", ","),
+    limit = percent_axis_limit(rows)
+    for index, (_, value, target, baseline) in enumerate(rows):
+        axes.text((value or 0) + limit / 100, index, "—" if value is None else decimal_comma(value, 1),
                   va="center", fontsize=10, color=INK)
-    axes.set_xlim(0, 105)
+    axes.set_xlim(0, limit)
+    axes.xaxis.set_major_formatter(FuncFormatter(axis_label))
     axes.legend(fontsize=10, frameon=False, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3)
     return _png(figure)

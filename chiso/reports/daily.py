@@ -133,6 +133,11 @@ class PeerList:
     peer_set_unit_code: str
     member_unit_codes: list[str]
     sentence_vi: str
+    comparator: str = "<"   # the list's test (reference.peer_lists): < or <= lists units below its threshold
+
+    @property
+    def is_below(self) -> bool:
+        return self.comparator in ("<", "<=")
 
 
 @dataclass
@@ -281,8 +286,11 @@ def build_daily_report(business_date: date, url: str | None = None) -> DailyRepo
             order by unit_code, target_id
             """, (business_date,)).fetchall()]
         peer_lists = [PeerList(*r) for r in conn.execute(
-            """select list_code, peer_set_unit_code, member_unit_codes, sentence_vi from marts.mart_peer_lists
-               where business_date = %s order by peer_set_unit_code, list_code""", (business_date,)).fetchall()]
+            """select lists.list_code, lists.peer_set_unit_code, lists.member_unit_codes, lists.sentence_vi,
+                      definition.comparator
+               from marts.mart_peer_lists as lists join reference.peer_lists as definition using (list_code)
+               where lists.business_date = %s order by lists.peer_set_unit_code, lists.list_code""",
+            (business_date,)).fetchall()]
     units: dict[str, UnitRow] = {}
     for unit_code, unit_name, code, numerator, denominator, rate in rows:
         unit = units.setdefault(unit_code, UnitRow(unit_code, unit_name, {}))
@@ -459,6 +467,7 @@ def view(report: DailyReport, recipient: Recipient) -> dict:
         "status_text": text.STATUS[language], "status_colours": text.STATUS_COLOURS,
         "kinds": text.UNIT_KINDS[language], "technical": report.technical if recipient.is_team else None,
         "rank": _rank, "off_track_max": OFF_TRACK_MAX,
+        "footer_lines": text.footer_lines(language, recipient, None),
         **shown,   # peer_rows, peer_gaps, day_units, day_pooled, peer_lists, cuts, attachment
     }
 
@@ -734,12 +743,14 @@ def render_text(report: DailyReport, context: dict) -> str:
                      f"{text.number(target.target_value)} ({context['status_text'].get(target.status_code)})")
     if context["attachment"] is not None:
         lines += ["", words["full_tables_attached"].format(file=context["attachment"].filename)]
-    lines += ["", words["footer"]]
+    lines += ["", *context["footer_lines"]]
     return text.nfc("\n".join(lines))
 
 
-def render_daily(report: DailyReport, recipient: Recipient) -> RenderedReport:
+def render_daily(report: DailyReport, recipient: Recipient, sender: str | None = None) -> RenderedReport:
+    """The recipient's e-mail; ``sender`` (the From address) is named in the footer."""
     context = view(report, recipient)
+    context["footer_lines"] = text.footer_lines(recipient.language, recipient, sender)
     images = draw_charts(report, context)
     return RenderedReport(subject=render_subject(report, recipient.language),
                           html=render_html(report, recipient, images, context),

@@ -18,6 +18,15 @@
         scope: team                           # every unit, plus the run's technical facts
 
 ``scope: all`` (every unit) and ``scope: <unit code>`` (one commune) are accepted as short forms.
+
+The plans name who must receive or compile their reports (Công an huyện, Phòng Văn hóa và Thông tin, Sở
+Nội vụ …): those roles are data, the seed ``targets/plan_recipients.csv`` (:func:`load_plan_roles`), and an
+entry serves a role by naming it (``roles: [001-CONG-AN-HUYEN]``). Loading refuses an unknown role, a
+scope other than the role's and a report kind the role needs but the entry does not get;
+:func:`missing_roles` (``python -m chiso.reports.recipients check``) lists the roles no entry serves.
+An entry serving a plan whose units are not in this warehouse (another world's plan) is left out of the
+send rather than refused (:func:`check_scopes`).
+
 The file is checked on load (syntax, addresses, duplicates, languages, report kinds); the unit codes
 are checked against the warehouse's ``marts.dim_units`` before anything is sent
 (:func:`check_scopes`), so a typo stops the send with the recipient's number rather than mailing an
@@ -35,6 +44,8 @@ unit code (``000.001.H01.X`` → ``000-001-h01-x@national.example.vn``).
 from __future__ import annotations
 
 import argparse
+import csv
+import logging
 import re
 import sys
 import unicodedata
@@ -47,6 +58,9 @@ import yaml
 
 from chiso import settings
 
+log = logging.getLogger(__name__)
+PLAN_ROLES_FILE = settings.REPO_ROOT / "dbt_project" / "seeds" / "targets" / "plan_recipients.csv"
+_ROLE_ID = re.compile(r"^[0-9A-Z][0-9A-Z_.-]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _UNIT_CODE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]*$")
 LANGUAGES = ("vi", "en")
@@ -88,6 +102,7 @@ class Recipient:
     scope: Scope = field(default_factory=lambda: Scope("all"))
     language: str = "vi"
     reports: tuple[str, ...] = REPORT_KINDS
+    roles: tuple[str, ...] = ()     # the plans' roles it serves (plan_recipients.csv role_id)
 
     @property
     def is_team(self) -> bool:
@@ -156,8 +171,76 @@ def _parse_scope(value, where: str) -> Scope:
                           f"{{province|district|commune: <unit code>}}, got {value!r}")
 
 
-def load_recipients(path: Path | None = None) -> list[Recipient]:
+@dataclass(frozen=True)
+class PlanRole:
+    """A recipient a plan names (a row of the seed targets/plan_recipients.csv)."""
+    role_id: str
+    plan_id: str
+    role_vi: str
+    duty: str               # compiles, reports or reported_to
+    scope: Scope
+    reports: tuple[str, ...]
+    source_vi: str
+
+
+def load_plan_roles(path: Path | None = None) -> dict[str, PlanRole]:
+    """The roles the plans name, by role_id; RecipientsError on a malformed row (file and line)."""
+    path = Path(path or PLAN_ROLES_FILE)
+    roles = {}
+    with path.open(encoding="utf-8", newline="") as handle:
+        for line, row in enumerate(csv.DictReader(handle), start=2):
+            where = f"{path.name}:{line}"
+            role_id = (row.get("role_id") or "").strip()
+            if not _ROLE_ID.match(role_id) or role_id in roles:
+                raise RecipientsError(f"{where}: role_id {role_id!r} is malformed or used twice")
+            kind, _, code = (row.get("scope") or "").partition(":")
+            scope = _parse_scope({kind: code}, where)
+            reports = tuple((row.get("reports") or "").split())
+            if not reports or any(r not in REPORT_KINDS for r in reports):
+                raise RecipientsError(f"{where}: reports {row.get('reports')!r}: use {' and/or '.join(REPORT_KINDS)}")
+            if not (row.get("source_vi") or "").strip() or not (row.get("plan_id") or "").strip():
+                raise RecipientsError(f"{where}: a role needs its plan_id and the plan's sentence (source_vi)")
+            roles[role_id] = PlanRole(role_id, row["plan_id"], unicodedata.normalize("NFC", row.get("role_vi", "")),
+                                      row.get("duty", ""), scope, reports, row["source_vi"])
+    return roles
+
+
+def _check_roles(entry_roles, scope: Scope, reports: list[str], plan_roles: dict[str, PlanRole] | None,
+                 where: str) -> tuple[str, ...]:
+    if entry_roles is None:
+        return ()
+    if isinstance(entry_roles, str):
+        entry_roles = [entry_roles]
+    if not isinstance(entry_roles, list) or not all(isinstance(r, str) and _ROLE_ID.match(r) for r in entry_roles):
+        raise RecipientsError(f"{where}: roles must be a list of role ids of plan_recipients.csv, got {entry_roles!r}")
+    if plan_roles is None:
+        return tuple(entry_roles)
+    for role_id in entry_roles:
+        role = plan_roles.get(role_id)
+        if role is None:
+            raise RecipientsError(f"{where}: role {role_id} is not a role of plan_recipients.csv")
+        if role.scope != scope:
+            raise RecipientsError(f"{where}: role {role_id} ({role.role_vi}) sees {role.scope.describe()}, "
+                                  f"but the entry's scope is {scope.describe()}")
+        lacking = [kind for kind in role.reports if kind not in reports]
+        if lacking:
+            raise RecipientsError(f"{where}: role {role_id} ({role.role_vi}) needs the {', '.join(lacking)} "
+                                  f"report(s), which the entry does not get")
+    return tuple(dict.fromkeys(entry_roles))
+
+
+def missing_roles(recipients: list[Recipient], plan_roles: dict[str, PlanRole]) -> list[PlanRole]:
+    """The roles the plans name that no recipient serves."""
+    served = {role for recipient in recipients for role in recipient.roles}
+    return [role for role_id, role in plan_roles.items() if role_id not in served]
+
+
+def load_recipients(path: Path | None = None, plan_roles: dict[str, PlanRole] | None = None) -> list[Recipient]:
+    """The recipients file, validated; entries' roles are checked against ``plan_roles`` (default: the
+    seed targets/plan_recipients.csv, when it is there)."""
     path = Path(path or settings.require("CHISO_RECIPIENTS_FILE"))
+    if plan_roles is None and PLAN_ROLES_FILE.exists():
+        plan_roles = load_plan_roles()
     try:
         document = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
     except (OSError, yaml.YAMLError) as exc:
@@ -170,7 +253,7 @@ def load_recipients(path: Path | None = None) -> list[Recipient]:
         where = f"{path}: recipient #{index}"
         if not isinstance(entry, dict):
             raise RecipientsError(f"{where}: expected a mapping with email, name, scope, language, reports")
-        unknown = set(entry) - {"email", "name", "scope", "language", "reports"}
+        unknown = set(entry) - {"email", "name", "scope", "language", "reports", "roles"}
         if unknown:
             raise RecipientsError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
         email = str(entry.get("email", "")).strip().lower()
@@ -190,26 +273,39 @@ def load_recipients(path: Path | None = None) -> list[Recipient]:
         if not isinstance(reports, list) or not reports or any(r not in REPORT_KINDS for r in reports):
             raise RecipientsError(f"{where}: reports must be a non-empty list of {', '.join(REPORT_KINDS)}, "
                                   f"got {entry.get('reports')!r}")
-        recipients.append(Recipient(email, name, scope, language, tuple(dict.fromkeys(reports))))
+        roles = _check_roles(entry.get("roles"), scope, reports, plan_roles, where)
+        recipients.append(Recipient(email, name, scope, language, tuple(dict.fromkeys(reports)), roles))
     return recipients
 
 
-def check_scopes(recipients: list[Recipient], catalogue: Mapping[str, Unit]) -> None:
-    """Every scope names a unit of the warehouse, of the kind the scope says; raises RecipientsError."""
-    problems = []
+def check_scopes(recipients: list[Recipient], catalogue: Mapping[str, Unit]) -> list[Recipient]:
+    """Every scope names a unit of the warehouse, of the kind the scope says; raises RecipientsError.
+
+    Returns the recipients to serve from this warehouse: an entry that serves a plan's roles (its scope
+    already checked against the role's on load) but whose unit is not here belongs to a plan of another
+    warehouse (the shipped file serves every plan's roles; one warehouse holds one world) and is left
+    out, with a log line, rather than refused."""
+    problems, served = [], []
     for index, recipient in enumerate(recipients, start=1):
         code, kind = recipient.scope.unit_code, recipient.scope.kind
         if code is None:
+            served.append(recipient)
             continue
         unit = catalogue.get(code)
-        if unit is None:
+        if unit is None and recipient.roles:
+            log.info("%s (%s) serves %s, whose unit %s is not in this warehouse: not sent", recipient.email,
+                     recipient.name, ", ".join(recipient.roles), code)
+        elif unit is None:
             problems.append(f"recipient #{index} ({recipient.email}): scope {kind} {code} is not a unit of "
                             f"marts.dim_units")
         elif unit.kind != _SCOPE_UNIT_KIND[kind]:
             problems.append(f"recipient #{index} ({recipient.email}): {code} ({unit.name}) is a "
                             f"{unit.kind}, not a {_SCOPE_UNIT_KIND[kind]}")
+        else:
+            served.append(recipient)
     if problems:
         raise RecipientsError("; ".join(problems))
+    return served
 
 
 # ----------------------------------------------------------------------------- a simulated world's recipients
@@ -276,7 +372,13 @@ def main(argv: list[str] | None = None) -> int:
     national.add_argument("--as-of", type=date.fromisoformat, required=True, help="the day (YYYY-MM-DD)")
     national.add_argument("--domain", default=WORLD_MAIL_DOMAIN, help=f"placeholder domain ({WORLD_MAIL_DOMAIN})")
     national.add_argument("--out", type=Path, help="write here instead of standard output")
+    checker = commands.add_parser("check", help="validate a recipients file and list the plans' roles it does "
+                                                "not serve (exit 1 if any)")
+    checker.add_argument("--file", type=Path, default=settings.REPO_ROOT / "config" / "recipients.yml",
+                         help="the recipients file (default: config/recipients.yml)")
     args = parser.parse_args(argv)
+    if args.command == "check":
+        return _check_command(args.file)
     from chiso.simulator.scenarios import get_scenario
 
     world = get_scenario(args.scenario)
@@ -286,6 +388,21 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(dump_recipients(world_recipients(world, args.as_of, args.domain),
                                          _header(world.name, args.as_of, args.domain)))
     return 0
+
+
+def _check_command(path: Path) -> int:
+    plan_roles = load_plan_roles()
+    try:
+        recipients = load_recipients(path, plan_roles)
+    except RecipientsError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    missing = missing_roles(recipients, plan_roles)
+    for role in missing:
+        print(f"{path}: no entry serves {role.role_id} ({role.role_vi}, {role.scope.describe()}, "
+              f"{' '.join(role.reports)}): {role.source_vi}", file=sys.stderr)
+    print(f"{len(recipients)} recipients serve {len(plan_roles) - len(missing)}/{len(plan_roles)} roles the plans name")
+    return 1 if missing else 0
 
 
 if __name__ == "__main__":

@@ -34,11 +34,23 @@ def _publication_header(report_code: str, period: date, email: str) -> dict[str,
     return {"X-Chiso-Publication": f"{report_code}/{period}/{email}"}
 
 
+def _unsubscribe_header(sender: str, language: str) -> dict[str, str]:
+    """List-Unsubscribe (RFC 2369): a reply to the sender asking to stop, as the footer says."""
+    from email.utils import parseaddr
+    from urllib.parse import quote
+
+    address = parseaddr(sender)[1]
+    if not address:
+        return {}
+    return {"List-Unsubscribe": f"<mailto:{address}?subject={quote(text.labels(language)['stop_subject'])}>"}
+
+
 def _message(rendered, sender: str, recipient: Recipient, message_id: str, report_code: str, period: date,
              headers: dict[str, str] | None = None) -> OutgoingMessage:
     """The message's bytes, written once: measured against the cap, then sent as they are."""
     message = OutgoingMessage.render(rendered, sender, recipient.email, message_id,
-                                     {**_publication_header(report_code, period, recipient.email), **(headers or {})})
+                                     {**_publication_header(report_code, period, recipient.email),
+                                      **_unsubscribe_header(sender, recipient.language), **(headers or {})})
     if len(message) > MAX_MESSAGE_BYTES:
         raise ValueError(f"{report_code} {period} for {recipient.email} is {len(message)} bytes, "
                          f"over {MAX_MESSAGE_BYTES}")
@@ -59,7 +71,7 @@ def send_daily(business_date: date, mailer=None, url: str | None = None,
     report = build_daily_report(business_date, url)
     if not report.units:
         raise RuntimeError(f"No indicator values for {business_date}: nothing to report")
-    check_scopes(recipients, report.catalogue)
+    recipients = check_scopes(recipients, report.catalogue)
     if any(r.is_team for r in recipients):
         add_technical_facts(report, url)
     mailer = mailer or smtp_mailer()
@@ -73,7 +85,7 @@ def daily_message(report, recipient: Recipient, sender: str, message_id: str) ->
     """One recipient's nightly e-mail, ready to send."""
     from chiso.reports.daily import REPORT_CODE, render_daily
 
-    rendered = render_daily(report.for_recipient(recipient), recipient)
+    rendered = render_daily(report.for_recipient(recipient), recipient, sender)
     return _message(rendered, sender, recipient, message_id, REPORT_CODE, report.business_date)
 
 
@@ -133,11 +145,11 @@ def send_campaign_reports(business_date: date, mailer=None, url: str | None = No
     try:
         for item in due:
             report = build_campaign_report(item, url)
-            check_scopes(everyone, report.catalogue)
-            audience = recipients_for(report, everyone)
+            audience = recipients_for(report, check_scopes(everyone, report.catalogue))
+            _warn_of_unserved_roles(item.plan_id, everyone)
 
             def send(recipient: Recipient, message_id: str, report=report, item=item) -> None:
-                rendered = render_campaign(report, recipient)
+                rendered = render_campaign(report, recipient, mailer.sender)
                 mailer.send(_message(rendered, mailer.sender, recipient, message_id, item.report_code, item.as_of))
 
             try:
@@ -155,7 +167,21 @@ def send_campaign_reports(business_date: date, mailer=None, url: str | None = No
     return results
 
 
-def render_for(report_code: str, period: date, recipient: Recipient, url: str | None = None):
+def _warn_of_unserved_roles(plan_id: str, recipients: list[Recipient]) -> None:
+    """A plan's named recipient without an entry in the recipients file is said, not silently skipped
+    (``python -m chiso.reports.recipients check`` fails on it)."""
+    from chiso.reports.recipients import PLAN_ROLES_FILE, load_plan_roles, missing_roles
+
+    if not PLAN_ROLES_FILE.exists():
+        return
+    roles = {k: r for k, r in load_plan_roles().items() if r.plan_id == plan_id and "campaign" in r.reports}
+    for role in missing_roles(recipients, roles):
+        log.warning("%s names %s (%s) as a recipient of its reports; no entry of the recipients file serves "
+                    "role %s", plan_id, role.role_vi, role.scope.describe(), role.role_id)
+
+
+def render_for(report_code: str, period: date, recipient: Recipient, url: str | None = None,
+               sender: str | None = None):
     """The report ``report_code`` of ``period`` as ``recipient`` receives it (RenderedReport)."""
     from chiso.reports.campaign import build_campaign_report, parse_report_code, render_campaign
     from chiso.reports.daily import REPORT_CODE, add_technical_facts, build_daily_report, render_daily
@@ -165,10 +191,10 @@ def render_for(report_code: str, period: date, recipient: Recipient, url: str | 
         check_scopes([recipient], report.catalogue)
         if recipient.is_team:
             add_technical_facts(report, url)
-        return render_daily(report.for_recipient(recipient), recipient)
+        return render_daily(report.for_recipient(recipient), recipient, sender)
     report = build_campaign_report(parse_report_code(report_code, period, url), url)
     check_scopes([recipient], report.catalogue)
-    return render_campaign(report, recipient)
+    return render_campaign(report, recipient, sender)
 
 
 def resend(report_code: str, period: date, email: str, reason: str, mailer=None, url: str | None = None,
@@ -181,10 +207,10 @@ def resend(report_code: str, period: date, email: str, reason: str, mailer=None,
     recipient = next((r for r in (recipients or load_recipients()) if r.email == email.strip().lower()), None)
     if recipient is None:
         raise RecipientsError(f"{email} is not in the recipients file: add it there first")
-    rendered = render_for(report_code, period, recipient, url)
     mailer = mailer or smtp_mailer()
     message_id = new_message_id(report_code, period)
     try:
+        rendered = render_for(report_code, period, recipient, url, mailer.sender)
         mailer.send(_message(rendered, mailer.sender, recipient, message_id, report_code, period,
                              {"X-Chiso-Resend": reason.strip()}))
     finally:

@@ -66,6 +66,7 @@ LABELS = {
         "unit": "Đơn vị",
         "no_targets": "Không có chỉ tiêu nào đang có hiệu lực cho đơn vị này.",
         "below": "Đơn vị dưới ngưỡng",
+        "above": "Đơn vị trên ngưỡng",
         "off_track": "Chỉ tiêu chưa đạt hoặc có nguy cơ không đạt",
         "nobody_below": "Không có đơn vị nào dưới ngưỡng.",
         "peers": "Bảng xếp hạng",
@@ -73,8 +74,15 @@ LABELS = {
         "trend_chart": "Tổng điểm 30 ngày gần nhất",
         "groups_chart": "Điểm từng nhóm so với chỉ tiêu (% điểm tối đa)",
         "day_table": "Chỉ số trong ngày",
+        "period_year": "từ {start} đến hết {end}",
+        "period_day": "ngày {day}",
         "day_table_note": "Hồ sơ tiếp nhận trong ngày; mỗi ô ghi tỷ lệ (%) và số hồ sơ (đạt/tổng).",
         "footer": "Thư tự động từ hệ thống chiso; số liệu đã qua kiểm tra chất lượng trước khi gửi.",
+        "footer_sender": "Người gửi: hệ thống báo cáo chiso (nhóm kỹ thuật dữ liệu){address}.",
+        "footer_why": "Thư gửi tới {name} ({email}) vì địa chỉ này có trong danh sách nhận báo cáo.",
+        "footer_stop": "Để ngừng nhận hoặc đổi phạm vi báo cáo, hãy trả lời thư này với tiêu đề „Ngừng nhận“; "
+                       "nhóm kỹ thuật dữ liệu sẽ bỏ địa chỉ khỏi danh sách nhận báo cáo.",
+        "stop_subject": "Ngừng nhận",
         "no_score": "Chưa có điểm cho ngày này.",
         "technical": "Thông tin kỹ thuật (nhóm dữ liệu)",
         "stt": "STT",
@@ -87,6 +95,7 @@ LABELS = {
         "interim": "Báo cáo sơ kết {days} ngày",
         "final": "Báo cáo tổng kết {days} ngày",
         "campaign_period": "Từ {start} đến {end} (ngày {day}/{length} của chiến dịch)",
+        "report_deadline": "Hạn báo cáo: trước ngày {due}; số liệu đến hết ngày {cutoff}.",
         "summary": "Tóm tắt",
         "summary_text": "Đến hết ngày {day}, {met} chỉ tiêu đạt, {at_risk} có nguy cơ không đạt, "
                         "{not_met} chưa đạt, {no_data} chưa có dữ liệu (trên {total} chỉ tiêu của {units} đơn vị).",
@@ -153,6 +162,7 @@ LABELS = {
         "unit": "Unit",
         "no_targets": "No target is in force for this unit.",
         "below": "Units below thresholds",
+        "above": "Units above thresholds",
         "off_track": "Targets not met or at risk",
         "nobody_below": "No unit is below a threshold.",
         "peers": "Ranking",
@@ -160,8 +170,15 @@ LABELS = {
         "trend_chart": "Total score, last 30 days",
         "groups_chart": "Each group against its target (% of max)",
         "day_table": "The day's indicators",
+        "period_year": "{start} to the end of {end}",
+        "period_day": "{day}",
         "day_table_note": "Dossiers received on the day; each cell: rate (%) and dossiers (met/total).",
         "footer": "Automatic message from chiso; the figures passed the quality gate before sending.",
+        "footer_sender": "Sent by the chiso reporting system (data engineering team){address}.",
+        "footer_why": "Sent to {name} ({email}) because this address is on the report recipients list.",
+        "footer_stop": "To stop receiving these reports or change their scope, reply to this message with the "
+                       "subject “Unsubscribe”; the data engineering team will take the address off the list.",
+        "stop_subject": "Unsubscribe",
         "no_score": "No score for this day yet.",
         "technical": "Technical facts (data team)",
         "stt": "#",
@@ -174,6 +191,7 @@ LABELS = {
         "interim": "Interim report, day {days}",
         "final": "Final report, day {days}",
         "campaign_period": "From {start} to {end} (day {day}/{length} of the campaign)",
+        "report_deadline": "Due before {due}; figures to the end of {cutoff}.",
         "summary": "Summary",
         "summary_text": "As of {day}: {met} targets met, {at_risk} at risk, {not_met} not met, {no_data} without "
                         "data ({total} targets of {units} units).",
@@ -232,6 +250,19 @@ SHEET_HEADERS = {
            "targets": ("Unit code", "Unit", "Plan", "Target", "Indicator", "Measure", "Comparator", "Target value",
                        "Now", "Status", "Missing (dossiers)", "Deadline")},
 }
+
+
+def footer_lines(language: str, recipient, sender: str | None) -> list[str]:
+    """Who sends the report, why the reader gets it and how to stop: the last lines of every e-mail
+    (``sender``: the From address, when known)."""
+    from email.utils import parseaddr
+
+    words = labels(language)
+    address = parseaddr(sender)[1] if sender else ""
+    lines = [words["footer"], words["footer_sender"].format(address=f" <{address}>" if address else "")]
+    if recipient is not None:
+        lines += [words["footer_why"].format(name=recipient.name, email=recipient.email), words["footer_stop"]]
+    return lines
 
 
 def labels(language: str) -> dict:

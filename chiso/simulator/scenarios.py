@@ -10,6 +10,8 @@
   digitisation 50% → 100%).
 * ``reorg_2025``: six communes of one district merged into two on 1/7/2025, with the crosswalk.
 * ``single_commune``: one commune, for the smallest tests.
+* ``dak_rve_2025``: xã Đăk Rve (Quảng Ngãi) after 1/7/2025, seed 004, so that the plan's targets and
+  recipients name a unit that exists.
 * ``national``: 63 provinces, 696 districts and 10,035 communes until 30/6/2025; 34 provinces and
   3,321 communes from 1/7/2025 (the real province mergers of Resolution 202/2025/QH15; commune names and
   unit codes are illustrative), about 200,000 dossiers a day at volume 1.0.
@@ -155,6 +157,20 @@ def single_commune(volume: float = 1.0) -> World:
     commune = Unit("000.37.27.H15", "UBND xã Ea Ktur", "COMMUNE", province.code, "H15.27.37", "24598",
                    daily_dossiers=20 * volume)
     return World("single_commune", (province, commune), ALL_PROCEDURES, publishers=(province.code,))
+
+
+# ----------------------------------------------------------------------------- Đăk Rve (seed 004)
+
+def dak_rve_2025(volume: float = 1.0) -> World:
+    """xã Đăk Rve, a commune of tỉnh Quảng Ngãi from 1/7/2025 (two-level local government: directly under
+    the province), with its province. Seed 004's plan (9/2025) quotes no baseline: the propensities are
+    ordinary ones, the login-to-submission time near the plan's 8 minutes."""
+    province = _province("H22", "Quảng Ngãi")
+    commune = Unit("000.61.00.H22", "UBND xã Đăk Rve", "COMMUNE", province.code, "H22.261", "23401",
+                   valid_from=REORGANISATION_DAY, daily_dossiers=18 * volume,
+                   behaviour=Behaviour(online=Schedule.constant(0.55), login_minutes=Schedule.constant(8.5),
+                                       satisfied=Schedule.constant(0.92)))
+    return World("dak_rve_2025", (province, commune), ALL_PROCEDURES, publishers=(province.code,))
 
 
 # ----------------------------------------------------------------------------- national
@@ -308,6 +324,7 @@ SCENARIOS: dict[str, Callable[[float], World]] = {
     "ia_tor_2024": ia_tor_2024,
     "reorg_2025": reorg_2025,
     "single_commune": single_commune,
+    "dak_rve_2025": dak_rve_2025,
     "national": national,
 }
 
