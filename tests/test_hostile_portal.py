@@ -247,7 +247,7 @@ BENCH = _bench()
 GIB = 1 << 30
 
 
-@pytest.mark.parametrize("kind", [kind for kind in BENCH.KINDS if kind != "dense_page"])
+@pytest.mark.parametrize("kind", [kind for kind in BENCH.KINDS if kind not in ("dense_page", "overlong_line")])
 def test_no_body_the_portal_sends_exhausts_memory_disk_or_time(warehouse_url, tmp_path, kind):
     """GB-sized pages and files, gzip bombs (1.5 GB expanded) and endless slow bodies, generated on the fly:
     each fails in one sentence naming where and which bound, with the whole child process (Python and
@@ -261,6 +261,89 @@ def test_no_body_the_portal_sends_exhausts_memory_disk_or_time(warehouse_url, tm
         assert outcome["peak_mb"] < 300, outcome
         assert outcome["disk_bytes"] < 4 << 20, outcome  # the gzip bombs' 1.5 MB files, at most
         assert _query(warehouse_url, "select count(*) from raw.load_ledger") == [(0,)]
+
+
+def test_a_line_of_hundreds_of_mb_is_quarantined_by_reference_in_bounded_memory(warehouse_url, tmp_path):
+    """A whole-day file with one line of 400 MiB (generated on the fly) between two real dossiers: the line
+    is read on in chunks, hashed and quarantined by reference; the other two load; the child process
+    stays under 300 MB; a second run changes nothing."""
+    import hashlib
+
+    from chiso.ingest.pseudonymise import Pseudonymiser as Keyed
+
+    first = BENCH.run_kind("overlong_line", 3 * GIB // 2, warehouse_url, tmp_path)
+    assert first["error_type"] is None, first
+    assert (first["result"]["rows_in_manifest"], first["result"]["rows_loaded"],
+            first["result"]["rows_quarantined"]) == (3, 2, 1)
+    assert first["peak_mb"] < 300, first
+    [(line, reason, original)] = _query(warehouse_url, "select line_number, reason, original_text from raw.quarantine")
+    prefix, suffix = b'{"MaHoSo": "', '", "ChuHoSo": "Hoàng Văn Bảo"}'.encode()
+    digest = hashlib.sha256(prefix)
+    for _ in range(BENCH.OVERLONG_BYTES // BENCH.MIB):
+        digest.update(b"0" * BENCH.MIB)
+    digest.update(suffix)
+    size = BENCH.OVERLONG_BYTES + len(prefix) + len(suffix)
+    assert line == 2 and reason == (f"the row cannot be decoded: a line of {size} bytes, longer than 1048576 "
+                                    f"(CHISO_MAX_LINE_BYTES), read but not kept")
+    reference = json.loads(original)
+    assert reference["bytes"] == size and reference["source_file"] == "day.ndjson.gz"
+    assert reference["hmac_of_sha256"] == Keyed("hostile-key").digest(digest.digest())
+    assert "Hoàng Văn Bảo" not in _warehouse_text(warehouse_url)
+    again = BENCH.run_kind("overlong_line", 3 * GIB // 2, warehouse_url, tmp_path)
+    assert again["result"]["skipped"] and again["result"]["load_id"] == first["result"]["load_id"], again
+    assert _query(warehouse_url, "select count(*), sum(rows_loaded), sum(rows_quarantined) from raw.load_ledger") == [
+        (1, 2, 1)]
+
+
+def test_a_line_over_the_limit_is_quarantined_by_reference_and_the_rest_of_the_day_loads(
+        warehouse_url, hostile, dossiers, tmp_path, monkeypatch):
+    import hashlib
+
+    monkeypatch.setenv("CHISO_MAX_LINE_BYTES", "4096")
+    texts = _texts(dossiers)
+    # Line 13: over 4096 bytes, holding personal values, with CRs inside and before its line ending.
+    long_text = _texts([{**dossiers[12], "ChuHoSo": "Nguyễn Văn Ẩn 0912345678", "GhiChu": "x" * 5000}])[0]
+    texts[12] = long_text[:4095] + "\r\r\r" + long_text[4095:] + "\r"
+    hostile.serve_file("dossiers", DAY, texts)
+    ensure_schema(warehouse_url)
+
+    result = _ingest(hostile, tmp_path, warehouse_url, "files")
+
+    assert (result.rows_in_manifest, result.rows_loaded, result.rows_quarantined) == (30, 29, 1)
+    assert _query(warehouse_url, "select rows_in_manifest, rows_loaded, rows_quarantined, status "
+                                 "from raw.load_ledger") == [(30, 29, 1, "loaded")]
+    [(line, reason, original)] = _query(warehouse_url, "select line_number, reason, original_text from raw.quarantine")
+    line_bytes = texts[12].encode().rstrip(b"\r")  # CRs inside are the line's, those ending it are not
+    assert line == 13 and reason.startswith(f"the row cannot be decoded: a line of {len(line_bytes)} bytes, longer "
+                                            f"than 4096 (CHISO_MAX_LINE_BYTES)")
+    reference = json.loads(original)
+    assert reference["hmac_of_sha256"] == KEY.digest(hashlib.sha256(line_bytes).digest())
+    assert reference["kept"] == "reference" and Path(reference["landed"]).is_dir()
+    stored = _warehouse_text(warehouse_url)
+    for value in CLEAR_VALUES:
+        assert value not in stored, f"{value!r} is readable in the warehouse"
+    again = _ingest(hostile, tmp_path, warehouse_url, "files")  # a re-run changes nothing
+    assert again.skipped and again.load_id == result.load_id
+    assert _query(warehouse_url, "select count(*) from raw.quarantine") == [(1,)]
+
+
+@pytest.mark.parametrize("line", [b"0123456789" + b"\r" * 20 + b"ab", b"0123456789ABCDEFGHIJ", b"\r" * 40 + b"x"])
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r\r\n", b""])
+def test_an_over_long_line_is_hashed_chunk_by_chunk_without_its_line_ending(tmp_path, monkeypatch, line, ending):
+    import gzip
+    import hashlib
+
+    from chiso.ingest.landing import DAY_FILE, OverlongLine, _day_file_lines
+
+    monkeypatch.setenv("CHISO_MAX_LINE_BYTES", "8")
+    (tmp_path / DAY_FILE).write_bytes(gzip.compress(b"[1]\n" + line + ending + (b"[2]\n" if ending else b"")))
+    lines = list(_day_file_lines(tmp_path))
+    assert [number for number, _, _ in lines] == ([1, 2, 3] if ending else [1, 2])
+    overlong = lines[1][1]
+    assert isinstance(overlong, OverlongLine)
+    assert (overlong.size, overlong.sha256) == (len(line), hashlib.sha256(line).digest())
+    if ending:
+        assert lines[2][1] == "[2]\n"
 
 
 # ----------------------------------------------------------------------------- pseudonym keys
