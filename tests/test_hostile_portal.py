@@ -142,6 +142,40 @@ def test_a_row_no_decoder_or_database_takes_is_quarantined_and_the_day_loads(war
     assert _query(warehouse_url, "select count(*) from raw.quarantine")[0][0] == 1
 
 
+def test_a_day_file_line_that_is_no_text_is_quarantined_by_reference_and_the_day_loads(warehouse_url, hostile,
+                                                                                       dossiers, tmp_path):
+    import gzip
+    import hashlib
+
+    from chiso.contract import canonical_line
+    from chiso.simulator.hostile import file_manifest, file_path
+
+    lines = [text.encode() for text in _texts(dossiers)]
+    # Line 13: a name's UTF-8 spoilt by bytes neither UTF-8 nor Windows-1258 can read (0x9d is not in cp1258).
+    lines[12] = lines[12].replace("Ẩ".encode(), b"\x9d\xff") if "Ẩ".encode() in lines[12] else \
+        lines[12][:40] + b"\x9d\xff" + lines[12][40:]
+    body = gzip.compress(b"".join(line + b"\n" for line in lines), mtime=0)
+    digest = hashlib.sha256()  # the rows' checksum as the portal computes it: the spoilt line as sent
+    for number, line in enumerate(lines):
+        digest.update(line + b"\n" if number == 12 else canonical_line(json.loads(line)))
+    manifest = file_manifest("dossiers", DAY, {"row_count": 30, "sha256": digest.hexdigest()}, len(body),
+                             hashlib.sha256(body).hexdigest())
+    hostile.routes[file_path("dossiers", DAY)] = (200, {}, body)
+    hostile.routes[file_path("dossiers", DAY) + ".manifest"] = (200, {}, json.dumps(manifest).encode())
+    ensure_schema(warehouse_url)
+
+    result = _ingest(hostile, tmp_path, warehouse_url, "files")
+
+    assert (result.rows_in_manifest, result.rows_loaded, result.rows_quarantined) == (30, 29, 1)
+    [(line, reason, original)] = _query(warehouse_url, "select line_number, reason, original_text from raw.quarantine")
+    assert line == 13 and reason.startswith("the row cannot be decoded: neither UTF-8 nor Windows-1258 text (byte ")
+    reference = json.loads(original)
+    assert reference["kept"] == "reference" and reference["hmac_sha256"] == KEY.digest(lines[12] + b"\n")
+    assert dossiers[12]["ChuHoSo"] not in _warehouse_text(warehouse_url)
+    again = _ingest(hostile, tmp_path, warehouse_url, "files")
+    assert again.skipped and again.load_id == result.load_id
+
+
 def test_a_personal_text_holding_a_nul_loads_as_its_pseudonym(warehouse_url, hostile, dossiers, tmp_path):
     texts = _texts(dossiers)
     texts[3] = _texts([{**dossiers[3], "ChuHoSo": "Nguyễn\u0000Văn Ẩn"}])[0]
@@ -574,8 +608,10 @@ def test_an_unknown_column_named_like_a_person_is_counted_not_named(warehouse_ur
     ensure_schema(warehouse_url)
     with pytest.raises(ContractError) as stopped:
         _ingest(hostile, tmp_path, warehouse_url)
+    landed = next(tmp_path.glob("portal/dossiers/business_date=2024-11-15/sha256=*"))
     assert str(stopped.value) == ("dossiers: the extract has columns the contract does not know: TrangThai, "
-                                  "1 more whose names are not identifiers")
+                                  f"1 more whose names are not identifiers (line 3 of 2024-11-15, in "
+                                  f"{landed}/page-00001.json)")
 
 
 def test_a_retry_after_of_a_day_is_not_waited_out():

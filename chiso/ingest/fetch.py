@@ -32,6 +32,7 @@ from chiso.ingest.landing import (
     FILE_MANIFEST,
     FILE_MODE,
     LandingError,
+    _page_text,
     decode_page,
     incoming_dir,
     landed_dir,
@@ -391,6 +392,10 @@ def _looks_like(body: bytes) -> str:
         return f"an HTML page of {len(body)} bytes"
     if not body.strip():
         return "an empty body"
+    try:
+        _page_text(body, "")
+    except LandingError:
+        return f"{len(body)} bytes that are neither UTF-8 nor Windows-1258 text"
     return f"{len(body)} bytes that are not JSON"
 
 

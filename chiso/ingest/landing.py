@@ -277,15 +277,19 @@ def is_day_file_extract(directory: Path) -> bool:
     return (directory / DAY_FILE).exists()
 
 
-def _line_text(data: bytes, source: str) -> str:
-    """One NDJSON line's text: UTF-8, or Windows-1258 like a page."""
+def _line_text(data: bytes, source: str) -> str | UndecodableRow:
+    """One NDJSON line's text: UTF-8, or Windows-1258 like a page. A line that is neither is a row that
+    cannot be decoded (the loader quarantines it by reference); its canonical line is its bytes as sent,
+    without surrounding ASCII whitespace."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         try:
             return data.decode("cp1258", errors="strict")
         except UnicodeDecodeError as exc:
-            raise LandingError(f"{source} is neither UTF-8 nor Windows-1258 text: {exc}") from exc
+            return UndecodableRow(data.decode("utf-8", "replace"),
+                                  f"neither UTF-8 nor Windows-1258 text (byte {exc.start + 1} of the line)",
+                                  data.strip() + b"\n")
 
 
 def _canonical_of(text: str) -> bytes | None:
@@ -300,7 +304,7 @@ def _canonical_of(text: str) -> bytes | None:
 def _parse_line(text: str | OverlongLine, source: str):
     """A row as sent, whatever its JSON type (the loader quarantines rows that are not objects), or an
     ``UndecodableRow`` or ``OverlongLine`` (the loader quarantines them by reference)."""
-    if isinstance(text, OverlongLine):
+    if isinstance(text, (OverlongLine, UndecodableRow)):
         return text
     return _parse_row(text)
 

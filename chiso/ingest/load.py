@@ -190,7 +190,8 @@ class _RowWriter:
                 self.columns_seen |= row.keys()
                 self.all_known = self.columns_seen <= known
                 if not self.allow_new_columns:
-                    check_columns(entity, self.columns_seen)
+                    check_columns(entity, self.columns_seen, f"line {line_number} of {day}, in "
+                                                             f"{self.landed / source_file if self.landed else source_file}")
                 elif self.columns_seen - known:
                     log.warning("%s %s: keeping columns the contract does not know: %s", entity.name,
                                 day, ", ".join(sorted(self.columns_seen - known)))
