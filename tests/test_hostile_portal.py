@@ -626,6 +626,54 @@ def test_a_retry_after_of_a_day_is_not_waited_out():
     assert retry.get_retry_after(asks_for_a_second) == 1
 
 
+@pytest.mark.parametrize("transfer", ["pages", "files"])
+@pytest.mark.parametrize("retry_after", ["100", None])
+def test_retries_do_not_outlast_the_requests_deadline(hostile, tmp_path, transfer, retry_after):
+    """A portal answering 503 for ever, asking for 100 s between tries (or leaving urllib3 to back off:
+    0.5, 1, 2, 4, 8 s): without the deadline counting the waits, 5 retries would take 500 s (or 15 s).
+    The request is abandoned as soon as the next wait would pass its deadline (3 s here)."""
+    import time
+
+    from chiso.simulator.hostile import file_path
+
+    headers = {"Retry-After": retry_after} if retry_after else {}
+    unavailable = (503, headers, b"Service Unavailable")
+    hostile.routes["/api/v1/dossiers/manifest"] = unavailable
+    hostile.routes[file_path("dossiers", DAY) + ".manifest"] = unavailable
+    portal = Portal(hostile.url, TOKEN, transfer=transfer, request_deadline=3.0, day_deadline=60.0)
+    started = time.monotonic()
+    with pytest.raises(PortalError) as abandoned:
+        fetch_day(portal, "dossiers", DAY, tmp_path)
+    message = str(abandoned.value)
+    assert message.startswith(f"GET {hostile.url}/api/v1/dossiers/"), message
+    assert "(HTTP 503), past the request's deadline of 3 s (CHISO_PORTAL_REQUEST_DEADLINE_SECONDS, dossiers of " \
+           "2024-11-15): the request is abandoned" in message, message
+    if retry_after:
+        assert "the next retry would come after 100.0 s" in message and len(hostile.requests) == 1
+    else:
+        assert 2 <= len(hostile.requests) <= 4, hostile.requests  # 0.5 + 1 s waited, not the 2 s after them
+    assert time.monotonic() - started < 60  # (generous: the point is 500 s or 15 s without the deadline)
+
+
+@pytest.mark.parametrize("body, content_type, quoted", [
+    (b'{"error": "khong tim thay ho so cua Nguyen Van An, 0912345678"}', "application/json",
+     "a JSON body (not quoted)"),
+    (b"<html><body>Nguyen Van An 0912345678</body></html>", "text/html", "an HTML page (not quoted)"),
+    ("Lỗi:\nhồ sơ của an.nguyen@example.vn, số 0912345678, không tìm thấy. ".encode() * 40, "text/plain",
+     "'Lỗi: hồ sơ của [e-mail] số [number], không tìm thấy. Lỗi: hồ sơ của [e-mail] số [number], "),
+])
+def test_an_error_body_is_quoted_short_on_one_line_and_never_as_json(hostile, tmp_path, body, content_type, quoted):
+    hostile.routes["/api/v1/dossiers/manifest"] = (404, {"Content-Type": content_type}, body)
+    with pytest.raises(PortalError) as failed:
+        fetch_day(Portal(hostile.url, TOKEN), "dossiers", DAY, tmp_path)
+    message = str(failed.value)
+    assert message.startswith(f"GET {hostile.url}/api/v1/dossiers/manifest?ngay=2024-11-15 answered HTTP 404: "
+                              f"{quoted}"), message
+    assert "\n" not in message and len(message) < 400, message
+    for value in ("0912345678", "an.nguyen@example.vn"):
+        assert value not in message
+
+
 @pytest.mark.parametrize("fault", ["malformed_dates", "malformed_codes", "unknown_status"])
 def test_the_simulators_bad_rows_are_still_quarantined_with_reasons_that_hold_no_value(warehouse_url, tmp_path,
                                                                                         fault):
