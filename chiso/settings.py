@@ -84,8 +84,8 @@ SETTINGS: dict[str, Setting] = {
                 "Seconds the fetch of one entity's day may take in all, every page or the whole file included.",
                 "3600"),
         Setting("CHISO_MAX_LINE_BYTES",
-                "Longest line of a whole-day file once decompressed, in bytes; a longer one stops the day's load "
-                "(a dossier's line is about 1.5 kB).", str(1 << 20)),
+                "Longest line of a whole-day file once decompressed, in bytes; a longer one is read on in chunks "
+                "and quarantined by reference, unkept (a dossier's line is about 1.5 kB).", str(1 << 20)),
         Setting("CHISO_MAX_GZIP_RATIO",
                 "Most a whole-day file may expand when decompressed, as a multiple of its size (beyond 64 MiB); "
                 "more stops the day's load as a decompression bomb.", "200"),

@@ -49,7 +49,11 @@ KINDS = {
     "huge_manifest": ("pages", ("PortalError", "CHISO_PORTAL_MAX_PAGE_BYTES")),
     "file_longer_than_declared": ("files", ("PortalError", "the size its manifest declares")),
     "file_declared_too_big": ("files", ("PortalError", "CHISO_PORTAL_MAX_FILE_BYTES")),
-    "gzip_bomb_line": ("files", ("LandingError", "CHISO_MAX_LINE_BYTES")),
+    # One line of 1.5 GB: read on in chunks past CHISO_MAX_LINE_BYTES, until the file's expansion gives it away.
+    "gzip_bomb_line": ("files", ("LandingError", "CHISO_MAX_GZIP_RATIO")),
+    # One line of a few hundred MB (CHISO_MAX_GZIP_RATIO raised to let it through) between two real dossiers:
+    # it is quarantined by reference, read in chunks and hashed, never held; the rest of the day loads.
+    "overlong_line": ("files", (None, "")),
     "gzip_bomb_ratio": ("files", ("LandingError", "CHISO_MAX_GZIP_RATIO")),
     "slow_page": ("pages", ("PortalError", "CHISO_PORTAL_REQUEST_DEADLINE_SECONDS")),
     "slow_file": ("files", ("PortalError", "CHISO_PORTAL_REQUEST_DEADLINE_SECONDS")),
@@ -62,6 +66,7 @@ KINDS = {
 }
 # The portal's bounds in the child: the settings' defaults, but deadlines short enough for a test.
 LIMITS = {"read_timeout": 3.0, "request_deadline": 8.0, "day_deadline": 60.0}
+OVERLONG_BYTES = 400 * MIB  # the "overlong_line" kind's line, at most
 
 
 def serve(portal, kind: str, size: int) -> dict:
@@ -103,6 +108,26 @@ def serve(portal, kind: str, size: int) -> dict:
         manifest = hostile.file_manifest(ENTITY, DAY, rows, len(body), hashlib.sha256(body).hexdigest())
         portal.routes[file_path + ".manifest"] = (200, {}, json.dumps(manifest).encode())
         portal.routes[file_path] = (200, {"Content-Type": "application/gzip"}, body)
+    elif kind == "overlong_line":
+        from chiso.contract import canonical_line
+        from chiso.simulator.scenarios import get_scenario
+        from chiso.simulator.server import PortalSimulator
+
+        first, last = PortalSimulator(11, get_scenario("cu_kuin_2024")).rows(ENTITY, DAY)[:2]
+        zeros = (min(size, OVERLONG_BYTES) // (16 * MIB)) * 16 * MIB  # as gzip_bomb makes them
+        prefix, suffix = b'{"MaHoSo": "', b'", "ChuHoSo": "Ho\xc3\xa0ng V\xc4\x83n B\xe1\xba\xa3o"}'
+        body = (hostile.gzip_bomb(json.dumps(first, ensure_ascii=False).encode() + b"\n" + prefix, zeros,
+                                  suffix + b"\n" + json.dumps(last, ensure_ascii=False).encode() + b"\n"))
+        digest = hashlib.sha256(canonical_line(first) + prefix)  # the rows' checksum, the long line streamed
+        block = b"0" * MIB
+        for _ in range(zeros // MIB):
+            digest.update(block)
+        digest.update(suffix + b"\n" + canonical_line(last))
+        rows = {"row_count": 3, "sha256": digest.hexdigest()}
+        manifest = hostile.file_manifest(ENTITY, DAY, rows, len(body), hashlib.sha256(body).hexdigest())
+        portal.routes[file_path + ".manifest"] = (200, {}, json.dumps(manifest).encode())
+        portal.routes[file_path] = (200, {"Content-Type": "application/gzip"}, body)
+        limits["env"] = {"CHISO_MAX_GZIP_RATIO": "100000"}
     elif kind == "dense_page":
         from chiso import settings
 
@@ -138,11 +163,14 @@ def _slowly(body: bytes):
 
 
 def run_child(url: str, transfer: str, root: str, warehouse: str, limits: dict) -> dict:
-    """fetch_day → land → load_extract in a fresh process; what happened, its peak memory and disk use."""
+    """fetch_day → land → load_extract in a fresh process; what happened, its peak memory and disk use.
+    ``limits`` are the Portal's, and under "env" settings for the child."""
+    limits = dict(limits)
+    env = limits.pop("env", {})
     command = [sys.executable, str(Path(__file__).resolve()), "child", url, transfer, root, warehouse,
                json.dumps(limits)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+                          env={**os.environ, "PYTHONPATH": str(REPO), **env})
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"the child failed: {done.stderr[-2000:]}")

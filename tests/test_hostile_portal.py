@@ -142,6 +142,40 @@ def test_a_row_no_decoder_or_database_takes_is_quarantined_and_the_day_loads(war
     assert _query(warehouse_url, "select count(*) from raw.quarantine")[0][0] == 1
 
 
+def test_a_day_file_line_that_is_no_text_is_quarantined_by_reference_and_the_day_loads(warehouse_url, hostile,
+                                                                                       dossiers, tmp_path):
+    import gzip
+    import hashlib
+
+    from chiso.contract import canonical_line
+    from chiso.simulator.hostile import file_manifest, file_path
+
+    lines = [text.encode() for text in _texts(dossiers)]
+    # Line 13: a name's UTF-8 spoilt by bytes neither UTF-8 nor Windows-1258 can read (0x9d is not in cp1258).
+    lines[12] = lines[12].replace("Ẩ".encode(), b"\x9d\xff") if "Ẩ".encode() in lines[12] else \
+        lines[12][:40] + b"\x9d\xff" + lines[12][40:]
+    body = gzip.compress(b"".join(line + b"\n" for line in lines), mtime=0)
+    digest = hashlib.sha256()  # the rows' checksum as the portal computes it: the spoilt line as sent
+    for number, line in enumerate(lines):
+        digest.update(line + b"\n" if number == 12 else canonical_line(json.loads(line)))
+    manifest = file_manifest("dossiers", DAY, {"row_count": 30, "sha256": digest.hexdigest()}, len(body),
+                             hashlib.sha256(body).hexdigest())
+    hostile.routes[file_path("dossiers", DAY)] = (200, {}, body)
+    hostile.routes[file_path("dossiers", DAY) + ".manifest"] = (200, {}, json.dumps(manifest).encode())
+    ensure_schema(warehouse_url)
+
+    result = _ingest(hostile, tmp_path, warehouse_url, "files")
+
+    assert (result.rows_in_manifest, result.rows_loaded, result.rows_quarantined) == (30, 29, 1)
+    [(line, reason, original)] = _query(warehouse_url, "select line_number, reason, original_text from raw.quarantine")
+    assert line == 13 and reason.startswith("the row cannot be decoded: neither UTF-8 nor Windows-1258 text (byte ")
+    reference = json.loads(original)
+    assert reference["kept"] == "reference" and reference["hmac_sha256"] == KEY.digest(lines[12] + b"\n")
+    assert dossiers[12]["ChuHoSo"] not in _warehouse_text(warehouse_url)
+    again = _ingest(hostile, tmp_path, warehouse_url, "files")
+    assert again.skipped and again.load_id == result.load_id
+
+
 def test_a_personal_text_holding_a_nul_loads_as_its_pseudonym(warehouse_url, hostile, dossiers, tmp_path):
     texts = _texts(dossiers)
     texts[3] = _texts([{**dossiers[3], "ChuHoSo": "Nguyễn\u0000Văn Ẩn"}])[0]
@@ -247,7 +281,7 @@ BENCH = _bench()
 GIB = 1 << 30
 
 
-@pytest.mark.parametrize("kind", [kind for kind in BENCH.KINDS if kind != "dense_page"])
+@pytest.mark.parametrize("kind", [kind for kind in BENCH.KINDS if kind not in ("dense_page", "overlong_line")])
 def test_no_body_the_portal_sends_exhausts_memory_disk_or_time(warehouse_url, tmp_path, kind):
     """GB-sized pages and files, gzip bombs (1.5 GB expanded) and endless slow bodies, generated on the fly:
     each fails in one sentence naming where and which bound, with the whole child process (Python and
@@ -261,6 +295,89 @@ def test_no_body_the_portal_sends_exhausts_memory_disk_or_time(warehouse_url, tm
         assert outcome["peak_mb"] < 300, outcome
         assert outcome["disk_bytes"] < 4 << 20, outcome  # the gzip bombs' 1.5 MB files, at most
         assert _query(warehouse_url, "select count(*) from raw.load_ledger") == [(0,)]
+
+
+def test_a_line_of_hundreds_of_mb_is_quarantined_by_reference_in_bounded_memory(warehouse_url, tmp_path):
+    """A whole-day file with one line of 400 MiB (generated on the fly) between two real dossiers: the line
+    is read on in chunks, hashed and quarantined by reference; the other two load; the child process
+    stays under 300 MB; a second run changes nothing."""
+    import hashlib
+
+    from chiso.ingest.pseudonymise import Pseudonymiser as Keyed
+
+    first = BENCH.run_kind("overlong_line", 3 * GIB // 2, warehouse_url, tmp_path)
+    assert first["error_type"] is None, first
+    assert (first["result"]["rows_in_manifest"], first["result"]["rows_loaded"],
+            first["result"]["rows_quarantined"]) == (3, 2, 1)
+    assert first["peak_mb"] < 300, first
+    [(line, reason, original)] = _query(warehouse_url, "select line_number, reason, original_text from raw.quarantine")
+    prefix, suffix = b'{"MaHoSo": "', '", "ChuHoSo": "Hoàng Văn Bảo"}'.encode()
+    digest = hashlib.sha256(prefix)
+    for _ in range(BENCH.OVERLONG_BYTES // BENCH.MIB):
+        digest.update(b"0" * BENCH.MIB)
+    digest.update(suffix)
+    size = BENCH.OVERLONG_BYTES + len(prefix) + len(suffix)
+    assert line == 2 and reason == (f"the row cannot be decoded: a line of {size} bytes, longer than 1048576 "
+                                    f"(CHISO_MAX_LINE_BYTES), read but not kept")
+    reference = json.loads(original)
+    assert reference["bytes"] == size and reference["source_file"] == "day.ndjson.gz"
+    assert reference["hmac_of_sha256"] == Keyed("hostile-key").digest(digest.digest())
+    assert "Hoàng Văn Bảo" not in _warehouse_text(warehouse_url)
+    again = BENCH.run_kind("overlong_line", 3 * GIB // 2, warehouse_url, tmp_path)
+    assert again["result"]["skipped"] and again["result"]["load_id"] == first["result"]["load_id"], again
+    assert _query(warehouse_url, "select count(*), sum(rows_loaded), sum(rows_quarantined) from raw.load_ledger") == [
+        (1, 2, 1)]
+
+
+def test_a_line_over_the_limit_is_quarantined_by_reference_and_the_rest_of_the_day_loads(
+        warehouse_url, hostile, dossiers, tmp_path, monkeypatch):
+    import hashlib
+
+    monkeypatch.setenv("CHISO_MAX_LINE_BYTES", "4096")
+    texts = _texts(dossiers)
+    # Line 13: over 4096 bytes, holding personal values, with CRs inside and before its line ending.
+    long_text = _texts([{**dossiers[12], "ChuHoSo": "Nguyễn Văn Ẩn 0912345678", "GhiChu": "x" * 5000}])[0]
+    texts[12] = long_text[:4095] + "\r\r\r" + long_text[4095:] + "\r"
+    hostile.serve_file("dossiers", DAY, texts)
+    ensure_schema(warehouse_url)
+
+    result = _ingest(hostile, tmp_path, warehouse_url, "files")
+
+    assert (result.rows_in_manifest, result.rows_loaded, result.rows_quarantined) == (30, 29, 1)
+    assert _query(warehouse_url, "select rows_in_manifest, rows_loaded, rows_quarantined, status "
+                                 "from raw.load_ledger") == [(30, 29, 1, "loaded")]
+    [(line, reason, original)] = _query(warehouse_url, "select line_number, reason, original_text from raw.quarantine")
+    line_bytes = texts[12].encode().rstrip(b"\r")  # CRs inside are the line's, those ending it are not
+    assert line == 13 and reason.startswith(f"the row cannot be decoded: a line of {len(line_bytes)} bytes, longer "
+                                            f"than 4096 (CHISO_MAX_LINE_BYTES)")
+    reference = json.loads(original)
+    assert reference["hmac_of_sha256"] == KEY.digest(hashlib.sha256(line_bytes).digest())
+    assert reference["kept"] == "reference" and Path(reference["landed"]).is_dir()
+    stored = _warehouse_text(warehouse_url)
+    for value in CLEAR_VALUES:
+        assert value not in stored, f"{value!r} is readable in the warehouse"
+    again = _ingest(hostile, tmp_path, warehouse_url, "files")  # a re-run changes nothing
+    assert again.skipped and again.load_id == result.load_id
+    assert _query(warehouse_url, "select count(*) from raw.quarantine") == [(1,)]
+
+
+@pytest.mark.parametrize("line", [b"0123456789" + b"\r" * 20 + b"ab", b"0123456789ABCDEFGHIJ", b"\r" * 40 + b"x"])
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r\r\n", b""])
+def test_an_over_long_line_is_hashed_chunk_by_chunk_without_its_line_ending(tmp_path, monkeypatch, line, ending):
+    import gzip
+    import hashlib
+
+    from chiso.ingest.landing import DAY_FILE, OverlongLine, _day_file_lines
+
+    monkeypatch.setenv("CHISO_MAX_LINE_BYTES", "8")
+    (tmp_path / DAY_FILE).write_bytes(gzip.compress(b"[1]\n" + line + ending + (b"[2]\n" if ending else b"")))
+    lines = list(_day_file_lines(tmp_path))
+    assert [number for number, _, _ in lines] == ([1, 2, 3] if ending else [1, 2])
+    overlong = lines[1][1]
+    assert isinstance(overlong, OverlongLine)
+    assert (overlong.size, overlong.sha256) == (len(line), hashlib.sha256(line).digest())
+    if ending:
+        assert lines[2][1] == "[2]\n"
 
 
 # ----------------------------------------------------------------------------- pseudonym keys
@@ -491,8 +608,10 @@ def test_an_unknown_column_named_like_a_person_is_counted_not_named(warehouse_ur
     ensure_schema(warehouse_url)
     with pytest.raises(ContractError) as stopped:
         _ingest(hostile, tmp_path, warehouse_url)
+    landed = next(tmp_path.glob("portal/dossiers/business_date=2024-11-15/sha256=*"))
     assert str(stopped.value) == ("dossiers: the extract has columns the contract does not know: TrangThai, "
-                                  "1 more whose names are not identifiers")
+                                  f"1 more whose names are not identifiers (line 3 of 2024-11-15, in "
+                                  f"{landed}/page-00001.json)")
 
 
 def test_a_retry_after_of_a_day_is_not_waited_out():
@@ -505,6 +624,54 @@ def test_a_retry_after_of_a_day_is_not_waited_out():
     asks_for_a_second = HTTPResponse(body=b"", headers={"Retry-After": "1"}, status=503)
     assert retry.get_retry_after(asks_for_a_day) == MAX_RETRY_AFTER_SECONDS == 120
     assert retry.get_retry_after(asks_for_a_second) == 1
+
+
+@pytest.mark.parametrize("transfer", ["pages", "files"])
+@pytest.mark.parametrize("retry_after", ["100", None])
+def test_retries_do_not_outlast_the_requests_deadline(hostile, tmp_path, transfer, retry_after):
+    """A portal answering 503 for ever, asking for 100 s between tries (or leaving urllib3 to back off:
+    0.5, 1, 2, 4, 8 s): without the deadline counting the waits, 5 retries would take 500 s (or 15 s).
+    The request is abandoned as soon as the next wait would pass its deadline (3 s here)."""
+    import time
+
+    from chiso.simulator.hostile import file_path
+
+    headers = {"Retry-After": retry_after} if retry_after else {}
+    unavailable = (503, headers, b"Service Unavailable")
+    hostile.routes["/api/v1/dossiers/manifest"] = unavailable
+    hostile.routes[file_path("dossiers", DAY) + ".manifest"] = unavailable
+    portal = Portal(hostile.url, TOKEN, transfer=transfer, request_deadline=3.0, day_deadline=60.0)
+    started = time.monotonic()
+    with pytest.raises(PortalError) as abandoned:
+        fetch_day(portal, "dossiers", DAY, tmp_path)
+    message = str(abandoned.value)
+    assert message.startswith(f"GET {hostile.url}/api/v1/dossiers/"), message
+    assert "(HTTP 503), past the request's deadline of 3 s (CHISO_PORTAL_REQUEST_DEADLINE_SECONDS, dossiers of " \
+           "2024-11-15): the request is abandoned" in message, message
+    if retry_after:
+        assert "the next retry would come after 100.0 s" in message and len(hostile.requests) == 1
+    else:
+        assert 2 <= len(hostile.requests) <= 4, hostile.requests  # 0.5 + 1 s waited, not the 2 s after them
+    assert time.monotonic() - started < 60  # (generous: the point is 500 s or 15 s without the deadline)
+
+
+@pytest.mark.parametrize("body, content_type, quoted", [
+    (b'{"error": "khong tim thay ho so cua Nguyen Van An, 0912345678"}', "application/json",
+     "a JSON body (not quoted)"),
+    (b"<html><body>Nguyen Van An 0912345678</body></html>", "text/html", "an HTML page (not quoted)"),
+    ("Lỗi:\nhồ sơ của an.nguyen@example.vn, số 0912345678, không tìm thấy. ".encode() * 40, "text/plain",
+     "'Lỗi: hồ sơ của [e-mail] số [number], không tìm thấy. Lỗi: hồ sơ của [e-mail] số [number], "),
+])
+def test_an_error_body_is_quoted_short_on_one_line_and_never_as_json(hostile, tmp_path, body, content_type, quoted):
+    hostile.routes["/api/v1/dossiers/manifest"] = (404, {"Content-Type": content_type}, body)
+    with pytest.raises(PortalError) as failed:
+        fetch_day(Portal(hostile.url, TOKEN), "dossiers", DAY, tmp_path)
+    message = str(failed.value)
+    assert message.startswith(f"GET {hostile.url}/api/v1/dossiers/manifest?ngay=2024-11-15 answered HTTP 404: "
+                              f"{quoted}"), message
+    assert "\n" not in message and len(message) < 400, message
+    for value in ("0912345678", "an.nguyen@example.vn"):
+        assert value not in message
 
 
 @pytest.mark.parametrize("fault", ["malformed_dates", "malformed_codes", "unknown_status"])

@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -31,7 +32,9 @@ from chiso.ingest.landing import (
     DAY_FILE,
     FILE_MANIFEST,
     FILE_MODE,
+    UTF8_BOM,
     LandingError,
+    _page_text,
     decode_page,
     incoming_dir,
     landed_dir,
@@ -56,12 +59,41 @@ def _setting(name: str, kind=int):
 MAX_RETRY_AFTER_SECONDS = 120  # a Retry-After longer than this is not waited out in full
 
 
+class RetryPastDeadline(PortalError):
+    """urllib3 would wait before its next retry past the request's deadline: the request is abandoned now."""
+
+    def __init__(self, wait: float, cause: str):
+        super().__init__(f"the next retry would come after {wait:.1f} s ({cause})")
+        self.wait, self.cause = wait, cause
+
+
 class _Retry(Retry):
-    """urllib3's Retry, with a portal's Retry-After capped: a hostile one could ask for a day's wait."""
+    """urllib3's Retry, with a portal's Retry-After capped (a hostile one could ask for a day's wait), and
+    no wait between retries (back-off or Retry-After) that would end past the deadline of the request under
+    way (``session.ends``, set by ``_PortalSession.deadline``): the deadlines count the retries' sleeps too."""
+
+    def __init__(self, *args, session: _PortalSession | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.session = session
+
+    def new(self, **kwargs):
+        retry = super().new(**kwargs)  # (urllib3 makes a new Retry for every attempt)
+        retry.session = self.session
+        return retry
 
     def get_retry_after(self, response):
         seconds = super().get_retry_after(response)
         return None if seconds is None else min(seconds, MAX_RETRY_AFTER_SECONDS)
+
+    def sleep(self, response=None) -> None:
+        wait = (self.get_retry_after(response) if self.respect_retry_after_header and response else None) or \
+            self.get_backoff_time()
+        ends = getattr(self.session, "ends", None)
+        if ends is not None and time.monotonic() + wait >= ends:
+            cause = f"HTTP {response.status}" if response is not None else "the connection failed or went silent"
+            raise RetryPastDeadline(wait, cause)
+        if wait > 0:
+            time.sleep(wait)
 
 
 @dataclass(frozen=True)
@@ -96,7 +128,9 @@ class Portal:
         return TIMEOUT_SECONDS[0], self.read_timeout
 
     def session(self) -> requests.Session:
+        session = _PortalSession(origin_of(self.base_url))
         retry = _Retry(
+            session=session,
             total=5,
             backoff_factor=0.5,
             status_forcelist=(429, 500, 502, 503, 504),
@@ -104,7 +138,6 @@ class Portal:
             respect_retry_after_header=True,
             raise_on_status=False,
         )
-        session = _PortalSession(origin_of(self.base_url))
         session.headers[TOKEN_HEADER] = self.token
         for scheme in ("http://", "https://"):
             adapter = HTTPAdapter(max_retries=retry)
@@ -136,6 +169,7 @@ class _PortalSession(requests.Session):
         # read timeout bounds each wait for a byte, not a portal that sends its headers a byte at a time.
         self.sockets: set[socket.socket] = set()
         self.watched_pools = _watched_pools(self.sockets)
+        self.ends: float | None = None  # the deadline of the request under way (time.monotonic), for retries
 
     def cut_off(self) -> None:
         """Shut the session's sockets down: whatever read waits on them returns at once."""
@@ -152,9 +186,11 @@ class _PortalSession(requests.Session):
         timer = threading.Timer(max(0.0, ends - time.monotonic()), self.cut_off)
         timer.daemon = True
         timer.start()
+        self.ends = ends
         try:
             yield
         finally:
+            self.ends = None
             timer.cancel()
 
     def rebuild_auth(self, prepared_request, response):
@@ -226,6 +262,14 @@ class _Budget:
                               f"(CHISO_PORTAL_DAY_DEADLINE_SECONDS): the fetch is abandoned")
         return min(self.ends, now + self.request_seconds)
 
+    def retry_passed(self, url: str, ends: float, retry: RetryPastDeadline) -> PortalError:
+        whole_day = ends >= self.ends
+        return PortalError(
+            f"GET {url}: {retry}, past {'its entity-day' if whole_day else 'the request'}'s deadline of "
+            f"{self.day_seconds if whole_day else self.request_seconds:g} s "
+            f"({'CHISO_PORTAL_DAY_DEADLINE_SECONDS' if whole_day else 'CHISO_PORTAL_REQUEST_DEADLINE_SECONDS'}, "
+            f"{self.what}): the request is abandoned")
+
     def passed(self, url: str, ends: float, received: int) -> PortalError:
         whole_day = ends >= self.ends
         return PortalError(
@@ -284,6 +328,8 @@ def _get(session: requests.Session, url: str, params: dict, budget: _Budget, lim
             log.warning("GET %s %s: %s; trying again", url, params, exc)
             time.sleep(0.5 * 2 ** attempt)
             continue
+        except RetryPastDeadline as exc:
+            raise budget.retry_passed(full_url, ends, exc) from None
         except requests.RequestException as exc:
             if time.monotonic() >= ends:
                 raise budget.passed(full_url, ends, len(body)) from exc
@@ -292,12 +338,31 @@ def _get(session: requests.Session, url: str, params: dict, budget: _Budget, lim
     raise AssertionError("unreachable")
 
 
+ERROR_BODY_QUOTED = 200  # characters of an error's text body quoted in a message, at most
+
+
 def _head(response: requests.Response) -> str:
-    """The start of an error's body, for its message (never the whole of it: it could be endless)."""
+    """What an error's body says, for its message: never the whole of it (it could be endless), never a
+    JSON body (its fields may hold a citizen's data), and of a text only its first ERROR_BODY_QUOTED
+    characters on one line, with long numbers and e-mail addresses masked."""
     try:
-        return response.raw.read1(300).decode("utf-8", "replace")
+        head = response.raw.read1(4 * ERROR_BODY_QUOTED)
     except (Urllib3Error, requests.RequestException, OSError):
-        return ""
+        return "a body that could not be read"
+    stripped = head.removeprefix(UTF8_BOM).lstrip()
+    if not stripped:
+        return "an empty body"
+    if stripped[:1] in (b"{", b"[") or "json" in response.headers.get("Content-Type", "").lower():
+        return "a JSON body (not quoted)"
+    if stripped[:14].lower().startswith((b"<!doctype html", b"<html")) or b"<html" in stripped[:512].lower():
+        return "an HTML page (not quoted)"
+    text = " ".join(stripped.decode("utf-8", "replace").split())
+    text = _EMAIL.sub("[e-mail]", _LONG_NUMBER.sub("[number]", text))
+    return repr(text[:ERROR_BODY_QUOTED] + ("…" if len(text) > ERROR_BODY_QUOTED else ""))
+
+
+_LONG_NUMBER = re.compile(r"\d{6,}")  # an ID or phone number
+_EMAIL = re.compile(r"\S+@\S+")
 
 
 def fetch_extract(portal: Portal, entity: str, day: date, landing_root: Path) -> Path:
@@ -391,6 +456,10 @@ def _looks_like(body: bytes) -> str:
         return f"an HTML page of {len(body)} bytes"
     if not body.strip():
         return "an empty body"
+    try:
+        _page_text(body, "")
+    except LandingError:
+        return f"{len(body)} bytes that are neither UTF-8 nor Windows-1258 text"
     return f"{len(body)} bytes that are not JSON"
 
 
@@ -528,6 +597,8 @@ def _download_within(session: requests.Session, url: str, path: Path, part: Path
     size = 0
     try:
         response = session.get(url, stream=True, timeout=timeout)
+    except RetryPastDeadline as exc:
+        raise budget.retry_passed(url, ends, exc) from None
     except requests.RequestException as exc:
         if time.monotonic() >= ends:
             raise budget.passed(url, ends, 0) from exc

@@ -208,9 +208,9 @@ def nfc(value):
     return value
 
 
-def iter_rows(directory: Path) -> Iterator[PageRow]:
+def iter_rows(directory: Path, overlong_sink=None) -> Iterator[PageRow]:
     if is_day_file_extract(directory):
-        yield from iter_day_file_rows(directory)
+        yield from iter_day_file_rows(directory, overlong_sink)
         return
     line_number = 0
     for page_path in sorted(directory.glob("page-*.json")):
@@ -226,7 +226,8 @@ class RawPage:
 
     source_file: str  # page file name, relative to the landed directory
     text: str | None = None  # a page's whole text (paged extracts)
-    lines: tuple[tuple[str, str], ...] | None = None  # (text, where) of each line (whole-day files)
+    # (text, where) of each line (whole-day files); an over-long line's text is its ``OverlongLine``
+    lines: tuple[tuple[str | OverlongLine, str], ...] | None = None
 
     def already_nfc(self) -> bool:
         """Whether every text in the rows is already NFC, so that ``nfc`` would return them unchanged.
@@ -235,7 +236,8 @@ class RawPage:
         quotes is a string's text, and a quote or the ASCII character of an escape such as ``\\n``
         neither composes with nor reorders around a combining mark."""
         texts = (self.text,) if self.lines is None else (text for text, _ in self.lines)
-        return all("\\u" not in text and unicodedata.is_normalized("NFC", text) for text in texts)
+        return all(type(text) is str and "\\u" not in text and unicodedata.is_normalized("NFC", text)
+                   for text in texts)
 
     def rows(self) -> list:
         if self.lines is None:
@@ -251,7 +253,7 @@ def iter_raw_pages(directory: Path) -> Iterator[RawPage]:
         size = 0
         for _, text, where in _day_file_lines(directory):
             batch.append((text, where))
-            size += len(text)
+            size += len(text) if type(text) is str else 0
             if len(batch) == DAY_FILE_BATCH or size >= DAY_FILE_BATCH_CHARACTERS:
                 yield RawPage(DAY_FILE, lines=tuple(batch))
                 batch, size = [], 0
@@ -275,15 +277,19 @@ def is_day_file_extract(directory: Path) -> bool:
     return (directory / DAY_FILE).exists()
 
 
-def _line_text(data: bytes, source: str) -> str:
-    """One NDJSON line's text: UTF-8, or Windows-1258 like a page."""
+def _line_text(data: bytes, source: str) -> str | UndecodableRow:
+    """One NDJSON line's text: UTF-8, or Windows-1258 like a page. A line that is neither is a row that
+    cannot be decoded (the loader quarantines it by reference); its canonical line is its bytes as sent,
+    without surrounding ASCII whitespace."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         try:
             return data.decode("cp1258", errors="strict")
         except UnicodeDecodeError as exc:
-            raise LandingError(f"{source} is neither UTF-8 nor Windows-1258 text: {exc}") from exc
+            return UndecodableRow(data.decode("utf-8", "replace"),
+                                  f"neither UTF-8 nor Windows-1258 text (byte {exc.start + 1} of the line)",
+                                  data.strip() + b"\n")
 
 
 def _canonical_of(text: str) -> bytes | None:
@@ -295,45 +301,108 @@ def _canonical_of(text: str) -> bytes | None:
         return None
 
 
-def _parse_line(text: str, source: str):
+def _parse_line(text: str | OverlongLine, source: str):
     """A row as sent, whatever its JSON type (the loader quarantines rows that are not objects), or an
-    ``UndecodableRow`` (the loader quarantines it by reference)."""
+    ``UndecodableRow`` or ``OverlongLine`` (the loader quarantines them by reference)."""
+    if isinstance(text, (OverlongLine, UndecodableRow)):
+        return text
     return _parse_row(text)
 
 
 GZIP_RATIO_FLOOR = 64 << 20  # a file may always expand to this many bytes, whatever its own size
 
 
-def _day_file_lines(directory: Path) -> Iterator[tuple[int, str, str]]:
+@dataclass(frozen=True)
+class OverlongLine:
+    """A line of a whole-day file longer than CHISO_MAX_LINE_BYTES once decompressed: it was read in
+    bounded chunks and never held whole, so all that is known of it is its length and the SHA-256 of
+    its bytes as sent (without its line ending), which is also what it counts as in the day's row
+    checksum. The loader quarantines it by reference (file, line number, a keyed hash of that SHA-256)."""
+
+    size: int  # its bytes, without its line ending
+    sha256: bytes  # digest of those bytes
+    limit: int  # the CHISO_MAX_LINE_BYTES it exceeded
+
+    @property
+    def problem(self) -> str:
+        return f"a line of {self.size} bytes, longer than {self.limit} (CHISO_MAX_LINE_BYTES), read but not kept"
+
+
+def _day_file_lines(directory: Path, overlong_sink=None) -> Iterator[tuple[int, str | OverlongLine, str]]:
     """(line number, text, where) of each line of a landed whole-day file, streamed: a national day
-    never sits in memory, nor does one line longer than CHISO_MAX_LINE_BYTES, and a file expanding more
-    than CHISO_MAX_GZIP_RATIO times its size (a decompression bomb) is refused as soon as it does."""
+    never sits in memory, nor does one line longer than CHISO_MAX_LINE_BYTES (it is read on in chunks
+    of at most that size, hashed and given as an ``OverlongLine``; ``overlong_sink``, when given, is
+    handed each chunk of its bytes too), and a file expanding more than CHISO_MAX_GZIP_RATIO times its
+    size (a decompression bomb) is refused as soon as it does."""
     path = directory / DAY_FILE
     max_line = int(settings.require("CHISO_MAX_LINE_BYTES"))
     ratio = int(settings.require("CHISO_MAX_GZIP_RATIO"))
     max_total = max(GZIP_RATIO_FLOOR, ratio * path.stat().st_size)
     line_number = total = 0
+
+    def count(size: int) -> None:
+        nonlocal total
+        total += size
+        if total > max_total:
+            raise LandingError(f"{path} expands to more than {max_total} bytes, {ratio} times its "
+                               f"{path.stat().st_size} (CHISO_MAX_GZIP_RATIO), by line {line_number}: "
+                               f"refused as a decompression bomb")
+
     try:
         with gzip.open(path, "rb") as lines:
             while line := lines.readline(max_line + 1):
                 line_number += 1
-                total += len(line)
-                if len(line.rstrip(b"\r\n")) > max_line:
-                    raise LandingError(f"{path}: line {line_number} is longer than {max_line} bytes once "
-                                       f"decompressed (CHISO_MAX_LINE_BYTES): the file is refused")
-                if total > max_total:
-                    raise LandingError(f"{path} expands to more than {max_total} bytes, {ratio} times its "
-                                       f"{path.stat().st_size} (CHISO_MAX_GZIP_RATIO), by line {line_number}: "
-                                       f"refused as a decompression bomb")
+                count(len(line))
+                goes_on = len(line) > max_line and not line.endswith(b"\n")  # the line is longer than that
+                if line_number == 1:
+                    line = line.removeprefix(UTF8_BOM)
                 where = f"{path}, line {line_number}"
-                yield line_number, _line_text(line.removeprefix(UTF8_BOM) if line_number == 1 else line, where), where
+                if goes_on:
+                    yield line_number, _overlong_line(lines, line, max_line, count, overlong_sink), where
+                    continue
+                yield line_number, _line_text(line, where), where
     except (EOFError, OSError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise LandingError(f"{path} is not a whole gzip file (truncated?) after line {line_number}: {exc}") from exc
 
 
-def iter_day_file_rows(directory: Path) -> Iterator[PageRow]:
-    """The rows of a landed whole-day file, as ``iter_rows`` gives a paged extract's."""
-    for line_number, text, where in _day_file_lines(directory):
+def _overlong_line(lines, start: bytes, max_line: int, count, sink) -> OverlongLine:
+    """Read the rest of a line that began with ``start`` (already over ``max_line``), a chunk of at most
+    ``max_line`` bytes at a time, hashing it; never the whole line in memory. Its line ending (trailing
+    CR and LF bytes) is not part of it."""
+    digest, size = hashlib.sha256(), 0
+    held_cr = 0  # CR bytes that ended a chunk: part of the line only if something other than CR/LF follows
+
+    def take(data: bytes) -> None:
+        nonlocal size
+        digest.update(data)
+        size += len(data)
+        if sink is not None:
+            sink(data)
+
+    chunk = start
+    while True:
+        ended = chunk.endswith(b"\n")
+        kept = chunk.rstrip(b"\r\n") if ended else chunk.rstrip(b"\r")
+        if kept:
+            while held_cr:  # (in pieces: a portal could send any number of them)
+                piece = min(held_cr, max_line)
+                take(b"\r" * piece)
+                held_cr -= piece
+            take(kept)
+        if ended:
+            break
+        held_cr += len(chunk) - len(kept)
+        chunk = lines.readline(max_line)
+        if not chunk:
+            break
+        count(len(chunk))
+    return OverlongLine(size, digest.digest(), max_line)
+
+
+def iter_day_file_rows(directory: Path, overlong_sink=None) -> Iterator[PageRow]:
+    """The rows of a landed whole-day file, as ``iter_rows`` gives a paged extract's (an over-long
+    line as its ``OverlongLine``)."""
+    for line_number, text, where in _day_file_lines(directory, overlong_sink):
         yield PageRow(DAY_FILE, line_number, _parse_line(text, where))
 
 
@@ -345,7 +414,17 @@ def verify(directory: Path) -> dict:
     """
     manifest = read_manifest(directory)
     as_sent, normalised, count = hashlib.sha256(), hashlib.sha256(), 0
-    for page_row in iter_rows(directory):  # one streaming pass, two checksums
+
+    def overlong(chunk: bytes) -> None:  # an over-long line counts as its bytes as sent, in both
+        as_sent.update(chunk)
+        normalised.update(chunk)
+
+    for page_row in iter_rows(directory, overlong):  # one streaming pass, two checksums
+        if isinstance(page_row.row, OverlongLine):
+            as_sent.update(b"\n")
+            normalised.update(b"\n")
+            count += 1
+            continue
         as_sent.update(canonical_line(page_row.row))
         normalised.update(canonical_line(nfc(page_row.row)))
         count += 1

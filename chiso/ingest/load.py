@@ -24,7 +24,7 @@ from chiso import settings
 from chiso.contract import get_entity
 from chiso.contract.canonical import UndecodableRow, canonical_line
 from chiso.ingest import typed_decode
-from chiso.ingest.landing import RawPage, iter_raw_pages, nfc, read_manifest
+from chiso.ingest.landing import OverlongLine, RawPage, iter_raw_pages, nfc, read_manifest
 from chiso.ingest.pseudonymise import Pseudonymiser
 from chiso.ingest.validate import check_columns, row_problems, surely_valid
 from chiso.warehouse import RAW_SCHEMA, ensure_raw_partitions
@@ -174,6 +174,10 @@ class _RowWriter:
             line_number = self.line_number
             if not already_nfc:
                 row = nfc(row)  # NFD, Windows-1258 and clean UTF-8 inputs load to the same bytes
+            if isinstance(row, OverlongLine):
+                self._quarantine_by_reference(source_file, line_number, f"the row cannot be decoded: {row.problem}",
+                                              row)
+                continue
             if isinstance(row, UndecodableRow):
                 self._quarantine_by_reference(source_file, line_number, f"the row cannot be decoded: {row.problem}",
                                               row)
@@ -186,7 +190,8 @@ class _RowWriter:
                 self.columns_seen |= row.keys()
                 self.all_known = self.columns_seen <= known
                 if not self.allow_new_columns:
-                    check_columns(entity, self.columns_seen)
+                    check_columns(entity, self.columns_seen, f"line {line_number} of {day}, in "
+                                                             f"{self.landed / source_file if self.landed else source_file}")
                 elif self.columns_seen - known:
                     log.warning("%s %s: keeping columns the contract does not know: %s", entity.name,
                                 day, ", ".join(sorted(self.columns_seen - known)))
@@ -232,10 +237,14 @@ class _RowWriter:
         """A row that is not an object, or not JSON: no field says what in it is personal (a bare
         string may be a name), so its text is not kept. The quarantine holds where it is in the landed
         extract (owner-only) and a keyed hash of its canonical line, which tells two such rows apart
-        and can be checked against the landed file by whoever holds the key."""
+        and can be checked against the landed file by whoever holds the key. A line too long to hold
+        (``OverlongLine``) was only ever hashed: its reference has its size and the HMAC of its SHA-256."""
         reference = {"kept": "reference", "landed": str(self.landed) if self.landed else None,
-                     "source_file": source_file, "line_number": line_number,
-                     "hmac_sha256": self.pseudonymiser.digest(canonical_line(row))}
+                     "source_file": source_file, "line_number": line_number}
+        if isinstance(row, OverlongLine):
+            reference.update(bytes=row.size, hmac_of_sha256=self.pseudonymiser.digest(row.sha256))
+        else:
+            reference["hmac_sha256"] = self.pseudonymiser.digest(canonical_line(row))
         self._spool(source_file, line_number, reason, json.dumps(reference, ensure_ascii=False))
 
     def _spool(self, source_file: str, line_number: int, reason: str, text: str) -> None:

@@ -34,7 +34,9 @@ class ContractError(RuntimeError):
 _COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 
 
-def check_columns(entity: Entity, columns: set[str]) -> None:
+def check_columns(entity: Entity, columns: set[str], where: str = "") -> None:
+    """Refuse columns the contract does not know; ``where`` (e.g. "line 3 of 2024-11-15, in …/page-00001.json")
+    ends the message."""
     unknown = sorted(columns - set(entity.fields))
     if unknown:
         # Names that look like a column's are named; others (a key may be anything a portal sends, a
@@ -42,7 +44,8 @@ def check_columns(entity: Entity, columns: set[str]) -> None:
         named = [name for name in unknown if _COLUMN_NAME.match(name)]
         others = len(unknown) - len(named)
         described = ", ".join(named + ([f"{others} more whose names are not identifiers"] if others else []))
-        raise ContractError(f"{entity.name}: the extract has columns the contract does not know: {described}")
+        raise ContractError(f"{entity.name}: the extract has columns the contract does not know: {described}"
+                            + (f" ({where})" if where else ""))
 
 
 @lru_cache(maxsize=None)
