@@ -221,13 +221,15 @@ def test_a_cut_table_keeps_the_readers_row_and_attaches_the_marts_rows(warehouse
     assert {row[0]: (row[4], Decimal(str(row[6]))) for row in rows} == marts   # every commune, the marts' figures
     assert "Bảng đầy đủ trong tệp đính kèm: chiso-2024-11-24-000-37-27-h15-bang-day-du.xlsx." in rendered.text
 
-    # The district's day table: its own row and the two lowest on-time rates; all nine in the workbook.
+    # The district's day table: its own row and the two lowest on-time rates of the day (dossiers ended or
+    # fallen due that day, mart_day_on_time); all nine in the workbook.
     district = Recipient("h@x.vn", "UBND huyện Cư Kuin", Scope("district", DISTRICT))
     rendered = render_daily(report.for_recipient(district), district)
     day = {code: (numerator, denominator, rate) for code, numerator, denominator, rate in query(warehouse, """
-        select unit_code, numerator, denominator, rate from marts.fct_indicator_values
-        where business_date = %s and period_type = 'day' and indicator_code = 'ON_TIME'
-          and unit_code = any(%s)""", (DAY, [DISTRICT, *COMMUNES]))}
+        select unit_code, numerator, denominator, rate from marts.mart_day_on_time
+        where business_date = %s and measure_code = 'DAY_ON_TIME' and unit_code = any(%s)""",
+                                                                                (DAY, [DISTRICT, *COMMUNES]))}
+    assert len(day) == 9 and min(rate for _n, _d, rate in day.values()) < 100   # not 100 by construction
     shown = re.findall(r'<tr data-unit="([^"]+)"', rendered.html)
     left_out = set(day) - set(shown)
     assert shown[0] == DISTRICT and len(shown) == 3
@@ -236,7 +238,7 @@ def test_a_cut_table_keeps_the_readers_row_and_attaches_the_marts_rows(warehouse
     workbook = load_workbook(io.BytesIO(rendered.attachments[0].data))
     header, *rows = workbook["Chỉ số trong ngày"].iter_rows(values_only=True)
     columns = {name: index for index, name in enumerate(header)}
-    on_time = [name for name in header if name.endswith("(%)") and name.startswith("Tỷ lệ hồ sơ giải quyết đúng hạn")]
+    on_time = [name for name in header if name.endswith("(%)") and name.startswith("Tỷ lệ hồ sơ đúng hạn trong ngày")]
     assert len(on_time) == 1 and {row[0] for row in rows} == set(day)
     for row in rows:
         numerator, denominator, rate = day[row[0]]
