@@ -674,3 +674,123 @@ def test_the_campaign_charts_compare_units_on_one_scale(warehouse):
     images = campaign.draw_charts(built)
     assert set(images) == {"DOSSIER_ONLINE_PAYMENT.trailing_10d", "ONLINE_DOSSIER_SHARE.trailing_10d"}
     assert all(image.data.startswith(b"\x89PNG") for image in images.values())
+
+
+# ----------------------------------------------------------------------------- figures no leader can misread
+
+def test_the_days_on_time_figure_judges_what_the_day_decided(warehouse, report):
+    """mart_day_on_time against a calculation from the dossiers: each day, the dossiers that ended (on time
+    when on/before the effective due date with at most one supplement) and those that fell overdue while
+    open. It is not 100 by construction, and the e-mail shows the mart's figure."""
+    dossiers = query(warehouse, """select unit_code, ended_at, ended_date, effective_due_at, supplement_request_count,
+                                          overdue_from_date
+                                   from marts.fct_dossiers where is_received and unit_code = any(%s)""",
+                     ([DISTRICT, *COMMUNES],))
+    expected: dict[tuple[date, str], list[int]] = {}
+    for unit, ended_at, ended_date, due_at, supplements, overdue_from in dossiers:
+        if ended_at is not None:
+            on_time = due_at is None or (ended_at <= due_at and (supplements or 0) <= 1)
+            counts = expected.setdefault((ended_date, unit), [0, 0])
+            counts[0] += on_time
+            counts[1] += 1
+        if overdue_from is not None and (ended_date is None or ended_date > overdue_from):
+            expected.setdefault((overdue_from, unit), [0, 0])[1] += 1
+    expected = {key: tuple(v) for key, v in expected.items() if FIRST <= key[0] <= DAY}
+    mart = {(day, unit): (numerator, denominator) for day, unit, numerator, denominator in query(warehouse, """
+        select business_date, unit_code, numerator, denominator from marts.mart_day_on_time
+        where unit_code = any(%s)""", ([DISTRICT, *COMMUNES],))}
+    assert mart == expected
+    assert any(numerator < denominator for numerator, denominator in mart.values())
+    district = Recipient("h@x.vn", "UBND huyện Cư Kuin", Scope("district", DISTRICT))
+    html = render_daily(report.for_recipient(district), district).html
+    for (day, unit), (numerator, denominator) in mart.items():
+        if day == DAY:
+            row = re.search(rf'<tr data-unit="{unit}">(.*?)</tr>', html, re.S).group(1)
+            cell = re.search(r'data-indicator="DAY_ON_TIME">(.*?)</td>', row, re.S).group(1)
+            assert f"{text.number(Decimal(100 * numerator) / denominator)}</strong>" in cell
+            assert f">{numerator}/{denominator}<" in cell
+    assert "0/0" not in html and "0,00</strong>" not in html
+
+
+def test_a_day_off_is_said_and_an_empty_day_is_no_zero(warehouse, report):
+    """24/11/2024 is a Sunday: the e-mail says so under the title; a unit without dossiers that day reads
+    '— không có hồ sơ'. A working day has no such notice; holidays and days off in lieu are named."""
+    from chiso.calendar import WorkingCalendar, day_off_reason
+
+    html = render_daily(report.for_recipient(COMMUNE), COMMUNE).html
+    notice = re.search(r'<p data-section="day-off"[^>]*>(.*?)</p>', html, re.S).group(1)
+    assert notice.startswith("Chủ nhật 24/11/2024 là ngày nghỉ của cơ quan hành chính nhà nước")
+    assert 'data-indicator="ONLINE_DOSSIER_SHARE">' in html
+    online = re.search(r'data-indicator="ONLINE_DOSSIER_SHARE">(.*?)</td>', html, re.S).group(1)
+    received = query(warehouse, "select count(*) from marts.fct_dossiers where unit_code = %s and received_date = %s "
+                                "and is_received", (EA_KTUR, DAY))[0][0]
+    if received == 0:
+        assert "không có hồ sơ" in online
+    friday = build_daily_report(date(2024, 11, 22), warehouse)
+    assert 'data-section="day-off"' not in render_daily(friday.for_recipient(COMMUNE), COMMUNE).html
+    calendar = WorkingCalendar.from_seeds()
+    assert day_off_reason(calendar.days[date(2024, 9, 2)]) == "Quốc khánh"
+    assert day_off_reason(calendar.days[date(2024, 11, 23)]) == "Thứ Bảy"
+    assert day_off_reason(calendar.days[date(2024, 5, 4)]) is None             # make-up Saturday: a working day
+    assert day_off_reason(calendar.days[date(2024, 11, 22)]) is None
+
+
+def test_one_line_per_unit_says_why_its_score_changed(warehouse):
+    """Each unit of the reader's ranking gets one line: the indicator whose score (year to date) moved
+    most since the previous day, by how many dossiers, computed here from fct_indicator_values."""
+    day = date(2024, 11, 22)
+    html = render_daily(build_daily_report(day, warehouse).for_recipient(COMMUNE), COMMUNE).html
+    rows = query(warehouse, """
+        select v.business_date, v.unit_code, v.indicator_code, v.score, v.numerator, v.denominator
+        from marts.fct_indicator_values as v
+        where v.period_type = 'year' and v.is_scored and v.business_date in (%s, %s) and v.unit_code = any(%s)""",
+                 (day, date(2024, 11, 21), COMMUNES))
+    today = {(u, i): (s, n, d) for b, u, i, s, n, d in rows if b == day}
+    before = {(u, i): (s, n, d) for b, u, i, s, n, d in rows if b != day}
+    lines = dict(re.findall(r'<li data-change-unit="([^"]+)"([^>]*)>', html))
+    assert set(lines) == set(COMMUNES)
+    changes = dict(query(warehouse, """select unit_code, change_since_previous_day from marts.fct_unit_scores
+                                       where business_date = %s and period_type = 'year'""", (day,)))
+    moved = 0
+    for unit in COMMUNES:
+        deltas = {i: (s - before.get((u, i), (0, 0, 0))[0], n - before.get((u, i), (0, 0, 0))[1],
+                      d - before.get((u, i), (0, 0, 0))[2]) for (u, i), (s, n, d) in today.items() if u == unit}
+        biggest = max(deltas.values(), key=lambda v: abs(v[0]))[0]
+        if biggest == 0 and changes[unit] == 0:
+            assert "data-change-indicator" not in lines[unit]
+            continue
+        indicator = re.search(r'data-change-indicator="([A-Z_]+)"', lines[unit]).group(1)
+        assert abs(deltas[indicator][0]) == abs(biggest)
+        assert f'data-change-items="{deltas[indicator][2]}"' in lines[unit]
+        sentence = re.search(rf'<li data-change-unit="{unit}"[^>]*>(.*?)</li>', html, re.S).group(1)
+        assert sentence.split(":")[0].startswith("xã ") and f"{text.signed(changes[unit])} điểm" in sentence
+        moved += 1
+    assert moved >= 4
+
+
+def test_province_and_district_mails_say_only_what_holds(warehouse, report):
+    """The province (alone in its warehouse) shows no '1/1' rank and no 'so với chỉ tiêu' chart caption
+    without group targets; no two bullets list the same units for the same test; the district's long
+    off-track table is a summary per target (the mart's counts) and the 10 largest gaps."""
+    province = Recipient("t@x.vn", "Văn phòng UBND tỉnh", Scope("province", PROVINCE))
+    html = render_daily(report.for_recipient(province), province).html
+    assert not re.search(r'data-figure="rank_[a-z]+">1/1<', html)
+    caption = re.search(r'data-figure="groups_chart_caption">([^<]*)<', html).group(1)
+    assert caption == "Điểm từng nhóm (% điểm tối đa)" and "so với chỉ tiêu" not in html.split("data-section")[0]
+    members = [re.sub(r"^\d+/\d+ \S+", "", m) for m in re.findall(r'<li data-list="[^"]+"[^>]*>([^<]*)</li>', html)]
+    assert members and len(members) == len(set(members))
+    district = Recipient("h@x.vn", "UBND huyện Cư Kuin", Scope("district", DISTRICT))
+    html = render_daily(report.for_recipient(district), district).html
+    off_track = query(warehouse, """select indicator_name_vi, measure_period, status_code, gap_items
+                                    from marts.mart_target_attainment
+                                    where business_date = %s and unit_code = any(%s)
+                                      and status_code in ('not_met', 'at_risk')""", (DAY, COMMUNES))
+    assert len(off_track) > 10
+    shown = re.findall(r'<tr data-target="[^"]+" data-target-unit="(?!000\.00\.27)', html)
+    assert len(shown) == 10
+    for name, measure in {(n, m) for n, m, _s, _g in off_track}:
+        row = re.search(rf'<tr data-summary-target="{re.escape(name)}\|{measure}">(.*?)</tr>', html, re.S).group(1)
+        of_it = [(s, g) for n, m, s, g in off_track if (n, m) == (name, measure)]
+        assert f'data-figure="not_met">{sum(s == "not_met" for s, _ in of_it)}<' in row
+        assert f'data-figure="at_risk">{sum(s == "at_risk" for s, _ in of_it)}<' in row
+    assert 'data-cut="off_track"' in html
