@@ -288,28 +288,33 @@ def test_the_excel_annex_equals_the_mart(warehouse):
     workbook = load_workbook(io.BytesIO(campaign.excel_annex(built)))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / f"{due.file_stem()}.xlsx").write_bytes(campaign.excel_annex(built))
-    sheet = workbook["Phụ lục I"]
-    assert sheet["A1"].value == "Phụ lục I: Kết quả thực hiện chỉ tiêu của các đơn vị"
+    sheets = [workbook[name] for name in workbook.sheetnames if name.startswith("Phụ lục I")]
+    assert [s.title for s in sheets] == ["Phụ lục I", "Phụ lục I (2)", "Phụ lục I (3)"]
+    assert all(s["A1"].value == "Phụ lục I: Kết quả thực hiện chỉ tiêu của các đơn vị" for s in sheets)
     mart = {(u, i, m): (b, t, v, s) for u, i, m, b, t, v, s in query(warehouse, """
         select unit_code, indicator_code, measure_period, coalesce(baseline_value, baseline_from_data),
                target_value, judged_value, status_vi
         from marts.mart_target_attainment where plan_id = %s and business_date = %s""", (PLAN, DAY))}
     names = dict(query(warehouse, "select unit_name, unit_code from marts.dim_units"))
-    # Header: row 6 one merged title per block, row 7 the four columns; units from row 8.
-    blocks = []
-    for column in range(3, sheet.max_column + 1, 4):
-        title = sheet.cell(6, column).value
-        assert [sheet.cell(7, column + k).value.split(" ")[0] for k in range(4)] == ["Cơ", "Chỉ", "Hiện", "Đánh"]
-        blocks.append(title)
+    # Header: row 6 one merged title per block, row 7 the four columns; units from row 8. At most three
+    # indicators (14 columns) a sheet, in the annex's order across the sheets.
+    blocks, cells_of = [], []
+    for sheet in sheets:
+        assert sheet.max_column <= 2 + 4 * campaign.ANNEX_BLOCKS_PER_SHEET
+        for column in range(3, sheet.max_column + 1, 4):
+            assert [sheet.cell(7, column + k).value.split(" ")[0] for k in range(4)] == ["Cơ", "Chỉ", "Hiện", "Đánh"]
+            blocks.append(sheet.cell(6, column).value)
+            cells_of.append((sheet, column))
     assert blocks[0].startswith("Tỷ lệ hồ sơ thanh toán trực tuyến (%)")   # the annex's order: payment,
     assert blocks[1].startswith("Tỷ lệ hồ sơ trực tuyến (%)")              # then online
     by_title = {b.indicator_code: b for b in built.blocks()}
     codes = [b.indicator_code for b in built.blocks()]
+    assert len(codes) == len(blocks)
     seen = 0
-    for line in range(8, sheet.max_row + 1):
-        unit = names[sheet.cell(line, 2).value]
-        for index, code in enumerate(codes):
-            cells = [sheet.cell(line, 3 + 4 * index + k).value for k in range(4)]
+    for (sheet, column), code in zip(cells_of, codes):
+        for line in range(8, sheet.max_row + 1):
+            unit = names[sheet.cell(line, 2).value]
+            cells = [sheet.cell(line, column + k).value for k in range(4)]
             expected = mart.get((unit, code, by_title[code].measure_period))
             if expected is None:
                 assert cells == [None] * 4
@@ -321,14 +326,41 @@ def test_the_excel_annex_equals_the_mart(warehouse):
     assert seen == len(mart) == 54  # 8 communes × 6 targets + the district's 6
     ea_ktur_online = mart[(EA_KTUR, "ONLINE_DOSSIER_SHARE", "trailing_10d")]
     assert ea_ktur_online[:2] == (Decimal("29.9"), Decimal("34.9"))     # Phụ lục I: 29,9% → 34,9%
-    detail = list(workbook["Chi tiết"].iter_rows(values_only=True))
-    assert len(detail) == 1 + len(mart)
-    header = detail[0]
-    for values in detail[1:]:
+    detail = workbook["Chi tiết"]
+    header, *rows = list(detail.iter_rows(values_only=True))
+    assert len(rows) == len(mart)
+    # Vietnamese headers, no snake_case; the measure in words; dates as dates shown dd/mm/yyyy.
+    assert "Giá trị hiện tại" in header and "Mã đơn vị" in header and not any("_" in h for h in header)
+    measures = {text.measure_name(m): m for _u, _i, m in mart}
+    for values in rows:
         row = dict(zip(header, values))
-        assert (float(row["judged_value"]) if row["judged_value"] is not None else None) == \
-            (float(mart[(row["unit_code"], row["indicator_code"], row["measure_period"])][2])
-             if mart[(row["unit_code"], row["indicator_code"], row["measure_period"])][2] is not None else None)
+        key = (row["Mã đơn vị"], row["Mã chỉ số"], measures[row["Cách đo"]])
+        assert row["Giá trị hiện tại"] == (None if mart[key][2] is None else float(mart[key][2]))
+        assert row["Đánh giá"] == mart[key][3]
+    for column, (_name, _vi, _en, kind) in enumerate(campaign.DETAIL_COLUMNS, start=1):
+        if kind == "date":
+            dated = [detail.cell(line, column) for line in range(2, detail.max_row + 1)
+                     if detail.cell(line, column).value is not None]
+            assert dated and all(cell.is_date and cell.number_format == "dd/mm/yyyy" for cell in dated)
+
+
+def test_the_excel_annex_prints_on_a4_landscape(warehouse):
+    """Every sheet of the annex, read back with openpyxl: A4 landscape, fitted to one page wide, the
+    header rows repeated on each page, margins under 2 cm, page numbers."""
+    from openpyxl import load_workbook
+
+    due, = campaign.due_reports(DAY, warehouse)
+    workbook = load_workbook(io.BytesIO(campaign.excel_annex(campaign.build_campaign_report(due, warehouse))))
+    assert len(workbook.sheetnames) == 4
+    for sheet in workbook.worksheets:
+        setup = sheet.page_setup
+        assert (setup.orientation, str(setup.paperSize)) == ("landscape", "9"), sheet.title   # 9: A4
+        assert sheet.sheet_properties.pageSetUpPr.fitToPage and setup.fitToWidth == 1 and setup.fitToHeight == 0
+        assert max(sheet.page_margins.left, sheet.page_margins.right) <= 0.75
+        assert "&P" in sheet.oddFooter.center.text
+        assert sheet.print_title_rows == ("$6:$7" if sheet.title.startswith("Phụ lục") else "$1:$1")
+        if sheet.title.startswith("Phụ lục"):
+            assert sheet.print_title_cols == "$A:$B"
 
 
 # ----------------------------------------------------------------------------- exactly once
