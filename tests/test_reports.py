@@ -849,3 +849,22 @@ def test_province_and_district_mails_say_only_what_holds(warehouse, report):
         assert f'data-figure="not_met">{sum(s == "not_met" for s, _ in of_it)}<' in row
         assert f'data-figure="at_risk">{sum(s == "at_risk" for s, _ in of_it)}<' in row
     assert 'data-cut="off_track"' in html
+
+
+def test_chart_axes_repeat_no_date_and_use_decimal_commas():
+    """The trend chart's date axis labels each day once, whatever the span; score ticks read 60,5 and 62,
+    never 60.0 (the text's notation)."""
+    from datetime import timedelta
+
+    from chiso.reports import charts
+
+    for span in (3, 9, 16, 29, 45, 120, 400):
+        last = date(2024, 11, 24)
+        first = last - timedelta(days=span)
+        labels = [charts.date_tick_label(d, first, last) for d in charts.date_ticks(first, last)]
+        assert labels and len(labels) == len(set(labels)), span
+    for low, high in ((58.3, 76.1), (69.9, 70.6), (0, 100)):
+        ticks = charts.nice_ticks(low, high)
+        labels = [charts._tick_label(t, ticks) for t in ticks]
+        assert not any("." in label for label in labels) and len(set(labels)) == len(labels)
+    assert [charts._tick_label(t, [60.0, 60.5]) for t in (60.0, 60.5)] == ["60,0", "60,5"]
