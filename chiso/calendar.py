@@ -186,6 +186,31 @@ class WorkingCalendar:
         return None if number is None else self._by_number.get(number + n)
 
 
+# ----------------------------------------------------------------------------- days off in the reports
+
+WEEKDAYS = {
+    "vi": ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ nhật"),
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+}
+
+
+def day_off_reason(day: CalendarDay, language: str = "vi", holiday_name_en: str | None = None,
+                   decision_reason_vi: str | None = None) -> str | None:
+    """Why ``day`` is not a working day, in words ("Chủ nhật", "Quốc khánh", "ngày nghỉ bù …"); None on
+    a working day (a make-up Saturday included). The reports' weekend and holiday policy
+    (docs/calendar.md) shows it wherever a day's figures are read."""
+    if day.is_working_day:
+        return None
+    if day.is_public_holiday and day.holiday_name_vi:
+        return day.holiday_name_vi if language == "vi" else holiday_name_en or day.holiday_name_vi
+    if day.is_compensatory_day_off:
+        reason = decision_reason_vi or day.holiday_name_vi
+        if language == "vi":
+            return f"ngày nghỉ bù ({reason})" if reason else "ngày nghỉ bù"
+        return f"day off in lieu ({holiday_name_en or reason})" if (holiday_name_en or reason) else "day off in lieu"
+    return WEEKDAYS["vi" if language == "vi" else "en"][day.calendar_date.weekday()]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     text = render_holidays_seed()

@@ -221,13 +221,15 @@ def test_a_cut_table_keeps_the_readers_row_and_attaches_the_marts_rows(warehouse
     assert {row[0]: (row[4], Decimal(str(row[6]))) for row in rows} == marts   # every commune, the marts' figures
     assert "Bảng đầy đủ trong tệp đính kèm: chiso-2024-11-24-000-37-27-h15-bang-day-du.xlsx." in rendered.text
 
-    # The district's day table: its own row and the two lowest on-time rates; all nine in the workbook.
+    # The district's day table: its own row and the two lowest on-time rates of the day (dossiers ended or
+    # fallen due that day, mart_day_on_time); all nine in the workbook.
     district = Recipient("h@x.vn", "UBND huyện Cư Kuin", Scope("district", DISTRICT))
     rendered = render_daily(report.for_recipient(district), district)
     day = {code: (numerator, denominator, rate) for code, numerator, denominator, rate in query(warehouse, """
-        select unit_code, numerator, denominator, rate from marts.fct_indicator_values
-        where business_date = %s and period_type = 'day' and indicator_code = 'ON_TIME'
-          and unit_code = any(%s)""", (DAY, [DISTRICT, *COMMUNES]))}
+        select unit_code, numerator, denominator, rate from marts.mart_day_on_time
+        where business_date = %s and measure_code = 'DAY_ON_TIME' and unit_code = any(%s)""",
+                                                                                (DAY, [DISTRICT, *COMMUNES]))}
+    assert len(day) == 9 and min(rate for _n, _d, rate in day.values()) < 100   # not 100 by construction
     shown = re.findall(r'<tr data-unit="([^"]+)"', rendered.html)
     left_out = set(day) - set(shown)
     assert shown[0] == DISTRICT and len(shown) == 3
@@ -236,7 +238,7 @@ def test_a_cut_table_keeps_the_readers_row_and_attaches_the_marts_rows(warehouse
     workbook = load_workbook(io.BytesIO(rendered.attachments[0].data))
     header, *rows = workbook["Chỉ số trong ngày"].iter_rows(values_only=True)
     columns = {name: index for index, name in enumerate(header)}
-    on_time = [name for name in header if name.endswith("(%)") and name.startswith("Tỷ lệ hồ sơ giải quyết đúng hạn")]
+    on_time = [name for name in header if name.endswith("(%)") and name.startswith("Tỷ lệ hồ sơ đúng hạn trong ngày")]
     assert len(on_time) == 1 and {row[0] for row in rows} == set(day)
     for row in rows:
         numerator, denominator, rate = day[row[0]]
@@ -286,28 +288,33 @@ def test_the_excel_annex_equals_the_mart(warehouse):
     workbook = load_workbook(io.BytesIO(campaign.excel_annex(built)))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / f"{due.file_stem()}.xlsx").write_bytes(campaign.excel_annex(built))
-    sheet = workbook["Phụ lục I"]
-    assert sheet["A1"].value == "Phụ lục I: Kết quả thực hiện chỉ tiêu của các đơn vị"
+    sheets = [workbook[name] for name in workbook.sheetnames if name.startswith("Phụ lục I")]
+    assert [s.title for s in sheets] == ["Phụ lục I", "Phụ lục I (2)", "Phụ lục I (3)"]
+    assert all(s["A1"].value == "Phụ lục I: Kết quả thực hiện chỉ tiêu của các đơn vị" for s in sheets)
     mart = {(u, i, m): (b, t, v, s) for u, i, m, b, t, v, s in query(warehouse, """
         select unit_code, indicator_code, measure_period, coalesce(baseline_value, baseline_from_data),
                target_value, judged_value, status_vi
         from marts.mart_target_attainment where plan_id = %s and business_date = %s""", (PLAN, DAY))}
     names = dict(query(warehouse, "select unit_name, unit_code from marts.dim_units"))
-    # Header: row 6 one merged title per block, row 7 the four columns; units from row 8.
-    blocks = []
-    for column in range(3, sheet.max_column + 1, 4):
-        title = sheet.cell(6, column).value
-        assert [sheet.cell(7, column + k).value.split(" ")[0] for k in range(4)] == ["Cơ", "Chỉ", "Hiện", "Đánh"]
-        blocks.append(title)
+    # Header: row 6 one merged title per block, row 7 the four columns; units from row 8. At most three
+    # indicators (14 columns) a sheet, in the annex's order across the sheets.
+    blocks, cells_of = [], []
+    for sheet in sheets:
+        assert sheet.max_column <= 2 + 4 * campaign.ANNEX_BLOCKS_PER_SHEET
+        for column in range(3, sheet.max_column + 1, 4):
+            assert [sheet.cell(7, column + k).value.split(" ")[0] for k in range(4)] == ["Cơ", "Chỉ", "Hiện", "Đánh"]
+            blocks.append(sheet.cell(6, column).value)
+            cells_of.append((sheet, column))
     assert blocks[0].startswith("Tỷ lệ hồ sơ thanh toán trực tuyến (%)")   # the annex's order: payment,
     assert blocks[1].startswith("Tỷ lệ hồ sơ trực tuyến (%)")              # then online
     by_title = {b.indicator_code: b for b in built.blocks()}
     codes = [b.indicator_code for b in built.blocks()]
+    assert len(codes) == len(blocks)
     seen = 0
-    for line in range(8, sheet.max_row + 1):
-        unit = names[sheet.cell(line, 2).value]
-        for index, code in enumerate(codes):
-            cells = [sheet.cell(line, 3 + 4 * index + k).value for k in range(4)]
+    for (sheet, column), code in zip(cells_of, codes):
+        for line in range(8, sheet.max_row + 1):
+            unit = names[sheet.cell(line, 2).value]
+            cells = [sheet.cell(line, column + k).value for k in range(4)]
             expected = mart.get((unit, code, by_title[code].measure_period))
             if expected is None:
                 assert cells == [None] * 4
@@ -319,14 +326,41 @@ def test_the_excel_annex_equals_the_mart(warehouse):
     assert seen == len(mart) == 54  # 8 communes × 6 targets + the district's 6
     ea_ktur_online = mart[(EA_KTUR, "ONLINE_DOSSIER_SHARE", "trailing_10d")]
     assert ea_ktur_online[:2] == (Decimal("29.9"), Decimal("34.9"))     # Phụ lục I: 29,9% → 34,9%
-    detail = list(workbook["Chi tiết"].iter_rows(values_only=True))
-    assert len(detail) == 1 + len(mart)
-    header = detail[0]
-    for values in detail[1:]:
+    detail = workbook["Chi tiết"]
+    header, *rows = list(detail.iter_rows(values_only=True))
+    assert len(rows) == len(mart)
+    # Vietnamese headers, no snake_case; the measure in words; dates as dates shown dd/mm/yyyy.
+    assert "Giá trị hiện tại" in header and "Mã đơn vị" in header and not any("_" in h for h in header)
+    measures = {text.measure_name(m): m for _u, _i, m in mart}
+    for values in rows:
         row = dict(zip(header, values))
-        assert (float(row["judged_value"]) if row["judged_value"] is not None else None) == \
-            (float(mart[(row["unit_code"], row["indicator_code"], row["measure_period"])][2])
-             if mart[(row["unit_code"], row["indicator_code"], row["measure_period"])][2] is not None else None)
+        key = (row["Mã đơn vị"], row["Mã chỉ số"], measures[row["Cách đo"]])
+        assert row["Giá trị hiện tại"] == (None if mart[key][2] is None else float(mart[key][2]))
+        assert row["Đánh giá"] == mart[key][3]
+    for column, (_name, _vi, _en, kind) in enumerate(campaign.DETAIL_COLUMNS, start=1):
+        if kind == "date":
+            dated = [detail.cell(line, column) for line in range(2, detail.max_row + 1)
+                     if detail.cell(line, column).value is not None]
+            assert dated and all(cell.is_date and cell.number_format == "dd/mm/yyyy" for cell in dated)
+
+
+def test_the_excel_annex_prints_on_a4_landscape(warehouse):
+    """Every sheet of the annex, read back with openpyxl: A4 landscape, fitted to one page wide, the
+    header rows repeated on each page, margins under 2 cm, page numbers."""
+    from openpyxl import load_workbook
+
+    due, = campaign.due_reports(DAY, warehouse)
+    workbook = load_workbook(io.BytesIO(campaign.excel_annex(campaign.build_campaign_report(due, warehouse))))
+    assert len(workbook.sheetnames) == 4
+    for sheet in workbook.worksheets:
+        setup = sheet.page_setup
+        assert (setup.orientation, str(setup.paperSize)) == ("landscape", "9"), sheet.title   # 9: A4
+        assert sheet.sheet_properties.pageSetUpPr.fitToPage and setup.fitToWidth == 1 and setup.fitToHeight == 0
+        assert max(sheet.page_margins.left, sheet.page_margins.right) <= 0.75
+        assert "&P" in sheet.oddFooter.center.text
+        assert sheet.print_title_rows == ("$6:$7" if sheet.title.startswith("Phụ lục") else "$1:$1")
+        if sheet.title.startswith("Phụ lục"):
+            assert sheet.print_title_cols == "$A:$B"
 
 
 # ----------------------------------------------------------------------------- exactly once
@@ -498,7 +532,11 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PROBE = """<script>
 window.addEventListener('load', function () {
   var images = Array.prototype.map.call(document.images, function (i) { return i.complete ? i.naturalWidth : -1; });
-  parent.postMessage(JSON.stringify({images: images, viewport: window.innerWidth,
+  // Tables scroll inside their box on a phone: a box wider inside than outside hides columns.
+  var hidden = Array.prototype.filter.call(document.querySelectorAll('.scroll'), function (box) {
+    return box.scrollWidth > box.clientWidth + 1; }).map(function (box) { return box.innerText.slice(0, 60); });
+  parent.postMessage(JSON.stringify({images: images, viewport: window.innerWidth, hidden: hidden,
+    innerWidth: window.innerWidth, scrollingWidth: document.scrollingElement.scrollWidth,
     scrollWidth: document.documentElement.scrollWidth, height: document.documentElement.scrollHeight,
     text: document.body.innerText}), '*');
 });
@@ -564,9 +602,18 @@ def test_both_reports_seen_in_chromium_at_phone_and_desktop_widths(warehouse, re
     periodic_page = write_rendered(rendered, ARTIFACTS / "periodic")
     printable = periodic_page.with_name(f"{due.file_stem()}.html")  # the attachment for printing
     assert printable.exists()
+    district = Recipient("h@x.vn", "UBND huyện Cư Kuin", Scope("district", DISTRICT))
+    district_page = write_rendered(render_daily(report.for_recipient(district), district), ARTIFACTS / "district")
+    province = Recipient("t@x.vn", "Văn phòng UBND tỉnh", Scope("province", PROVINCE))
+    province_page = write_rendered(render_daily(report.for_recipient(province), province), ARTIFACTS / "province")
+    heights = {}
     for page, name, must_read in (
             (daily_page, "daily-email", ("Tỷ lệ hồ sơ trực tuyến", "Khá", "Xếp hạng trong huyện", "7/8",
-                                         "có nguy cơ", "Điểm sáu nhóm chỉ số")),
+                                         "có nguy cơ", "Điểm sáu nhóm chỉ số", "Chủ nhật 24/11/2024 là ngày nghỉ",
+                                         "Vì sao điểm thay đổi", "không có hồ sơ")),
+            (district_page, "district-email", ("Tổng hợp theo chỉ tiêu", "Chưa đạt (đơn vị)",
+                                               "Tỷ lệ hồ sơ đúng hạn trong ngày")),
+            (province_page, "province-email", ("Điểm từng nhóm (% điểm tối đa)", "UBND tỉnh Đắk Lắk")),
             (periodic_page, "periodic-report", ("Báo cáo định kỳ 10 ngày (kỳ 1)", "Tỷ lệ hồ sơ trực tuyến",
                                                 "Phụ lục I", "xã Ea Ktur", "Đánh giá")),
             (printable, "periodic-report-printable", ("Phụ lục I", "Tỷ lệ hồ sơ thanh toán trực tuyến"))):
@@ -576,8 +623,18 @@ def test_both_reports_seen_in_chromium_at_phone_and_desktop_widths(warehouse, re
             for words in must_read:
                 assert words in probe["text"], f"{name} at {width}px lost {words!r}"
             assert probe["scrollWidth"] <= width, f"{name} is wider than {width}px: {probe['scrollWidth']}"
+            assert probe["scrollingWidth"] <= probe["innerWidth"]
+            if name.endswith("email"):
+                # No table of the nightly e-mail hides columns behind a scroll at 390 px (the day table did).
+                assert probe["hidden"] == [], f"{name} at {width}px scrolls inside: {probe['hidden']}"
+                assert not re.search(r"(?<![\d/])0/0(?![\d/])", probe["text"])
+                assert not re.search(r"(?<![\d/])1/1 ", probe["text"])
+                heights[(name, width)] = probe["height"]
             _check_screenshot(ARTIFACTS / f"{name}-{width}px.png", width)
-    print(f"\nreport screenshots and files: {ARTIFACTS}")
+    # The district's e-mail, once a 37-row all-red table 10,000 px tall on a phone, is a summary and the
+    # 10 largest gaps: not much longer than the commune's.
+    assert heights[("district-email", 390)] < 2 * heights[("daily-email", 390)]
+    print(f"\nreport screenshots and files: {ARTIFACTS}  heights: {heights}")
 
 
 def test_the_shipped_recipients_name_units_of_the_demo_world(report):
@@ -672,3 +729,142 @@ def test_the_campaign_charts_compare_units_on_one_scale(warehouse):
     images = campaign.draw_charts(built)
     assert set(images) == {"DOSSIER_ONLINE_PAYMENT.trailing_10d", "ONLINE_DOSSIER_SHARE.trailing_10d"}
     assert all(image.data.startswith(b"\x89PNG") for image in images.values())
+
+
+# ----------------------------------------------------------------------------- figures no leader can misread
+
+def test_the_days_on_time_figure_judges_what_the_day_decided(warehouse, report):
+    """mart_day_on_time against a calculation from the dossiers: each day, the dossiers that ended (on time
+    when on/before the effective due date with at most one supplement) and those that fell overdue while
+    open. It is not 100 by construction, and the e-mail shows the mart's figure."""
+    dossiers = query(warehouse, """select unit_code, ended_at, ended_date, effective_due_at, supplement_request_count,
+                                          overdue_from_date
+                                   from marts.fct_dossiers where is_received and unit_code = any(%s)""",
+                     ([DISTRICT, *COMMUNES],))
+    expected: dict[tuple[date, str], list[int]] = {}
+    for unit, ended_at, ended_date, due_at, supplements, overdue_from in dossiers:
+        if ended_at is not None:
+            on_time = due_at is None or (ended_at <= due_at and (supplements or 0) <= 1)
+            counts = expected.setdefault((ended_date, unit), [0, 0])
+            counts[0] += on_time
+            counts[1] += 1
+        if overdue_from is not None and (ended_date is None or ended_date > overdue_from):
+            expected.setdefault((overdue_from, unit), [0, 0])[1] += 1
+    expected = {key: tuple(v) for key, v in expected.items() if FIRST <= key[0] <= DAY}
+    mart = {(day, unit): (numerator, denominator) for day, unit, numerator, denominator in query(warehouse, """
+        select business_date, unit_code, numerator, denominator from marts.mart_day_on_time
+        where unit_code = any(%s)""", ([DISTRICT, *COMMUNES],))}
+    assert mart == expected
+    assert any(numerator < denominator for numerator, denominator in mart.values())
+    district = Recipient("h@x.vn", "UBND huyện Cư Kuin", Scope("district", DISTRICT))
+    html = render_daily(report.for_recipient(district), district).html
+    for (day, unit), (numerator, denominator) in mart.items():
+        if day == DAY:
+            row = re.search(rf'<tr data-unit="{unit}">(.*?)</tr>', html, re.S).group(1)
+            cell = re.search(r'data-indicator="DAY_ON_TIME">(.*?)</td>', row, re.S).group(1)
+            assert f"{text.number(Decimal(100 * numerator) / denominator)}</strong>" in cell
+            assert f">{numerator}/{denominator}<" in cell
+    assert ">0/0<" not in html and not re.search(r">0,00</strong>", html)   # never "0,00 (0/0)"
+
+
+def test_a_day_off_is_said_and_an_empty_day_is_no_zero(warehouse, report):
+    """24/11/2024 is a Sunday: the e-mail says so under the title; a unit without dossiers that day reads
+    '— không có hồ sơ'. A working day has no such notice; holidays and days off in lieu are named."""
+    from chiso.calendar import WorkingCalendar, day_off_reason
+
+    html = render_daily(report.for_recipient(COMMUNE), COMMUNE).html
+    notice = re.search(r'<p data-section="day-off"[^>]*>(.*?)</p>', html, re.S).group(1)
+    assert notice.startswith("Chủ nhật 24/11/2024 là ngày nghỉ của cơ quan hành chính nhà nước")
+    assert 'data-indicator="ONLINE_DOSSIER_SHARE">' in html
+    online = re.search(r'data-indicator="ONLINE_DOSSIER_SHARE">(.*?)</td>', html, re.S).group(1)
+    received = query(warehouse, "select count(*) from marts.fct_dossiers where unit_code = %s and received_date = %s "
+                                "and is_received", (EA_KTUR, DAY))[0][0]
+    if received == 0:
+        assert "không có hồ sơ" in online
+    friday = build_daily_report(date(2024, 11, 22), warehouse)
+    assert 'data-section="day-off"' not in render_daily(friday.for_recipient(COMMUNE), COMMUNE).html
+    calendar = WorkingCalendar.from_seeds()
+    assert day_off_reason(calendar.days[date(2024, 9, 2)]) == "Quốc khánh"
+    assert day_off_reason(calendar.days[date(2024, 11, 23)]) == "Thứ Bảy"
+    assert day_off_reason(calendar.days[date(2024, 5, 4)]) is None             # make-up Saturday: a working day
+    assert day_off_reason(calendar.days[date(2024, 11, 22)]) is None
+
+
+def test_one_line_per_unit_says_why_its_score_changed(warehouse):
+    """Each unit of the reader's ranking gets one line: the indicator whose score (year to date) moved
+    most since the previous day, by how many dossiers, computed here from fct_indicator_values."""
+    day = date(2024, 11, 22)
+    html = render_daily(build_daily_report(day, warehouse).for_recipient(COMMUNE), COMMUNE).html
+    rows = query(warehouse, """
+        select v.business_date, v.unit_code, v.indicator_code, v.score, v.numerator, v.denominator
+        from marts.fct_indicator_values as v
+        where v.period_type = 'year' and v.is_scored and v.business_date in (%s, %s) and v.unit_code = any(%s)""",
+                 (day, date(2024, 11, 21), COMMUNES))
+    today = {(u, i): (s, n, d) for b, u, i, s, n, d in rows if b == day}
+    before = {(u, i): (s, n, d) for b, u, i, s, n, d in rows if b != day}
+    lines = dict(re.findall(r'<li data-change-unit="([^"]+)"([^>]*)>', html))
+    assert set(lines) == set(COMMUNES)
+    changes = dict(query(warehouse, """select unit_code, change_since_previous_day from marts.fct_unit_scores
+                                       where business_date = %s and period_type = 'year'""", (day,)))
+    moved = 0
+    for unit in COMMUNES:
+        deltas = {i: (s - before.get((u, i), (0, 0, 0))[0], n - before.get((u, i), (0, 0, 0))[1],
+                      d - before.get((u, i), (0, 0, 0))[2]) for (u, i), (s, n, d) in today.items() if u == unit}
+        biggest = max(deltas.values(), key=lambda v: abs(v[0]))[0]
+        if biggest == 0 and changes[unit] == 0:
+            assert "data-change-indicator" not in lines[unit]
+            continue
+        indicator = re.search(r'data-change-indicator="([A-Z_]+)"', lines[unit]).group(1)
+        assert abs(deltas[indicator][0]) == abs(biggest)
+        assert f'data-change-items="{deltas[indicator][2]}"' in lines[unit]
+        sentence = re.search(rf'<li data-change-unit="{unit}"[^>]*>(.*?)</li>', html, re.S).group(1)
+        assert sentence.split(":")[0].startswith("xã ") and f"{text.signed(changes[unit])} điểm" in sentence
+        moved += 1
+    assert moved >= 4
+
+
+def test_province_and_district_mails_say_only_what_holds(warehouse, report):
+    """The province (alone in its warehouse) shows no '1/1' rank and no 'so với chỉ tiêu' chart caption
+    without group targets; no two bullets list the same units for the same test; the district's long
+    off-track table is a summary per target (the mart's counts) and the 10 largest gaps."""
+    province = Recipient("t@x.vn", "Văn phòng UBND tỉnh", Scope("province", PROVINCE))
+    html = render_daily(report.for_recipient(province), province).html
+    assert not re.search(r'data-figure="rank_[a-z]+">1/1<', html)
+    caption = re.search(r'data-figure="groups_chart_caption">([^<]*)<', html).group(1)
+    assert caption == "Điểm từng nhóm (% điểm tối đa)" and "so với chỉ tiêu" not in html.split("data-section")[0]
+    members = [re.sub(r"^\d+/\d+ \S+", "", m) for m in re.findall(r'<li data-list="[^"]+"[^>]*>([^<]*)</li>', html)]
+    assert members and len(members) == len(set(members))
+    district = Recipient("h@x.vn", "UBND huyện Cư Kuin", Scope("district", DISTRICT))
+    html = render_daily(report.for_recipient(district), district).html
+    off_track = query(warehouse, """select indicator_name_vi, measure_period, status_code, gap_items
+                                    from marts.mart_target_attainment
+                                    where business_date = %s and unit_code = any(%s)
+                                      and status_code in ('not_met', 'at_risk')""", (DAY, COMMUNES))
+    assert len(off_track) > 10
+    shown = re.findall(r'<tr data-target="[^"]+" data-target-unit="(?!000\.00\.27)', html)
+    assert len(shown) == 10
+    for name, measure in {(n, m) for n, m, _s, _g in off_track}:
+        row = re.search(rf'<tr data-summary-target="{re.escape(name)}\|{measure}">(.*?)</tr>', html, re.S).group(1)
+        of_it = [(s, g) for n, m, s, g in off_track if (n, m) == (name, measure)]
+        assert f'data-figure="not_met">{sum(s == "not_met" for s, _ in of_it)}<' in row
+        assert f'data-figure="at_risk">{sum(s == "at_risk" for s, _ in of_it)}<' in row
+    assert 'data-cut="off_track"' in html
+
+
+def test_chart_axes_repeat_no_date_and_use_decimal_commas():
+    """The trend chart's date axis labels each day once, whatever the span; score ticks read 60,5 and 62,
+    never 60.0 (the text's notation)."""
+    from datetime import timedelta
+
+    from chiso.reports import charts
+
+    for span in (3, 9, 16, 29, 45, 120, 400):
+        last = date(2024, 11, 24)
+        first = last - timedelta(days=span)
+        labels = [charts.date_tick_label(d, first, last) for d in charts.date_ticks(first, last)]
+        assert labels and len(labels) == len(set(labels)), span
+    for low, high in ((58.3, 76.1), (69.9, 70.6), (0, 100)):
+        ticks = charts.nice_ticks(low, high)
+        labels = [charts._tick_label(t, ticks) for t in ticks]
+        assert not any("." in label for label in labels) and len(set(labels)) == len(labels)
+    assert [charts._tick_label(t, [60.0, 60.5]) for t in (60.0, 60.5)] == ["60,0", "60,5"]

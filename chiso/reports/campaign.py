@@ -420,9 +420,48 @@ def _float(value) -> float | None:
     return None if value is None else float(value)
 
 
+# At most this many indicator blocks (4 columns each) per annex sheet: 2 + 12 columns print legibly on
+# an A4 landscape page; seed 002's 7 indicators in one sheet were 30 columns.
+ANNEX_BLOCKS_PER_SHEET = 3
+# The detail sheet: mart_target_attainment's columns a reader needs, with Vietnamese headers; the unit of
+# each (text, number, percent, date) decides its cell format.
+DETAIL_COLUMNS = (
+    ("target_id", "Mã chỉ tiêu", "Target", "text"), ("unit_code", "Mã đơn vị", "Unit code", "text"),
+    ("unit_name", "Đơn vị", "Unit", "text"), ("indicator_code", "Mã chỉ số", "Indicator code", "text"),
+    ("indicator_name_vi", "Chỉ số", "Indicator", "text"), ("measure_period", "Cách đo", "Measure", "measure"),
+    ("comparator", "So sánh", "Comparator", "comparator"), ("target_value", "Chỉ tiêu", "Target value", "number"),
+    ("baseline_date", "Ngày cơ sở", "Baseline day", "date"), ("baseline", "Giá trị cơ sở", "Baseline", "number"),
+    ("numerator", "Số đạt (tử số)", "Numerator", "number"), ("denominator", "Tổng số (mẫu số)", "Denominator", "number"),
+    ("judged_value", "Giá trị hiện tại", "Value now", "number"), ("judged_on", "Ngày đánh giá", "Judged on", "date"),
+    ("gap_items", "Thiếu (hồ sơ)", "Missing (dossiers)", "count"), ("deadline", "Hạn", "Deadline", "date"),
+    ("status_vi", "Đánh giá", "Status", "text"),
+)
+DATE_FORMAT = "dd/mm/yyyy"
+
+
+def print_setup(sheet, title_rows: str | None = None, title_columns: str | None = None) -> None:
+    """A4 landscape, fitted to the page's width (as many pages down as needed), narrow margins, the
+    header rows (and unit columns) repeated on every page, page numbers in the footer."""
+    from openpyxl.worksheet.page import PageMargins
+
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.page_margins = PageMargins(left=0.4, right=0.4, top=0.6, bottom=0.6, header=0.3, footer=0.3)
+    sheet.print_options.horizontalCentered = True
+    if title_rows:
+        sheet.print_title_rows = title_rows
+    if title_columns:
+        sheet.print_title_cols = title_columns
+    sheet.oddFooter.center.text = "Trang &P/&N"
+
+
 def excel_annex(report: CampaignReport, language: str = "vi") -> bytes:
     """The annex as the plans lay it out: one row per unit, per indicator four columns (value at
-    baseline, target, value now, status); a second sheet with every figure of every target."""
+    baseline, target, value now, status), at most ANNEX_BLOCKS_PER_SHEET indicators a sheet ("Phụ lục I",
+    "Phụ lục I (2)" …); a detail sheet with every target's figures. Every sheet prints on A4 landscape."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
     from openpyxl.utils import get_column_letter
@@ -430,13 +469,12 @@ def excel_annex(report: CampaignReport, language: str = "vi") -> bytes:
     words = text.labels(language)
     status_text = text.STATUS[language]
     workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = "Phụ lục I" if language == "vi" else "Annex I"
     thin = Side(style="thin", color="9FB3C8")
     border = Border(left=thin, right=thin, top=thin, bottom=thin)
     bold = Font(bold=True)
     header_fill = PatternFill("solid", fgColor="D9E2EC")
     centre = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    wrap = Alignment(vertical="top", wrap_text=True)
 
     blocks = [b for b in report.blocks()]
     units: list[str] = []
@@ -444,73 +482,93 @@ def excel_annex(report: CampaignReport, language: str = "vi") -> bytes:
         for row in block.rows:
             if row.unit_code not in units:
                 units.append(row.unit_code)
-    width = 2 + 4 * len(blocks)
-    sheet.cell(1, 1, words["annex"]).font = Font(bold=True, size=13)
-    sheet.cell(2, 1, f"{report.document_vi}")
-    sheet.cell(3, 1, " · ".join(filter(None, [report.due.title(language), report.due.period_label(language),
-                                              report.due.deadline_label(language)])))
-    sheet.cell(4, 1, words["annex_note"].format(day=", ".join(sorted({text.day(b.baseline_date) for b in blocks
-                                                                        if b.baseline_date})) or "—"))
-    top, sub = 6, 7
-    for column, label in ((1, words["stt"]), (2, words["unit"])):
-        sheet.cell(top, column, label)
-        sheet.merge_cells(start_row=top, start_column=column, end_row=sub, end_column=column)
-    for index, block in enumerate(blocks):
-        first = 3 + 4 * index
-        suffix = " (%)" if block.unit_of_measure == "percent" else ""
-        sheet.cell(top, first, f"{block.name_vi}{suffix} – {text.measure_name(block.measure_period, language)}")
-        sheet.merge_cells(start_row=top, start_column=first, end_row=top, end_column=first + 3)
-        baseline_day = f" {text.day(block.baseline_date)}" if block.baseline_date else ""
-        for offset, label in enumerate((words["baseline_short"] + baseline_day, words["target"],
-                                        f"{words['now']} {text.day(report.due.as_of)}", words["status"])):
-            sheet.cell(sub, first + offset, label)
-    for row_index in (top, sub):
-        for column in range(1, width + 1):
-            cell = sheet.cell(row_index, column)
-            cell.font, cell.fill, cell.alignment, cell.border = bold, header_fill, centre, border
     by_unit_block = {(row.unit_code, b.indicator_code, b.measure_period): row for b in blocks for row in b.rows}
-    for number, unit_code in enumerate(units, start=1):
-        line = sub + number
-        name = next(r.unit_name for r in report.rows if r.unit_code == unit_code)
-        sheet.cell(line, 1, number)
-        sheet.cell(line, 2, name)
-        for index, block in enumerate(blocks):
+    names = {r.unit_code: r.unit_name for r in report.rows}
+    base_title = "Phụ lục I" if language == "vi" else "Annex I"
+    pages = [blocks[i:i + ANNEX_BLOCKS_PER_SHEET] for i in range(0, len(blocks), ANNEX_BLOCKS_PER_SHEET)] or [[]]
+    for page_number, page in enumerate(pages, start=1):
+        sheet = workbook.active if page_number == 1 else workbook.create_sheet()
+        sheet.title = base_title if page_number == 1 else f"{base_title} ({page_number})"
+        width = 2 + 4 * len(page)
+        sheet.cell(1, 1, words["annex"]).font = Font(bold=True, size=13)
+        sheet.cell(2, 1, f"{report.document_vi}")
+        sheet.cell(3, 1, " · ".join(filter(None, [report.due.title(language), report.due.period_label(language),
+                                                  report.due.deadline_label(language)])))
+        sheet.cell(4, 1, words["annex_note"].format(day=", ".join(sorted({text.day(b.baseline_date) for b in blocks
+                                                                            if b.baseline_date})) or "—"))
+        top, sub = 6, 7
+        for column, label in ((1, words["stt"]), (2, words["unit"])):
+            sheet.cell(top, column, label)
+            sheet.merge_cells(start_row=top, start_column=column, end_row=sub, end_column=column)
+        for index, block in enumerate(page):
             first = 3 + 4 * index
-            row = by_unit_block.get((unit_code, block.indicator_code, block.measure_period))
-            if row is None:
-                continue
-            values = (_float(row.baseline), _float(row.target_value), _float(row.judged_value),
-                      status_text.get(row.status_code, row.status_vi))
-            for offset, value in enumerate(values):
-                cell = sheet.cell(line, first + offset, value)
-                if offset < 3:
-                    cell.number_format = "0.00"
-        for column in range(1, width + 1):
-            sheet.cell(line, column).border = border
-    sheet.column_dimensions["A"].width = 5
-    sheet.column_dimensions["B"].width = 24
-    for column in range(3, width + 1):
-        sheet.column_dimensions[get_column_letter(column)].width = 12
-    sheet.row_dimensions[top].height = 45
-    sheet.freeze_panes = sheet.cell(sub + 1, 3)
+            suffix = " (%)" if block.unit_of_measure == "percent" else ""
+            sheet.cell(top, first, f"{block.name_vi}{suffix} – {text.measure_name(block.measure_period, language)}")
+            sheet.merge_cells(start_row=top, start_column=first, end_row=top, end_column=first + 3)
+            baseline_day = f" {text.day(block.baseline_date)}" if block.baseline_date else ""
+            for offset, label in enumerate((words["baseline_short"] + baseline_day, words["target"],
+                                            f"{words['now']} {text.day(report.due.as_of)}", words["status"])):
+                sheet.cell(sub, first + offset, label)
+        for row_index in (top, sub):
+            for column in range(1, width + 1):
+                cell = sheet.cell(row_index, column)
+                cell.font, cell.fill, cell.alignment, cell.border = bold, header_fill, centre, border
+        for number, unit_code in enumerate(units, start=1):
+            line = sub + number
+            sheet.cell(line, 1, number)
+            sheet.cell(line, 2, names[unit_code]).alignment = wrap
+            for index, block in enumerate(page):
+                first = 3 + 4 * index
+                row = by_unit_block.get((unit_code, block.indicator_code, block.measure_period))
+                if row is None:
+                    continue
+                values = (_float(row.baseline), _float(row.target_value), _float(row.judged_value),
+                          status_text.get(row.status_code, row.status_vi))
+                for offset, value in enumerate(values):
+                    cell = sheet.cell(line, first + offset, value)
+                    if offset < 3:
+                        cell.number_format = "0.00"
+            for column in range(1, width + 1):
+                sheet.cell(line, column).border = border
+        sheet.column_dimensions["A"].width = 5
+        sheet.column_dimensions["B"].width = 24
+        for column in range(3, width + 1):
+            sheet.column_dimensions[get_column_letter(column)].width = 12
+        sheet.row_dimensions[top].height = 45
+        sheet.freeze_panes = sheet.cell(sub + 1, 3)
+        print_setup(sheet, f"{top}:{sub}", "A:B")
 
     detail = workbook.create_sheet("Chi tiết" if language == "vi" else "Detail")
-    columns = ("target_id", "unit_code", "unit_name", "indicator_code", "indicator_name_vi", "measure_period",
-               "comparator", "target_kind", "target_value", "target_rule_vi", "baseline_date", "baseline_value",
-               "baseline_from_data", "numerator", "denominator", "actual_value", "judged_on", "judged_value",
-               "is_final", "gap_points", "gap_items", "deadline", "status_code", "status_vi")
-    detail.append(list(columns))
+    detail.append([vi if language == "vi" else en for _name, vi, en, _kind in DETAIL_COLUMNS])
     for cell in detail[1]:
-        cell.font, cell.fill = bold, header_fill
+        cell.font, cell.fill, cell.alignment = bold, header_fill, centre
+    comparators = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "=": "="}
     for row in sorted(report.rows, key=lambda r: (r.target_id, r.unit_code)):
         values = []
-        for name in columns:
-            value = getattr(row, name)
+        for name, _vi, _en, kind in DETAIL_COLUMNS:
+            value = row.baseline if name == "baseline" else getattr(row, name)
+            if kind == "measure":
+                value = text.measure_name(value, language)
+            elif kind == "comparator":
+                value = comparators.get(value, value)
             values.append(float(value) if isinstance(value, Decimal) else value)
         detail.append(values)
-    detail.freeze_panes = "B2"
-    for column, name in enumerate(columns, start=1):
-        detail.column_dimensions[get_column_letter(column)].width = max(10, min(40, len(name) + 2))
+    for column, (name, _vi, _en, kind) in enumerate(DETAIL_COLUMNS, start=1):
+        letter = get_column_letter(column)
+        for cell in detail[letter][1:]:
+            if kind == "date":
+                cell.number_format = DATE_FORMAT
+            elif kind == "number":
+                cell.number_format = "0.00"
+            elif kind == "count":
+                cell.number_format = "0"
+            elif kind == "text":
+                cell.alignment = wrap
+        detail.column_dimensions[letter].width = {"unit_name": 22, "indicator_name_vi": 30, "status_vi": 12,
+                                                  "target_id": 16}.get(name, 12)
+    detail.row_dimensions[1].height = 32
+    detail.freeze_panes = "C2"
+    print_setup(detail, "1:1")
     workbook.properties.creator = "chiso"
     buffer = io.BytesIO()
     workbook.save(buffer)

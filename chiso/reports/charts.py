@@ -179,6 +179,12 @@ def date_ticks(first: date, last: date) -> list[date]:
     return [first + timedelta(days=n) for n in range(span + 1) if (first + timedelta(days=n)).day == 1]
 
 
+def date_tick_label(day: date, first: date, last: date) -> str:
+    """A date tick as the text writes dates: "24/11"; past three months, where ticks are months, "11/2024"
+    (a year's span would write "01/11" twice)."""
+    return f"{day:%d/%m}" if (last - first).days <= 92 else f"{day:%m/%Y}"
+
+
 # ----------------------------------------------------------------------------- the total score over time
 
 @dataclass(frozen=True)
@@ -231,7 +237,7 @@ def score_trend(points: list[tuple[date, Decimal]], peer_average: list[tuple[dat
     for day in date_ticks(layout.first, layout.last):
         x = layout.x(day)
         canvas.line([(x, layout.bottom), (x, layout.bottom + tick_length)], INK, 0.8)
-        canvas.text(x, layout.bottom + tick_length + 3, f"{day:%d/%m}", INK, 10, "mt")
+        canvas.text(x, layout.bottom + tick_length + 3, date_tick_label(day, layout.first, layout.last), INK, 10, "mt")
     canvas.vertical_text(12, (layout.top + layout.bottom) / 2, y_label, MUTED, 10)
     unit_line = [(layout.x(d), layout.y(float(v))) for d, v in points or []]
     average_line = [(layout.x(d), layout.y(float(v))) for d, v in peer_average or []]

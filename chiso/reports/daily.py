@@ -34,6 +34,7 @@ before 1/7/2025) CSV files in a ZIP, a third of the size:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import zipfile
 from collections import defaultdict
@@ -45,14 +46,19 @@ from pathlib import Path
 
 import jinja2
 
-from chiso.reports import charts, text
+from chiso.calendar import CalendarDay, day_off_reason
+from chiso.reports import charts, day_notes, text
 from chiso.reports.mail import Attachment, InlineImage, RenderedReport
 from chiso.reports.recipients import Recipient, Unit, ancestors, mailbox_for
 from chiso.warehouse import connect
 
 REPORT_CODE = "daily_indicators"
 # The day table shows the day's figures of these indicators for the units the 766 index scores.
-HEADLINE_INDICATORS = ("ON_TIME", "ONLINE_DOSSIER_SHARE")
+HEADLINE_INDICATORS = ("ONLINE_DOSSIER_SHARE",)
+# The day's on-time figure is DAY_ON_TIME (seed report_day_measures, marts.mart_day_on_time: dossiers
+# that ended or fell overdue that day), not ON_TIME's day value: ON_TIME counts a day's received
+# dossiers still open and not yet due as on time, so it read 100 for every unit by construction.
+DAY_MEASURES = ("DAY_ON_TIME",)
 TEMPLATES = Path(__file__).parent / "templates"
 TREND_DAYS = 30
 STATUS_ORDER = {"not_met": 0, "at_risk": 1, "no_data": 2, "met": 3}
@@ -62,7 +68,9 @@ STATUS_ORDER = {"not_met": 0, "at_risk": 1, "no_data": 2, "met": 3}
 RANKING_ROWS_MAX, RANKING_ENDS, RANKING_NEIGHBOURS = 40, 10, 3
 DAY_ROWS_MAX, DAY_ROWS_WORST = 40, 20
 LISTS_MAX = 10
-OFF_TRACK_MAX = 40
+# Off-track targets of other units: past this many, the body shows a summary per target and the
+# OFF_TRACK_MAX largest gaps (a district's 37 all-red rows made a 10,000 px e-mail); all in the attachment.
+OFF_TRACK_MAX = 10
 
 
 @dataclass(frozen=True)
@@ -134,10 +142,29 @@ class PeerList:
     member_unit_codes: list[str]
     sentence_vi: str
     comparator: str = "<"   # the list's test (reference.peer_lists): < or <= lists units below its threshold
+    indicator_code: str | None = None
+    threshold: Decimal | None = None
 
     @property
     def is_below(self) -> bool:
         return self.comparator in ("<", "<=")
+
+
+@dataclass(frozen=True)
+class ChangeReason:
+    """Why a unit's total (year to date) moved since the previous day: the indicator whose score moved
+    most, and by how many items (marts.fct_indicator_values, year period, day over day)."""
+    unit_code: str
+    change: Decimal | None
+    indicator_code: str
+    indicator_name_vi: str
+    indicator_name_en: str
+    item_kind: str            # what the indicator counts: dossier, procedure or feedback (its denominator)
+    score_delta: Decimal
+    numerator_delta: int
+    denominator_delta: int
+    rate_before: Decimal | None
+    rate_now: Decimal | None
 
 
 @dataclass
@@ -152,6 +179,9 @@ class DailyReport:
     targets: list[TargetStatus] = field(default_factory=list)
     peer_lists: list[PeerList] = field(default_factory=list)
     technical: dict = field(default_factory=dict)
+    calendar_day: CalendarDay | None = None                   # the business date in marts.dim_calendar
+    day_off_reasons: dict[str, str | None] = field(default_factory=dict)   # by language; None: working day
+    change_reasons: dict[str, ChangeReason] = field(default_factory=dict)
     # Shared by every recipient's view of the night: the province of each unit, and the attached
     # workbooks by content (a province's ~100 communes all attach the same ranking: built once).
     shared: dict = field(default_factory=dict, repr=False, compare=False)
@@ -162,15 +192,11 @@ class DailyReport:
         The work is proportional to the recipient's units, not to the country's: a commune's view
         looks its one row up (the 3,321 communes of a national night each scanned every unit)."""
         if not self.catalogue:
-            return DailyReport(self.business_date, self.indicators,
-                               [u for u in self.units if recipient.sees(u.unit_code)], self.catalogue, self.scores,
-                               self.trends, self.group_max, [t for t in self.targets if recipient.sees(t.unit_code)],
-                               self.peer_lists, self.technical, self.shared)
+            return dataclasses.replace(self, units=[u for u in self.units if recipient.sees(u.unit_code)],
+                                       targets=[t for t in self.targets if recipient.sees(t.unit_code)])
         visible = self.visible_units(recipient)
-        return DailyReport(self.business_date, self.indicators, self._rows_of("units", self.units, visible),
-                           self.catalogue, self.scores, self.trends, self.group_max,
-                           self._rows_of("targets", self.targets, visible), self.peer_lists, self.technical,
-                           self.shared)
+        return dataclasses.replace(self, units=self._rows_of("units", self.units, visible),
+                                   targets=self._rows_of("targets", self.targets, visible))
 
     def visible_units(self, recipient: Recipient) -> frozenset[str]:
         """recipient.units(catalogue), once a night per scope (a province's walks every unit's ancestors)."""
@@ -241,6 +267,9 @@ def build_daily_report(business_date: date, url: str | None = None) -> DailyRepo
             where v.business_date = %s and v.period_type = 'day' and v.indicator_code = any(%s)
             order by r.indicator_group desc, r.indicator_code
             """, (business_date, list(HEADLINE_INDICATORS))).fetchall()]
+        indicators = [IndicatorColumn(code, name, name_en or name) for code, name, name_en in conn.execute(
+            """select measure_code, name_vi, name_en from reference.report_day_measures
+               where measure_code = any(%s) order by measure_code""", (list(DAY_MEASURES),)).fetchall()] + indicators
         rows = conn.execute(
             """
             select u.unit_code, u.unit_name, v.indicator_code, v.numerator, v.denominator, v.rate
@@ -248,8 +277,13 @@ def build_daily_report(business_date: date, url: str | None = None) -> DailyRepo
             join marts.dim_units as u using (unit_code)
             where v.business_date = %s and v.period_type = 'day' and v.indicator_code = any(%s)
               and u.is_evaluated
-            order by u.unit_name, u.unit_code
-            """, (business_date, list(HEADLINE_INDICATORS))).fetchall()
+            union all
+            select u.unit_code, u.unit_name, m.measure_code, m.numerator, m.denominator, m.rate
+            from marts.mart_day_on_time as m
+            join marts.dim_units as u using (unit_code)
+            where m.business_date = %s and m.measure_code = any(%s) and u.is_evaluated
+            order by 2, 1
+            """, (business_date, list(HEADLINE_INDICATORS), business_date, list(DAY_MEASURES))).fetchall()
         catalogue = {code: Unit(code, name, kind, parent, evaluated) for code, name, kind, parent, evaluated in
                      conn.execute("select unit_code, unit_name, unit_kind, parent_unit_code, is_evaluated "
                                   "from marts.dim_units order by unit_code").fetchall()}
@@ -287,16 +321,72 @@ def build_daily_report(business_date: date, url: str | None = None) -> DailyRepo
             """, (business_date,)).fetchall()]
         peer_lists = [PeerList(*r) for r in conn.execute(
             """select lists.list_code, lists.peer_set_unit_code, lists.member_unit_codes, lists.sentence_vi,
-                      definition.comparator
+                      definition.comparator, definition.indicator_code, definition.threshold
                from marts.mart_peer_lists as lists join reference.peer_lists as definition using (list_code)
                where lists.business_date = %s order by lists.peer_set_unit_code, lists.list_code""",
             (business_date,)).fetchall()]
+        calendar_day, day_off = read_calendar_day(conn, business_date)
+        change_reasons = read_change_reasons(conn, business_date)
     units: dict[str, UnitRow] = {}
     for unit_code, unit_name, code, numerator, denominator, rate in rows:
         unit = units.setdefault(unit_code, UnitRow(unit_code, unit_name, {}))
         unit.values[code] = IndicatorValue(numerator, denominator, rate)
     return DailyReport(business_date, indicators, list(units.values()), catalogue, scores, dict(trends),
-                       group_max, targets, peer_lists)
+                       group_max, targets, peer_lists, calendar_day=calendar_day, day_off_reasons=day_off,
+                       change_reasons=change_reasons)
+
+
+def read_calendar_day(conn, business_date: date) -> tuple[CalendarDay | None, dict[str, str | None]]:
+    """The business date in marts.dim_calendar and, in each language, why it is not a working day (None
+    on a working day): the weekend and holiday policy of docs/calendar.md."""
+    row = conn.execute(
+        """select calendar_date, is_weekend, is_public_holiday, holiday_name_vi, is_compensatory_day_off,
+                  is_makeup_working_day, is_working_day, working_day_number, holiday_name_en, decision_reason_vi
+           from marts.dim_calendar where calendar_date = %s""", (business_date,)).fetchone()
+    if row is None:
+        return None, {}
+    day = CalendarDay(*row[:8])
+    return day, {language: day_off_reason(day, language, row[8], row[9]) for language in ("vi", "en")}
+
+
+def read_change_reasons(conn, business_date: date) -> dict[str, ChangeReason]:
+    """Per unit, the scored indicator whose score (year to date) moved most since the previous day, with
+    how many items its numerator and denominator gained: the line saying why the total changed. On
+    1 January the year starts again: no line."""
+    if business_date.month == 1 and business_date.day == 1:
+        return {}
+    rows = conn.execute(
+        """
+        select distinct on (today.unit_code)
+               today.unit_code, scores.change_since_previous_day, today.indicator_code, rules.name_vi,
+               rules.name_en, rules.denominator_definition,
+               today.score - coalesce(before.score, 0), today.numerator - coalesce(before.numerator, 0),
+               today.denominator - coalesce(before.denominator, 0), before.rate, today.rate
+        from marts.fct_indicator_values as today
+        join marts.fct_unit_scores as scores
+          on scores.unit_code = today.unit_code and scores.business_date = today.business_date
+         and scores.period_type = 'year'
+        join reference.rule_registry as rules
+          on rules.indicator_code = today.indicator_code and rules.rule_version = today.rule_version
+        left join marts.fct_indicator_values as before
+          on before.unit_code = today.unit_code and before.indicator_code = today.indicator_code
+         and before.period_type = 'year' and before.business_date = today.business_date - 1
+        where today.business_date = %s and today.period_type = 'year' and today.is_scored
+          and today.score is distinct from before.score
+        order by today.unit_code, abs(today.score - coalesce(before.score, 0)) desc nulls last, today.indicator_code
+        """, (business_date,)).fetchall()
+    return {r[0]: ChangeReason(r[0], r[1], r[2], r[3], r[4] or r[3], _item_kind(r[5]), r[6], int(r[7] or 0),
+                               int(r[8] or 0), r[9], r[10]) for r in rows if r[6] is not None}
+
+
+def _item_kind(denominator_definition: str | None) -> str:
+    """What an indicator counts, from its denominator's definition in the rule registry."""
+    words = (denominator_definition or "").lower()
+    if words.startswith("procedures") or words.startswith("public procedures"):
+        return "procedure"
+    if words.startswith("pakn"):
+        return "feedback"
+    return "dossier"
 
 
 def add_technical_facts(report: DailyReport, url: str | None = None) -> None:
@@ -451,8 +541,9 @@ def view(report: DailyReport, recipient: Recipient) -> dict:
                                     t.target_id))
     off_track = [t for t in targets if t.status_code in ("not_met", "at_risk")]
     focus_ancestors = {focus_unit.parent} if focus_unit and focus_unit.parent else set()
-    all_lists = [p for p in report.peer_lists
-                 if p.peer_set_unit_code in visible or p.peer_set_unit_code in focus_ancestors]
+    all_lists = distinct_lists([p for p in report.peer_lists
+                                if p.peer_set_unit_code in visible or p.peer_set_unit_code in focus_ancestors],
+                               [focus, *focus_ancestors])
     peers, rank_by = peer_units(report, recipient, focus)
     all_peer_rows = sorted(((u, report.scores[u]) for u in peers),
                            key=lambda item: (_rank(item[1], rank_by)[0] or 10**6, item[0]))
@@ -469,7 +560,66 @@ def view(report: DailyReport, recipient: Recipient) -> dict:
         "rank": _rank, "off_track_max": OFF_TRACK_MAX,
         "footer_lines": text.footer_lines(language, recipient, None),
         **shown,   # peer_rows, peer_gaps, day_units, day_pooled, peer_lists, cuts, attachment
+        **day_context(report, language, focus, shown["peer_rows"]),
+        **off_track_context([t for t in off_track if t.unit_code != (focus or "")], language),
     }
+
+
+@dataclass(frozen=True)
+class OffTrackSummary:
+    """One target of the plans across the units off track on it: how many not met, at risk, and the
+    dossiers missing in all."""
+    indicator_name_vi: str
+    measure_period: str
+    not_met: int
+    at_risk: int
+    gap_items: int | None
+
+
+def off_track_context(others: list[TargetStatus], language: str) -> dict:
+    """The other units' off-track targets as the body shows them: all of them when few; else a summary
+    per target (indicator and measure) and the OFF_TRACK_MAX with the largest gap in dossiers (not met
+    before at risk)."""
+    said = text.OFF_TRACK_SUMMARY_WORDS.get(language, text.OFF_TRACK_SUMMARY_WORDS["vi"])
+    if len(others) <= OFF_TRACK_MAX:
+        return {"off_track_shown": others, "off_track_summary": [], "summary_words": said}
+    worst = sorted(others, key=lambda t: (STATUS_ORDER.get(t.status_code, 9), -(t.gap_items or 0), t.unit_name,
+                                          t.target_id))[:OFF_TRACK_MAX]
+    groups: dict[tuple[str, str], list[TargetStatus]] = defaultdict(list)
+    for t in others:
+        groups[(t.indicator_name_vi, t.measure_period)].append(t)
+    summary = [OffTrackSummary(name, measure, sum(t.status_code == "not_met" for t in rows),
+                               sum(t.status_code == "at_risk" for t in rows),
+                               sum(t.gap_items for t in rows if t.gap_items is not None)
+                               if any(t.gap_items is not None for t in rows) else None)
+               for (name, measure), rows in groups.items()]
+    summary.sort(key=lambda s: (-(s.not_met + s.at_risk), s.indicator_name_vi))
+    return {"off_track_shown": worst, "off_track_summary": summary, "summary_words": said}
+
+
+def day_context(report: DailyReport, language: str, focus: str | None, peer_rows: list) -> dict:
+    """The day itself: the day-off notice (None on a working day) and why each unit's score moved (the
+    reader's unit first, then the units of its peers' table as shown)."""
+    units = list(dict.fromkeys(([focus] if focus else []) + [code for code, _score in peer_rows]))
+    return {"day_off": day_notes.day_off_notice(report, language),
+            "change_lines": day_notes.change_lines(report, units, language),
+            "day_words": day_notes.words(language)}
+
+
+def distinct_lists(lists: list[PeerList], own_sets: list) -> list[PeerList]:
+    """One bullet per list of units: two plans' lists with the same test (indicator, comparator,
+    threshold) naming the same units (a district's communes and its province's, when the province has
+    one district) are one list for the reader. The one of the nearest of ``own_sets`` (the reader's
+    unit, then its parent) is kept."""
+    nearness = {code: index for index, code in enumerate(own_sets)}
+    def key(p: PeerList):
+        return (p.indicator_code, p.comparator, p.threshold, frozenset(p.member_unit_codes or ()))
+    preferred = {}
+    for p in sorted(lists, key=lambda p: nearness.get(p.peer_set_unit_code, len(own_sets))):
+        if p.indicator_code is None:
+            continue
+        preferred.setdefault(key(p), p)
+    return [p for p in lists if p.indicator_code is None or preferred[key(p)] is p]
 
 
 def cut_long_tables(report: DailyReport, recipient: Recipient, focus_unit: Unit | None, all_peer_rows: list,

@@ -50,6 +50,7 @@ LABELS = {
         "rank_district": "trong huyện",
         "rank_province": "trong tỉnh",
         "rank_kind": "cùng loại trong tỉnh",
+        "rank_among_provinces": "giữa các tỉnh",
         "groups": "Điểm sáu nhóm chỉ số",
         "group": "Nhóm chỉ số",
         "score": "Điểm",
@@ -73,10 +74,13 @@ LABELS = {
         "peers_of": "Các đơn vị cùng nhóm so sánh",
         "trend_chart": "Tổng điểm 30 ngày gần nhất",
         "groups_chart": "Điểm từng nhóm so với chỉ tiêu (% điểm tối đa)",
+        "groups_chart_plain": "Điểm từng nhóm (% điểm tối đa)",
         "day_table": "Chỉ số trong ngày",
         "period_year": "từ {start} đến hết {end}",
         "period_day": "ngày {day}",
-        "day_table_note": "Hồ sơ tiếp nhận trong ngày; mỗi ô ghi tỷ lệ (%) và số hồ sơ (đạt/tổng).",
+        "day_table_note": "Đúng hạn: hồ sơ kết thúc trong ngày và hồ sơ đến hạn trong ngày mà chưa giải quyết "
+                          "xong; trực tuyến: hồ sơ tiếp nhận trong ngày. Mỗi ô ghi tỷ lệ (%) và số hồ sơ "
+                          "(đạt/tổng).",
         "footer": "Thư tự động từ hệ thống chiso; số liệu đã qua kiểm tra chất lượng trước khi gửi.",
         "footer_sender": "Người gửi: hệ thống báo cáo chiso (nhóm kỹ thuật dữ liệu){address}.",
         "footer_why": "Thư gửi tới {name} ({email}) vì địa chỉ này có trong danh sách nhận báo cáo.",
@@ -146,6 +150,7 @@ LABELS = {
         "rank_district": "in the district",
         "rank_province": "in the province",
         "rank_kind": "among units of its kind",
+        "rank_among_provinces": "among provinces",
         "groups": "The six groups",
         "group": "Group",
         "score": "Score",
@@ -169,10 +174,12 @@ LABELS = {
         "peers_of": "Units compared",
         "trend_chart": "Total score, last 30 days",
         "groups_chart": "Each group against its target (% of max)",
+        "groups_chart_plain": "Each group (% of max)",
         "day_table": "The day's indicators",
         "period_year": "{start} to the end of {end}",
         "period_day": "{day}",
-        "day_table_note": "Dossiers received on the day; each cell: rate (%) and dossiers (met/total).",
+        "day_table_note": "On time: dossiers that ended on the day and those that fell due on it unfinished; "
+                          "online: dossiers received on the day. Each cell: rate (%) and dossiers (met/total).",
         "footer": "Automatic message from chiso; the figures passed the quality gate before sending.",
         "footer_sender": "Sent by the chiso reporting system (data engineering team){address}.",
         "footer_why": "Sent to {name} ({email}) because this address is on the report recipients list.",
@@ -307,3 +314,16 @@ def measure_name(measure: str, language: str = "vi") -> str:
 def short_unit_name(name: str) -> str:
     """'UBND xã Ea Ktur' → 'xã Ea Ktur' (the plans' lists drop the prefix)."""
     return name.removeprefix("UBND ").strip()
+
+
+# The summary of a long off-track table (chiso.reports.daily.off_track_context).
+OFF_TRACK_SUMMARY_WORDS = {
+    "vi": {"off_track_summary": "Tổng hợp theo chỉ tiêu (số đơn vị chưa đạt, có nguy cơ và số hồ sơ còn thiếu); "
+                                "bảng tiếp theo nêu {shown} chỉ tiêu thiếu nhiều hồ sơ nhất.",
+           "target_col": "Nội dung", "not_met": "Chưa đạt (đơn vị)", "at_risk": "Có nguy cơ (đơn vị)",
+           "gap_items": "Thiếu (hồ sơ)"},
+    "en": {"off_track_summary": "Summary per target (units not met, at risk, and dossiers missing); the next "
+                                "table lists the {shown} targets missing the most dossiers.",
+           "target_col": "Indicator", "not_met": "Not met (units)", "at_risk": "At risk (units)",
+           "gap_items": "Missing (dossiers)"},
+}
