@@ -139,7 +139,7 @@ def ensure_group_role(conn) -> None:
             if not exists (select from pg_roles where rolname = {role_text}) then
                 create role {role} nologin;
             end if;
-        exception when duplicate_object then null;  -- created concurrently
+        exception when duplicate_object or unique_violation then null;  -- created concurrently
         end $$""").format(role_text=sql.Literal(BI_ROLE), role=sql.Identifier(BI_ROLE)))
 
 
@@ -153,7 +153,7 @@ def ensure_login(conn, login: Login, password: str | None, update_existing: bool
         conn.execute(sql.SQL("""
             do $$ begin
                 create role {role} nologin;
-            exception when duplicate_object then null;  -- created concurrently (another database)
+            exception when duplicate_object or unique_violation then null;  -- created concurrently (another database)
             end $$""").format(role=role))
     options = sql.SQL("nosuperuser nocreatedb nocreaterole noreplication nobypassrls inherit connection limit {}") \
         .format(sql.Literal(login.connection_limit))
