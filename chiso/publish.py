@@ -26,8 +26,10 @@ dbt keeps building into ``marts``, whose incremental state (docs/engine-incremen
 touched. Every changed table is analysed before the commit, so that the first dashboard query of the
 day is planned on real statistics.
 
-``chiso_bi`` is created if missing, NOLOGIN (grant it to the login roles of Metabase and analysts),
-with USAGE and SELECT on ``reporting`` only.
+``chiso_bi`` is created if missing, NOLOGIN, with USAGE and SELECT on ``reporting`` only; the BI logins
+(national and one per province) are its members, and the publication renews the row-level security that
+keeps a province's login to its province's units, in the same transaction (chiso.bi_access). Views are
+created ``security_invoker`` so that the policies hold through them.
 """
 
 from __future__ import annotations
@@ -36,9 +38,11 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import date
+from graphlib import TopologicalSorter
 
 from psycopg import sql
 
+from chiso.bi_access import BI_ROLE, SCOPE_TABLE, apply_row_security, ensure_group_role
 from chiso.warehouse import OPS_SCHEMA, connect, ensure_schema
 
 log = logging.getLogger(__name__)
@@ -48,7 +52,6 @@ REPORTING_SCHEMA = "reporting"
 # Schemas of the copy-and-swap publication of earlier versions: dropped if a warehouse still has them.
 NEXT_SCHEMA = "reporting_next"
 OLD_SCHEMA = "reporting_old"
-BI_ROLE = "chiso_bi"
 STATUS_TABLE = "publication_status"
 BUILT_AT = "built_at"  # when the dbt build wrote the row (the incremental marts; macro engine_built_at)
 
@@ -73,13 +76,7 @@ def _relations(conn, schema: str = SOURCE_SCHEMA) -> dict[str, str]:
 
 
 def ensure_bi_role(conn) -> None:
-    conn.execute(sql.SQL("""
-        do $$ begin
-            if not exists (select from pg_roles where rolname = {role_text}) then
-                create role {role} nologin;
-            end if;
-        exception when duplicate_object then null;  -- created concurrently
-        end $$""").format(role_text=sql.Literal(BI_ROLE), role=sql.Identifier(BI_ROLE)))
+    ensure_group_role(conn)
 
 
 def _copy_comments(conn, relation: str) -> None:
@@ -198,15 +195,34 @@ def _never_analysed(conn, relation: str) -> bool:
 
 
 def _publish_view(conn, relation: str) -> None:
-    """The mart's view, reading reporting's copies instead of the marts (its definition, re-pointed)."""
+    """The mart's view, reading reporting's copies instead of the marts (its definition, re-pointed).
+    security_invoker: the view reads its tables as the role that queries it, so the tables' row-level
+    security (chiso.bi_access) applies through it; a plain view would read them as its owner."""
     (definition,) = conn.execute("select pg_get_viewdef(%s::regclass)",
                                  (f"{SOURCE_SCHEMA}.{relation}",)).fetchone()
     definition = definition.replace(f"{SOURCE_SCHEMA}.", f"{REPORTING_SCHEMA}.")
     target = sql.Identifier(REPORTING_SCHEMA, relation)
     if _relations_kind(conn, relation) == "table":
         conn.execute(sql.SQL("drop table {} cascade").format(target))
-    conn.execute(sql.SQL("drop view if exists {}").format(target))
-    conn.execute(sql.SQL("create view {} as ").format(target) + sql.SQL(definition))
+    conn.execute(sql.SQL("drop view if exists {} cascade").format(target))
+    conn.execute(sql.SQL("create view {} with (security_invoker = true) as ").format(target) + sql.SQL(definition))
+
+
+def _views_in_dependency_order(conn, views: list[str]) -> list[str]:
+    """The marts' views, each after the views it reads (a view of a view is created after it)."""
+    edges = conn.execute(
+        """select distinct dependent.relname, used.relname
+           from pg_rewrite r join pg_class dependent on dependent.oid = r.ev_class
+           join pg_namespace n on n.oid = dependent.relnamespace
+           join pg_depend d on d.classid = 'pg_rewrite'::regclass and d.objid = r.oid
+           join pg_class used on used.oid = d.refobjid
+           where n.nspname = %s and used.relnamespace = n.oid and used.oid <> dependent.oid
+             and used.relkind = 'v'""", (SOURCE_SCHEMA,)).fetchall()
+    graph: dict[str, set[str]] = {view: set() for view in views}
+    for dependent, used in edges:
+        if dependent in graph and used in graph:
+            graph[dependent].add(used)
+    return list(TopologicalSorter(graph).static_order())
 
 
 def publish(business_date: date, warnings: list[dict] | None = None, url: str | None = None) -> Publication:
@@ -222,7 +238,7 @@ def publish(business_date: date, warnings: list[dict] | None = None, url: str | 
         conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(REPORTING_SCHEMA)))
         marts = _relations(conn)
         # Relations the marts no longer have (a model removed by a release) leave reporting too.
-        for gone in set(_relations(conn, REPORTING_SCHEMA)) - set(marts) - {STATUS_TABLE}:
+        for gone in set(_relations(conn, REPORTING_SCHEMA)) - set(marts) - {STATUS_TABLE, SCOPE_TABLE}:
             kind = sql.SQL("view" if _relations_kind(conn, gone) == "view" else "table")
             conn.execute(sql.SQL("drop {} if exists {} cascade").format(kind, sql.Identifier(REPORTING_SCHEMA, gone)))
         written = {}
@@ -231,10 +247,12 @@ def publish(business_date: date, warnings: list[dict] | None = None, url: str | 
             _copy_comments(conn, relation)
             if written[relation] or _never_analysed(conn, relation):
                 conn.execute(sql.SQL("analyze {}").format(sql.Identifier(REPORTING_SCHEMA, relation)))
-        for relation in [name for name, kind in marts.items() if kind == "view"]:
+        for relation in _views_in_dependency_order(conn, [name for name, kind in marts.items() if kind == "view"]):
             _publish_view(conn, relation)
             _copy_comments(conn, relation)
         _record_status(conn, business_date, warnings)
+        # Row-level security per province, renewed from the day's dim_units before anyone sees the day.
+        scoped = apply_row_security(conn)
         conn.execute(sql.SQL("grant usage on schema {} to {}").format(
             sql.Identifier(REPORTING_SCHEMA), sql.Identifier(BI_ROLE)))
         conn.execute(sql.SQL("grant select on all tables in schema {} to {}").format(
@@ -251,8 +269,9 @@ def publish(business_date: date, warnings: list[dict] | None = None, url: str | 
         conn.execute(
             f"insert into {OPS_SCHEMA}.reporting_publications (business_date, relations, warnings) values (%s, %s, %s)",
             (business_date, len(marts), json.dumps(warnings, ensure_ascii=False)))
-    log.info("Published %d marts of %s to %s (%s rows written)%s", len(marts), business_date, REPORTING_SCHEMA,
-             f"{sum(written.values()):,}", f" with {len(warnings)} warning(s)" if warnings else "")
+    log.info("Published %d marts of %s to %s (%s rows written; %d tables with unit rows under row-level security)%s",
+             len(marts), business_date, REPORTING_SCHEMA, f"{sum(written.values()):,}", len(scoped),
+             f" with {len(warnings)} warning(s)" if warnings else "")
     return Publication(business_date, list(marts), warnings, written)
 
 

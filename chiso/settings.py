@@ -98,6 +98,15 @@ SETTINGS: dict[str, Setting] = {
         Setting("CHISO_REPORT_HOLD_NOTICE",
                 "What report recipients get when a day's gate or task fails: none (nothing) or notice (once a "
                 "day, the short notice 'Số liệu hôm nay đang được kiểm tra').", "none"),
+        Setting("CHISO_BI_SECRETS_DIR",
+                "Folder of the BI logins' passwords, one file per login named after the role (chiso_bi_national, "
+                "chiso_bi_ph15, ...), as Docker or Kubernetes secrets mount them; read by python -m chiso.bi_access "
+                "setup and by publication (which sets the password of a login it creates). No file: no password."),
+        Setting("CHISO_BI_NATIONAL_PASSWORD",
+                "Password of the national BI login when CHISO_BI_SECRETS_DIR has no file for it."),
+        Setting("CHISO_BI_ROLE_PREFIX",
+                "Prefix of the BI logins' role names: <prefix>national and <prefix>p<province portal code>.",
+                "chiso_bi_"),
         # The simulator's own settings (it plays the portal, so it is configured apart).
         Setting("CHISO_SIMULATOR_TOKEN", "Token the portal simulator requires in X-Api-Token.",
                 "demo-token"),

@@ -24,3 +24,18 @@ def test_every_setting_is_documented_in_the_readme():
 
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (REPO_ROOT / ".ci" / "run").read_text()
+
+
+def test_docs_bi_names_every_column_of_every_semantic_view():
+    import yaml
+
+    page = (REPO_ROOT / "docs" / "bi.md").read_text(encoding="utf-8")
+    models = yaml.safe_load((REPO_ROOT / "dbt_project" / "models" / "marts" / "bi" / "_bi__models.yml")
+                            .read_text(encoding="utf-8"))["models"]
+    assert models
+    for model in models:
+        section = page.split(f"#### `reporting.{model['name']}`", 1)
+        assert len(section) == 2, f"docs/bi.md has no section for reporting.{model['name']}"
+        body = section[1].split("####", 1)[0]
+        missing = [c["name"] for c in model["columns"] if f"| `{c['name']}` |" not in body]
+        assert missing == [], f"docs/bi.md's reporting.{model['name']} lacks {missing}"

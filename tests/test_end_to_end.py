@@ -54,7 +54,9 @@ AUDIT_TABLES = {"ops.gate_runs", "intermediate.int_engine_watermarks", "ops.vali
                 "intermediate.int_indicator_delta_changes",
                 "intermediate.int_engine_changed_periods", "intermediate.int_plan_metric_previous_events",
                 "intermediate.int_plan_procedure_first_day_changes", "intermediate.int_plan_metric_delta_changes",
-                "intermediate.int_plan_metric_changed_periods"}
+                "intermediate.int_plan_metric_changed_periods",
+                # The pipeline-health view's table counts those runs and publications (docs/bi.md).
+                "marts.pipeline_health", "reporting.pipeline_health"}
 GATE_LAYERS = 3  # raw, staging, marts: one ops.gate_runs row each per run
 
 
