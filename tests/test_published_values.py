@@ -240,7 +240,7 @@ def test_the_nightly_email_says_what_was_restated(warehouse):
     published = kept_versions(url, LATE_UNIT, late_day)
     (_, num_before, den_before, _), (_, num_now, den_now, rate_now) = published
     day_text = f"{late_day:%d/%m/%Y}"
-    expected = (f"ngày {day_text} của xã", f"{day_text}: đã báo cáo", f"({num_before}/{den_before})",
+    expected = (f"ngày {day_text} của xã", ": đã báo cáo", f"({num_before}/{den_before}), nay",
                 f"nay {str(rate_now.quantize(Decimal('0.01'))).replace('.', ',')} ({num_now}/{den_now})",
                 "do 1 hồ sơ tiếp nhận muộn")
     assert all(part in text for part in expected), (expected, text)
