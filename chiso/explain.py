@@ -2,9 +2,11 @@
 
     python -m chiso.explain --unit 000.37.27.H15 --indicator ON_TIME --as-of 2024-11-14 [--period month]
         [--population received_or_processed_in_period] [--outside-numerator-only] [--csv FILE]
+        [--as-published PUBLICATION_ID|YYYY-MM-DD]
 
 Runs the dbt macro explain_indicator against CHISO_WAREHOUSE_URL and prints one line per dossier of the
-value's population (in the numerator or not, since when, due and end dates).
+value's population (in the numerator or not, since when, due and end dates). With --as-published, the
+dossiers as they were known at that publication (chiso.as_published; docs/publication.md "As published").
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import date
 
 import psycopg
 
+from chiso.as_published import explain_as_published, resolve_publication
 from chiso.rule_populations import RECEIVED_IN_PERIOD, RECEIVED_OR_PROCESSED
 from chiso.transform import compile_inline
 from chiso.warehouse import warehouse_url
@@ -33,7 +36,8 @@ def _literal(value: str, what: str) -> str:
 
 
 def explain(unit_code: str, indicator_code: str, as_of: date, period_type: str = "year",
-            url: str | None = None, population: str = RECEIVED_IN_PERIOD) -> tuple[list[str], list[tuple]]:
+            url: str | None = None, population: str = RECEIVED_IN_PERIOD,
+            as_published: str | None = None) -> tuple[list[str], list[tuple]]:
     if period_type not in PERIODS:
         raise ValueError(f"period must be one of {', '.join(PERIODS)}, got {period_type!r}")
     if population not in POPULATIONS:
@@ -45,7 +49,14 @@ def explain(unit_code: str, indicator_code: str, as_of: date, period_type: str =
         population), url)
     with psycopg.connect(url or warehouse_url()) as conn:
         cursor = conn.execute(sql)
-        return [column.name for column in cursor.description], cursor.fetchall()
+        current = [column.name for column in cursor.description], cursor.fetchall()
+    if as_published is None:
+        return current
+    if population != RECEIVED_IN_PERIOD:
+        raise ValueError("--as-published explains the published values, whose population is the active one")
+    _publication_id, _day, published_at = resolve_publication(as_published, url or warehouse_url())
+    return explain_as_published(unit_code, indicator_code, as_of, period_type, current, published_at,
+                                url or warehouse_url())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,14 +70,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outside-numerator-only", action="store_true",
                         help="only the dossiers that keep the value below 100%% (late, offline…)")
     parser.add_argument("--csv", help="write the rows to this CSV file instead of the terminal")
+    parser.add_argument("--as-published", metavar="PUBLICATION",
+                        help="the dossiers as known at this publication (its id, or a business date: that day's "
+                             "first publication), with when each was first loaded and whether it changed since")
     args = parser.parse_args(argv)
-    columns, rows = explain(args.unit, args.indicator, args.as_of, args.period, population=args.population)
+    try:
+        columns, rows = explain(args.unit, args.indicator, args.as_of, args.period, population=args.population,
+                                as_published=args.as_published)
+    except ValueError as exc:
+        parser.error(str(exc))
     # A sum, not a count: a DOSSIER_RECEIVING_SATISFACTION dossier both overdue and dissatisfied adds -1.
-    numerator = sum(row[columns.index("numerator_contribution")] for row in rows)
-    print(f"{args.indicator} of {args.unit}, {args.period} as of {args.as_of}: {numerator}/{len(rows)} dossiers",
+    numerator = sum(row[columns.index("numerator_contribution")] or 0 for row in rows)
+    changed = sum(1 for row in rows if args.as_published and row[columns.index("changed_since_publication")])
+    when = f" as published ({args.as_published})" if args.as_published else ""
+    print(f"{args.indicator} of {args.unit}, {args.period} as of {args.as_of}{when}: {numerator}/{len(rows)} dossiers"
+          + (f" ({changed} changed since: their contribution then is not derived again, left empty)" if changed else ""),
           file=sys.stderr)
     if args.outside_numerator_only:
-        rows = [row for row in rows if not row[columns.index("in_numerator")]]
+        rows = [row for row in rows if row[columns.index("in_numerator")] is False]
     out = open(args.csv, "w", newline="", encoding="utf-8") if args.csv else sys.stdout
     writer = csv.writer(out)
     writer.writerow(columns)

@@ -42,6 +42,7 @@ from graphlib import TopologicalSorter
 
 from psycopg import sql
 
+from chiso import published_values
 from chiso.bi_access import BI_ROLE, SCOPE_TABLE, apply_row_security, ensure_group_role
 from chiso.warehouse import OPS_SCHEMA, connect, ensure_schema
 
@@ -62,6 +63,9 @@ class Publication:
     relations: list[str]
     warnings: list[dict]
     rows_written: dict[str, int] = field(default_factory=dict)  # per table: rows inserted into reporting
+    publication_id: int | None = None
+    # The figures kept as published (new or changed values and scores; chiso.published_values).
+    figures_kept: published_values.Recorded | None = None
 
 
 def _relations(conn, schema: str = SOURCE_SCHEMA) -> dict[str, str]:
@@ -237,8 +241,16 @@ def publish(business_date: date, warnings: list[dict] | None = None, url: str | 
             conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(leftover)))
         conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(REPORTING_SCHEMA)))
         marts = _relations(conn)
+        (publication_id,) = conn.execute(
+            f"insert into {OPS_SCHEMA}.reporting_publications (business_date, relations, warnings) "
+            "values (%s, %s, %s) returning publication_id",
+            (business_date, len(marts), json.dumps(warnings, ensure_ascii=False))).fetchone()
+        # Before the marts' rows reach reporting, keep what this publication makes public that differs
+        # from what was published before (docs/publication.md, "As published").
+        figures_kept = published_values.record(conn, publication_id, business_date)
         # Relations the marts no longer have (a model removed by a release) leave reporting too.
-        for gone in set(_relations(conn, REPORTING_SCHEMA)) - set(marts) - {STATUS_TABLE, SCOPE_TABLE}:
+        kept = {STATUS_TABLE, SCOPE_TABLE, *published_values.REPORTING_VIEWS}
+        for gone in set(_relations(conn, REPORTING_SCHEMA)) - set(marts) - kept:
             kind = sql.SQL("view" if _relations_kind(conn, gone) == "view" else "table")
             conn.execute(sql.SQL("drop {} if exists {} cascade").format(kind, sql.Identifier(REPORTING_SCHEMA, gone)))
         written = {}
@@ -250,6 +262,7 @@ def publish(business_date: date, warnings: list[dict] | None = None, url: str | 
         for relation in _views_in_dependency_order(conn, [name for name, kind in marts.items() if kind == "view"]):
             _publish_view(conn, relation)
             _copy_comments(conn, relation)
+        published_values.create_reporting_views(conn)
         _record_status(conn, business_date, warnings)
         # Row-level security per province, renewed from the day's dim_units before anyone sees the day.
         scoped = apply_row_security(conn)
@@ -266,13 +279,10 @@ def publish(business_date: date, warnings: list[dict] | None = None, url: str | 
                     end if;
                 end $$""").format(name=sql.Literal(schema), schema=sql.Identifier(schema),
                                   role=sql.Identifier(BI_ROLE)))
-        conn.execute(
-            f"insert into {OPS_SCHEMA}.reporting_publications (business_date, relations, warnings) values (%s, %s, %s)",
-            (business_date, len(marts), json.dumps(warnings, ensure_ascii=False)))
     log.info("Published %d marts of %s to %s (%s rows written; %d tables with unit rows under row-level security)%s",
              len(marts), business_date, REPORTING_SCHEMA, f"{sum(written.values()):,}", len(scoped),
              f" with {len(warnings)} warning(s)" if warnings else "")
-    return Publication(business_date, list(marts), warnings, written)
+    return Publication(business_date, list(marts), warnings, written, publication_id, figures_kept)
 
 
 def _record_status(conn, business_date: date, warnings: list[dict]) -> None:

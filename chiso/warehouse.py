@@ -145,6 +145,57 @@ create table if not exists {OPS_SCHEMA}.reporting_publications (
     warnings       jsonb       not null,
     published_at   timestamptz not null default now()
 );
+-- The newest built_at of the engine's marts the publication compared with its published figures
+-- (chiso.published_values): the next publication compares only rows built after it.
+alter table {OPS_SCHEMA}.reporting_publications add column if not exists figures_built_through timestamptz;
+
+-- Every figure as it was published (chiso.published_values, docs/publication.md "As published"):
+-- append-only, one row per publication that published a new or different value of a key.
+create table if not exists {OPS_SCHEMA}.published_indicator_values (
+    unit_code                text        not null,
+    indicator_code           text        not null,
+    period_type              text        not null,
+    as_of_date               date        not null,
+    publication_id           bigint      not null references {OPS_SCHEMA}.reporting_publications (publication_id),
+    published_business_date  date        not null,
+    period_start             date        not null,
+    numerator                numeric,
+    denominator              numeric,
+    rate                     numeric,
+    score                    numeric,
+    rule_version             text        not null,
+    -- A restatement: the version it replaces and why (null on a key's first publication).
+    previous_publication_id  bigint,
+    late_dossiers            integer,
+    corrected_dossiers       integer,
+    rule_version_changed     boolean,
+    primary key (unit_code, indicator_code, period_type, as_of_date, publication_id)
+);
+create index if not exists published_indicator_values_publication_idx
+    on {OPS_SCHEMA}.published_indicator_values (publication_id);
+
+create table if not exists {OPS_SCHEMA}.published_unit_scores (
+    unit_code                text        not null,
+    period_type              text        not null,
+    as_of_date               date        not null,
+    publication_id           bigint      not null references {OPS_SCHEMA}.reporting_publications (publication_id),
+    published_business_date  date        not null,
+    ckmb_score               numeric,
+    tdgq_score               numeric,
+    online_score             numeric,
+    tttt_score               numeric,
+    mdsh_score               numeric,
+    mdhl_score               numeric,
+    total_score              numeric,
+    class_code               text,
+    rank_in_peer_set         integer,
+    peer_count               integer,
+    rule_version             text        not null,
+    previous_publication_id  bigint,
+    primary key (unit_code, period_type, as_of_date, publication_id)
+);
+create index if not exists published_unit_scores_publication_idx
+    on {OPS_SCHEMA}.published_unit_scores (publication_id);
 
 create table if not exists {OPS_SCHEMA}.report_deliveries (
     report_code    text        not null,

@@ -230,6 +230,8 @@ def remove_day(conn, day: date) -> None:
     conn.execute("delete from raw.load_ledger where business_date >= %s", (day,))
     for table in ("validation_results", "gate_runs"):
         conn.execute(f"delete from ops.{table} where business_date >= %s", (day,))
+    for table in ("published_indicator_values", "published_unit_scores"):   # they reference their publication
+        conn.execute(f"delete from ops.{table} where published_business_date >= %s", (day,))
     for table in ("report_deliveries", "publications", "reporting_publications"):
         conn.execute(f"delete from ops.{table} where business_date >= %s", (day,))
 

@@ -47,7 +47,7 @@ from pathlib import Path
 import jinja2
 
 from chiso.calendar import CalendarDay, day_off_reason
-from chiso.reports import charts, day_notes, text
+from chiso.reports import charts, day_notes, restatements, text
 from chiso.reports.mail import Attachment, InlineImage, RenderedReport
 from chiso.reports.recipients import Recipient, Unit, ancestors, mailbox_for
 from chiso.warehouse import connect
@@ -331,9 +331,12 @@ def build_daily_report(business_date: date, url: str | None = None) -> DailyRepo
     for unit_code, unit_name, code, numerator, denominator, rate in rows:
         unit = units.setdefault(unit_code, UnitRow(unit_code, unit_name, {}))
         unit.values[code] = IndicatorValue(numerator, denominator, rate)
-    return DailyReport(business_date, indicators, list(units.values()), catalogue, scores, dict(trends),
-                       group_max, targets, peer_lists, calendar_day=calendar_day, day_off_reasons=day_off,
-                       change_reasons=change_reasons)
+    report = DailyReport(business_date, indicators, list(units.values()), catalogue, scores, dict(trends),
+                         group_max, targets, peer_lists, calendar_day=calendar_day, day_off_reasons=day_off,
+                         change_reasons=change_reasons)
+    # Figures earlier e-mails showed that tonight's publication restated (docs/publication.md).
+    restatements.attach(report, HEADLINE_INDICATORS, url)
+    return report
 
 
 def read_calendar_day(conn, business_date: date) -> tuple[CalendarDay | None, dict[str, str | None]]:
@@ -559,6 +562,7 @@ def view(report: DailyReport, recipient: Recipient) -> dict:
         "kinds": text.UNIT_KINDS[language], "technical": report.technical if recipient.is_team else None,
         "rank": _rank, "off_track_max": OFF_TRACK_MAX,
         "footer_lines": text.footer_lines(language, recipient, None),
+        "restatements": restatements.for_reader(report, visible, language),
         **shown,   # peer_rows, peer_gaps, day_units, day_pooled, peer_lists, cuts, attachment
         **day_context(report, language, focus, shown["peer_rows"]),
         **off_track_context([t for t in off_track if t.unit_code != (focus or "")], language),
@@ -891,6 +895,7 @@ def render_text(report: DailyReport, context: dict) -> str:
     for target in context["off_track"][:10]:
         lines.append(f"- {target.unit_name}: {target.indicator_name_vi} {text.number(target.judged_value)} / "
                      f"{text.number(target.target_value)} ({context['status_text'].get(target.status_code)})")
+    lines += restatements.text_lines(context["restatements"])
     if context["attachment"] is not None:
         lines += ["", words["full_tables_attached"].format(file=context["attachment"].filename)]
     lines += ["", *context["footer_lines"]]
