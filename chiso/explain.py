@@ -48,6 +48,24 @@ def explain(unit_code: str, indicator_code: str, as_of: date, period_type: str =
         return [column.name for column in cursor.description], cursor.fetchall()
 
 
+def explain_and_write(unit: str, indicator: str, as_of: date, period: str = "year",
+                      population: str = RECEIVED_IN_PERIOD, outside_numerator_only: bool = False,
+                      csv_path: str | None = None, url: str | None = None) -> None:
+    """The explanation as CSV on stdout (or in csv_path), its count line on stderr."""
+    columns, rows = explain(unit, indicator, as_of, period, url, population=population)
+    # A sum, not a count: a DOSSIER_RECEIVING_SATISFACTION dossier both overdue and dissatisfied adds -1.
+    numerator = sum(row[columns.index("numerator_contribution")] for row in rows)
+    print(f"{indicator} of {unit}, {period} as of {as_of}: {numerator}/{len(rows)} dossiers", file=sys.stderr)
+    if outside_numerator_only:
+        rows = [row for row in rows if not row[columns.index("in_numerator")]]
+    out = open(csv_path, "w", newline="", encoding="utf-8") if csv_path else sys.stdout
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    writer.writerows(rows)
+    if csv_path:
+        out.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--unit", required=True)
@@ -60,19 +78,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the dossiers that keep the value below 100%% (late, offline…)")
     parser.add_argument("--csv", help="write the rows to this CSV file instead of the terminal")
     args = parser.parse_args(argv)
-    columns, rows = explain(args.unit, args.indicator, args.as_of, args.period, population=args.population)
-    # A sum, not a count: a DOSSIER_RECEIVING_SATISFACTION dossier both overdue and dissatisfied adds -1.
-    numerator = sum(row[columns.index("numerator_contribution")] for row in rows)
-    print(f"{args.indicator} of {args.unit}, {args.period} as of {args.as_of}: {numerator}/{len(rows)} dossiers",
-          file=sys.stderr)
-    if args.outside_numerator_only:
-        rows = [row for row in rows if not row[columns.index("in_numerator")]]
-    out = open(args.csv, "w", newline="", encoding="utf-8") if args.csv else sys.stdout
-    writer = csv.writer(out)
-    writer.writerow(columns)
-    writer.writerows(rows)
-    if args.csv:
-        out.close()
+    explain_and_write(args.unit, args.indicator, args.as_of, args.period, args.population,
+                      args.outside_numerator_only, args.csv)
     return 0
 
 
