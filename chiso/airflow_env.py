@@ -56,6 +56,8 @@ class AirflowSetup:
             "CHISO_PIPELINE_START": self.pipeline_start,
             "CHISO_RETRY_DELAY_SECONDS": str(self.retry_delay_seconds),
             "CHISO_DEMO_MODE": "true" if self.demo_mode else "false",
+            # No scheduler or API server here: alerts name the chiso command that re-runs a day.
+            "CHISO_CLI": str(Path(sys.executable).with_name("chiso")),
             "NO_PROXY": "*",  # macOS: keep forked task runners away from the system proxy lookup
         }
         if self.recipients_file:

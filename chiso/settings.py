@@ -140,6 +140,10 @@ class ChisoSettings(BaseSettings):
     report_hold_notice: Literal["none", "notice"] = Field("none", description=(
         "What report recipients get when a day's gate or task fails: none (nothing) or notice (once a "
         "day, the short notice 'Số liệu hôm nay đang được kiểm tra')."))
+    cli: str | None = Field(None, description=(
+        "Path of the chiso command where the DAGs run without a scheduler (the demo and `chiso run` set it): "
+        "alerts then say to re-run a day with `chiso run` and give the run's log file; unset, they give the "
+        "`airflow dags trigger` command and the task's log page."))
     # The simulator's own settings (it plays the portal, so it is configured apart).
     simulator_token: str = Field("demo-token", description="Token the portal simulator requires in X-Api-Token.")
     simulator_seed: int = Field(766, description="Seed that makes the simulator deterministic.")
