@@ -107,13 +107,15 @@ def _mail_summary(progress: Progress, folder: Path, home: Path) -> list[Path]:
     for path in sorted(folder.glob("*.eml")):
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         attachments = [part for part in message.iter_attachments() if str(part.get_filename() or "").endswith(".xlsx")]
-        for part in attachments:
+        campaign = str(message.get("X-Chiso-Publication", "")).startswith("campaign/")
+        for part in attachments if campaign else []:
             target = home / "reports" / str(part.get_filename())
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(part.get_content())
             if target not in annexes:
                 annexes.append(target)
         marker = "  + Excel annex" if attachments else ""
+        marker += "  [campaign report]" if campaign else ""
         progress.line(f"    {path.name}  {path.stat().st_size // 1024:>4} KB  {str(message['To']):<34} "
                       f"{message['Subject']}{marker}")
     return annexes

@@ -71,7 +71,11 @@ def rate(rows: int, seconds: float) -> str:
 
 class Progress:
     def __init__(self, console: Console | None = None):
-        self.console = console or Console(file=sys.stdout, highlight=False, soft_wrap=True)
+        if console is None:
+            console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+            if not console.is_terminal:  # a log or a pipe: tables need not squeeze into 80 columns
+                console = Console(file=sys.stdout, highlight=False, soft_wrap=True, width=120)
+        self.console = console
 
     @property
     def live(self) -> bool:
