@@ -147,7 +147,7 @@ class LocalStack:
                     f"select rows_loaded from {RAW_SCHEMA}.load_ledger where entity = %s and business_date = %s "
                     "and status = 'loaded' and started_at >= to_timestamp(%s) order by load_id desc limit 1",
                     (entity, day, run_started)).fetchone()
-            return int(row[0] or 0) if row else 0
+            return int(row[0] or 0) if row else None  # None: loaded by an earlier run, re-used
         return rows
 
     def run_day(self, day: date, dag_id: str = DAILY_DAG) -> DayRun:

@@ -35,7 +35,8 @@ class DayProgress:
     console: Console
     label: str
     live: bool
-    rows_of_load: object = None  # callable(task_id) -> rows loaded by that load task, or None
+    # callable(task_id) -> rows that load task loaded, None if it re-used an earlier run's load
+    rows_of_load: object = None
     status: object = None
     started: dict[str, datetime] = field(default_factory=dict)
     rows_loaded: int = 0
@@ -54,7 +55,11 @@ class DayProgress:
                 rows = self.rows_of_load(task_id)
                 start, end = self.started.get(task_id), _timestamp(match[1])
                 seconds = (end - start).total_seconds() if start and end else 0.0
-                if rows is not None:
+                if rows is None:
+                    if self.live:
+                        self.console.print(f"    {self.label} {task_id}: already loaded by an earlier run, re-used",
+                                           highlight=False)
+                else:
                     self.rows_loaded += rows
                     self.load_seconds += seconds
                     if self.live:

@@ -216,3 +216,13 @@ def test_progress_on_a_terminal_shows_each_load_and_its_rate():
     _, output = _watch(Console(file=io.StringIO(), force_terminal=True, width=120))
     assert "load_units: 1,000 rows in 2.0 s (500 rows/s)" in output
     assert "==> done; 1,000 rows loaded (500 rows/s)" in output
+
+
+def test_progress_says_a_load_was_re_used():
+    console = Console(file=io.StringIO(), force_terminal=True, width=120)
+    progress = Progress(console)
+    with progress.day("2024-11-14 chiso_daily", rows_of_load=lambda task_id: None) as watch:
+        for line in DAG_OUTPUT.splitlines(keepends=True):
+            watch.feed(line)
+    assert "load_units: already loaded by an earlier run, re-used" in console.file.getvalue()
+    assert watch.rows_loaded == 0
