@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for every Python service of the stack (Airflow components and the portal simulator):
 # the pinned dependency set of requirements.lock plus the chiso package.
-FROM python:3.11-slim
+FROM python:3.11.11-slim-bookworm
 
 # uv only installs the already-resolved requirements.lock; it is used because it is much faster than pip.
 COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /uvx /bin/

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 .PHONY: demo test venv lock clean
 
 demo: venv
-	$(PY) -m chiso.demo
+	$(VENV)/bin/chiso demo
 
 test: venv
 	$(PY) -m pytest

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,8 @@ class AirflowSetup:
             "CHISO_PIPELINE_START": self.pipeline_start,
             "CHISO_RETRY_DELAY_SECONDS": str(self.retry_delay_seconds),
             "CHISO_DEMO_MODE": "true" if self.demo_mode else "false",
+            # No scheduler or API server here: alerts name the chiso command that re-runs a day.
+            "CHISO_CLI": str(Path(sys.executable).with_name("chiso")),
             "NO_PROXY": "*",  # macOS: keep forked task runners away from the system proxy lookup
         }
         if self.recipients_file:
@@ -74,11 +77,31 @@ class AirflowSetup:
             raise RuntimeError(f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
 
     def test_dag_run(self, logical_date: str, conf: dict | None = None,
-                     mark_success_pattern: str | None = None) -> subprocess.CompletedProcess:
+                     mark_success_pattern: str | None = None,
+                     dag_id: str = "chiso_daily") -> subprocess.CompletedProcess:
         """One real DAG run (``airflow dags test``) of chiso_daily; exit code 0 iff the run succeeded."""
-        args = ["dags", "test", "chiso_daily", logical_date]
-        if conf:
-            args += ["--conf", json.dumps(conf)]
-        if mark_success_pattern:
-            args += ["--mark-success-pattern", mark_success_pattern]
-        return self.run(*args, check=False)
+        return self.run(*_dags_test_args(dag_id, logical_date, conf, mark_success_pattern), check=False)
+
+    def stream_dag_run(self, logical_date: str, conf: dict | None, log: Path, on_line: Callable[[str], None],
+                       dag_id: str = "chiso_daily") -> int:
+        """``airflow dags test`` with its output written to ``log`` and handed line by line to ``on_line`` as
+        it comes (the progress display); returns the exit code, 0 iff the run succeeded."""
+        env = {**os.environ, **self.environment()}
+        airflow = str(Path(sys.executable).with_name("airflow"))
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "w", encoding="utf-8") as sink, subprocess.Popen(
+                [airflow, *_dags_test_args(dag_id, logical_date, conf, None)], env=env, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace") as process:
+            for line in process.stdout:
+                sink.write(line)
+                on_line(line)
+        return process.returncode
+
+
+def _dags_test_args(dag_id: str, logical_date: str, conf: dict | None, mark_success_pattern: str | None) -> list[str]:
+    args = ["dags", "test", dag_id, logical_date]
+    if conf:
+        args += ["--conf", json.dumps(conf)]
+    if mark_success_pattern:
+        args += ["--mark-success-pattern", mark_success_pattern]
+    return args

@@ -82,10 +82,17 @@ def alert_text(dag_id: str, business_date, task_id: str, run_id: str | None, err
         "was sent).",
         f"Data Docs: {data_docs_link('index.html')}",
     ]
-    if log_url:
-        lines.append(f"Task log: {log_url}")
-    lines += ["", "After fixing the data, run the day again:",
-              f"  airflow dags trigger {dag_id} --conf '{{\"business_date\": \"{business_date}\"}}'"]
+    cli = settings.get("CHISO_CLI")
+    if cli:  # the demo or `chiso run`: no scheduler and no API server to link to, a log file per run
+        lines.append(f"Run log: {settings.home() / 'logs' / f'{dag_id}_{business_date}.log'}")
+        lines += ["", "What each day did:", f"  {cli} status", "",
+                  "After fixing the data, run the day again:", f"  {cli} run --days {business_date}"]
+    else:
+        if log_url:
+            lines.append(f"Task log: {log_url}")
+        lines += ["", "After fixing the data, run the day again (on an Airflow host; in the compose stack, "
+                      "prefix it with `docker compose exec airflow-scheduler`):",
+                  f"  airflow dags trigger {dag_id} --conf '{{\"business_date\": \"{business_date}\"}}'"]
     return "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ import argparse
 import secrets
 import tempfile
 from collections.abc import Iterable
+from contextlib import ExitStack
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -25,8 +26,10 @@ def days_between(first: date, last: date) -> list[date]:
 
 def backfill(url: str, scenario: str, days: Iterable[date], seed: int = 766, volume: float = 1.0,
              landing_root: Path | None = None, entities: Iterable[str] = tuple(ENTITIES),
-             pseudonym_key: str | None = None) -> dict[str, int]:
-    """Fetch, land and load every entity of every day; returns rows loaded per entity."""
+             pseudonym_key: str | None = None, portal_url: str | None = None,
+             portal_token: str = "backfill") -> dict[str, int]:
+    """Fetch, land and load every entity of every day; returns rows loaded per entity. ``portal_url``
+    names a running portal (or simulator) to fetch from; unset, a simulator of ``scenario`` is started."""
     from chiso.ingest.fetch import Portal, fetch_extract
     from chiso.ingest.landing import land
     from chiso.ingest.load import load_extract
@@ -38,10 +41,12 @@ def backfill(url: str, scenario: str, days: Iterable[date], seed: int = 766, vol
     ensure_schema(url)
     pseudonymiser = Pseudonymiser(pseudonym_key or secrets.token_urlsafe(32))
     loaded: dict[str, int] = {}
-    with tempfile.TemporaryDirectory(prefix="chiso-backfill-") as scratch, \
-            RunningSimulator(PortalSimulator(seed, get_scenario(scenario, volume)), "backfill") as sim:
+    with tempfile.TemporaryDirectory(prefix="chiso-backfill-") as scratch, ExitStack() as stack:
+        if portal_url is None:
+            portal_url = stack.enter_context(
+                RunningSimulator(PortalSimulator(seed, get_scenario(scenario, volume)), portal_token)).url
         root = landing_root or Path(scratch)
-        portal = Portal(base_url=sim.url, token="backfill", page_size=5000)
+        portal = Portal(base_url=portal_url, token=portal_token, page_size=5000)
         with connect(url) as conn:
             for day in days:
                 for entity in entities:

@@ -59,6 +59,28 @@ def explain(unit_code: str, indicator_code: str, as_of: date, period_type: str =
                                 url or warehouse_url())
 
 
+def explain_and_write(unit: str, indicator: str, as_of: date, period: str = "year",
+                      population: str = RECEIVED_IN_PERIOD, outside_numerator_only: bool = False,
+                      csv_path: str | None = None, url: str | None = None, as_published: str | None = None) -> None:
+    """The explanation as CSV on stdout (or in csv_path), its count line on stderr."""
+    columns, rows = explain(unit, indicator, as_of, period, url, population=population, as_published=as_published)
+    # A sum, not a count: a DOSSIER_RECEIVING_SATISFACTION dossier both overdue and dissatisfied adds -1.
+    numerator = sum(row[columns.index("numerator_contribution")] or 0 for row in rows)
+    changed = sum(1 for row in rows if as_published and row[columns.index("changed_since_publication")])
+    when = f" as published ({as_published})" if as_published else ""
+    print(f"{indicator} of {unit}, {period} as of {as_of}{when}: {numerator}/{len(rows)} dossiers"
+          + (f" ({changed} changed since: their contribution then is not derived again, left empty)" if changed else ""),
+          file=sys.stderr)
+    if outside_numerator_only:
+        rows = [row for row in rows if row[columns.index("in_numerator")] is False]
+    out = open(csv_path, "w", newline="", encoding="utf-8") if csv_path else sys.stdout
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    writer.writerows(rows)
+    if csv_path:
+        out.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--unit", required=True)
@@ -75,25 +97,10 @@ def main(argv: list[str] | None = None) -> int:
                              "first publication), with when each was first loaded and whether it changed since")
     args = parser.parse_args(argv)
     try:
-        columns, rows = explain(args.unit, args.indicator, args.as_of, args.period, population=args.population,
-                                as_published=args.as_published)
+        explain_and_write(args.unit, args.indicator, args.as_of, args.period, args.population,
+                          args.outside_numerator_only, args.csv, as_published=args.as_published)
     except ValueError as exc:
         parser.error(str(exc))
-    # A sum, not a count: a DOSSIER_RECEIVING_SATISFACTION dossier both overdue and dissatisfied adds -1.
-    numerator = sum(row[columns.index("numerator_contribution")] or 0 for row in rows)
-    changed = sum(1 for row in rows if args.as_published and row[columns.index("changed_since_publication")])
-    when = f" as published ({args.as_published})" if args.as_published else ""
-    print(f"{args.indicator} of {args.unit}, {args.period} as of {args.as_of}{when}: {numerator}/{len(rows)} dossiers"
-          + (f" ({changed} changed since: their contribution then is not derived again, left empty)" if changed else ""),
-          file=sys.stderr)
-    if args.outside_numerator_only:
-        rows = [row for row in rows if row[columns.index("in_numerator")] is False]
-    out = open(args.csv, "w", newline="", encoding="utf-8") if args.csv else sys.stdout
-    writer = csv.writer(out)
-    writer.writerow(columns)
-    writer.writerows(rows)
-    if args.csv:
-        out.close()
     return 0
 
 

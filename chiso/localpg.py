@@ -33,6 +33,19 @@ def _find_binary(name: str) -> str:
     )
 
 
+def _stored_port_if_free(port_file: Path) -> int | None:
+    try:
+        port = int(port_file.read_text())
+    except (OSError, ValueError):
+        return None
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return None
+    return port
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -68,7 +81,8 @@ class LocalPostgres:
         if self._pg_ctl("status", check=False).returncode == 0:  # left running by an earlier demo
             self.port = int(self.port_file.read_text())
             return self
-        self.port = self.port or _free_port()
+        # The port of the previous run if it is still free, so that a printed psql URL keeps working.
+        self.port = self.port or _stored_port_if_free(self.port_file) or _free_port()
         self.port_file.write_text(str(self.port))
         _hand_to_server_user(self.port_file)
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
@@ -78,6 +92,14 @@ class LocalPostgres:
                                      f"see {self.root / 'server.log'}")
         self._started_here = True
         return self
+
+    @property
+    def started_here(self) -> bool:
+        """True if start() started the server (False: it was running already)."""
+        return self._started_here
+
+    def running(self) -> bool:
+        return self.data.exists() and self._pg_ctl("status", check=False).returncode == 0
 
     def stop(self) -> None:
         if self.data.exists() and self._pg_ctl("status", check=False).returncode == 0:

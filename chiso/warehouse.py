@@ -27,6 +27,18 @@ def warehouse_url() -> str:
     return settings.require("CHISO_WAREHOUSE_URL")
 
 
+def check_reachable(url: str | None = None, what: str = "CHISO_WAREHOUSE_URL") -> str:
+    """The warehouse URL, once a connection to it works; else SettingError in one sentence, password masked."""
+    url = url or warehouse_url()
+    try:
+        with psycopg.connect(url, connect_timeout=5):
+            return url
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise settings.SettingError(f"The warehouse {settings.mask_url(url)} ({what}) cannot be reached: "
+                                    f"{reason.rstrip('.')}.") from None
+
+
 def url_parts(url: str) -> dict[str, str]:
     """Split a postgres URL into the pieces dbt's profile and libpq tools want."""
     parsed = urlparse(url)

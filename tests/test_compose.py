@@ -653,3 +653,38 @@ def test_a_broken_copy_is_reported(compose, mutate, expected_problem):
     mutate(broken)
     problems = compose_problems(broken, REPO_ROOT, SETTING_DEFAULTS)
     assert any(expected_problem in problem for problem in problems), problems
+
+
+# An exact version: a name, a colon and a tag with a digit that is no moving alias (latest, stable, a bare
+# major version such as postgres:15 or a distribution alone such as nginx:alpine).
+PINNED_IMAGE = re.compile(r"^[a-z0-9./_-]+:v?\d+\.\d+[0-9A-Za-z.+_-]*$")
+
+
+def image_pin_problems(compose: dict, dockerfile_text: str) -> list[str]:
+    """Every third-party image of the stack and the Dockerfile's base image must name an exact version,
+    so that the stack a user starts is the one these files were checked against."""
+    problems = []
+    for name, service in compose.get("services", {}).items():
+        image = str(service.get("image") or "")
+        if not image or "build" in service:
+            continue  # built from this repository (chiso:local)
+        if not PINNED_IMAGE.match(image):
+            problems.append(f"{name}: image {image!r} has no exact version")
+    for line in dockerfile_text.splitlines():
+        if line.upper().startswith("FROM "):
+            image = line.split()[1]
+            if not PINNED_IMAGE.match(image):
+                problems.append(f"Dockerfile: base image {image!r} has no exact version")
+    return problems
+
+
+def test_every_image_is_pinned_to_a_version(compose):
+    assert image_pin_problems(compose, (REPO_ROOT / "Dockerfile").read_text()) == []
+
+
+@pytest.mark.parametrize("image", ["postgres:15", "nginx:alpine", "metabase/metabase", "mailpit:latest"])
+def test_an_unpinned_image_is_reported(compose, image):
+    broken = copy.deepcopy(compose)
+    broken["services"]["mailcatcher"]["image"] = image
+    assert image_pin_problems(broken, "FROM python:slim\n") == [
+        f"mailcatcher: image {image!r} has no exact version", "Dockerfile: base image 'python:slim' has no exact version"]
