@@ -95,6 +95,11 @@ SETTINGS: dict[str, Setting] = {
         Setting("CHISO_DATA_DOCS_URL",
                 "Base URL where the Data Docs folder is served (the compose stack: http://localhost:8081); "
                 "alerts link to pages under it. Unset: alerts give the pages' paths in the folder."),
+        Setting("CHISO_DOCS_ASSETS_DIR",
+                "node_modules folder holding the npm packages of docs_assets/package.json (bootstrap, jQuery, Font "
+                "Awesome, vega…), copied into the Data Docs so they render offline. Unset: docs_assets/node_modules "
+                "(make docs-assets)."),
+        Setting("CHISO_DBT_DOCS_DIR", "Where the dbt docs are built (unset: $CHISO_HOME/dbt_docs)."),
         Setting("CHISO_REPORT_HOLD_NOTICE",
                 "What report recipients get when a day's gate or task fails: none (nothing) or notice (once a "
                 "day, the short notice 'Số liệu hôm nay đang được kiểm tra').", "none"),
