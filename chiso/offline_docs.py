@@ -197,3 +197,34 @@ def build_dbt_docs(output: Path, url: str | None = None) -> Path:
     for name in ("manifest.json", "catalog.json"):  # beside it, for tools that read them
         shutil.copyfile(target / name, output / name)
     return page
+
+
+def dbt_docs_dir() -> Path:
+    return Path(settings.get("CHISO_DBT_DOCS_DIR") or settings.home() / "dbt_docs")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m chiso.offline_docs dbt | data-docs: build the dbt docs into CHISO_DBT_DOCS_DIR, or make the
+    whole Data Docs site (CHISO_DATA_DOCS_DIR) offline. The CLI's ``docs build`` calls the same functions."""
+    import sys
+
+    from chiso.gates import data_docs_dir
+
+    what = (argv if argv is not None else sys.argv[1:]) or ["dbt"]
+    try:
+        if what[0] == "dbt":
+            print(f"dbt docs: {build_dbt_docs(dbt_docs_dir())}")
+        elif what[0] == "data-docs":
+            changed = make_data_docs_offline(data_docs_dir())
+            print(f"Data Docs: {len(changed)} page(s) now use the site's own assets, in {data_docs_dir()}")
+        else:
+            print(f"unknown docs {what[0]!r}: dbt or data-docs", file=sys.stderr)
+            return 2
+    except (AssetsMissing, RuntimeError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
