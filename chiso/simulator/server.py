@@ -303,8 +303,11 @@ def _without_fault(query: dict) -> str:
     return "&".join(f"{k}={v[0]}" for k, v in sorted(query.items()) if k != REQUEST_OVERRIDE_PARAM)
 
 
+_DROPS_FILTER = _QuietAboutDrops()  # (uvicorn logs an application that fails mid-answer: here, on purpose)
+
+
 def _uvicorn(portal: PortalSimulator, token: str) -> uvicorn.Server:
-    logging.getLogger("uvicorn.error").addFilter(_QuietAboutDrops())
+    logging.getLogger("uvicorn.error").addFilter(_DROPS_FILTER)  # (the same filter is added once)
     config = uvicorn.Config(make_app(portal, token), log_config=None, access_log=False, lifespan="off",
                             timeout_graceful_shutdown=1)  # (a request sleeping out a fault is not waited for)
     return uvicorn.Server(config)
