@@ -1,6 +1,13 @@
 # syntax=docker/dockerfile:1
 # One image for every Python service of the stack (Airflow components and the portal simulator):
 # the pinned dependency set of requirements.lock plus the chiso package.
+# The Data Docs' CSS, JS and fonts, from the npm registry at the versions of docs_assets/package-lock.json
+# (chiso/offline_docs.py copies them into every site it builds, so the docs render offline).
+FROM node:20.18.1-alpine AS docs-assets
+WORKDIR /docs_assets
+COPY docs_assets/package.json docs_assets/package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
 FROM python:3.11.11-slim-bookworm
 
 # uv only installs the already-resolved requirements.lock; it is used because it is much faster than pip.
@@ -34,6 +41,8 @@ COPY dags/ dags/
 COPY dbt_project/ dbt_project/
 COPY expectations/ expectations/
 COPY config/ config/
+COPY --from=docs-assets /docs_assets/node_modules/ docs_assets/node_modules/
+ENV CHISO_DOCS_ASSETS_DIR=/opt/chiso/docs_assets/node_modules
 
 # /var/lib/chiso is CHISO_HOME (landing zone, AIRFLOW_HOME). A fresh named volume mounted there
 # copies this directory's ownership and mode, so group 0 must be able to write it.

@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test venv lock clean
+.PHONY: demo test venv lock clean docs-assets
 
 demo: venv
 	$(VENV)/bin/chiso demo
@@ -13,8 +13,12 @@ test: venv
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.lock pyproject.toml scripts/bootstrap.sh
+$(VENV)/.installed: requirements.lock pyproject.toml scripts/bootstrap.sh docs_assets/package-lock.json
 	bash scripts/bootstrap.sh $(VENV)
+
+# The Data Docs' CSS, JS and fonts from the npm registry (versions in docs_assets/package-lock.json).
+docs-assets:
+	cd docs_assets && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 
 # Re-resolve pins after editing requirements.in.
 lock:

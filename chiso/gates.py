@@ -182,6 +182,26 @@ def _context():
     return gx.get_context(mode="ephemeral", project_config=config)
 
 
+SEVERITY_MEANS = {"block": "a failure stops publication", "warn": "a failure is published with a notice"}
+
+
+def _notes(meta: dict) -> list[str] | None:
+    """What Data Docs show under an expectation's note icon (Markdown): why it exists, what its failure does."""
+    if not meta.get("why"):
+        return None
+    return [f"**{meta.get('name', '')}** ({meta['severity']}: {SEVERITY_MEANS[meta['severity']]}): {meta['why']}"]
+
+
+def _description(expectation_type: str, meta: dict) -> str | None:
+    """Data Docs show a custom SQL expectation by its description, instead of its query: the reason, in
+    words. (GX renders it as a template: a literal $ is written $$.)"""
+    if expectation_type != "unexpected_rows_expectation" or not meta.get("why"):
+        return None
+    why = meta["why"][0].upper() + meta["why"][1:]
+    return (f"{why} (rule {meta.get('name', '')}, {meta['severity']}: {SEVERITY_MEANS[meta['severity']]})"
+            .replace("$", "$$"))
+
+
 def _columns(kwargs: dict) -> str | None:
     if "column_A" in kwargs:
         return f"{kwargs['column_A']}, {kwargs['column_B']}"
@@ -399,8 +419,10 @@ def _run_layer(definition: dict, layer: str, business_date: date, url: str, run_
                     kwargs["unexpected_rows_query"] = _gx_rows_query(kwargs["unexpected_rows_query"])
                 # add_expectation keeps every distinct expectation (add_expectation_configuration would
                 # upsert by domain: two checks of one column, or two unexpected-rows queries, would merge).
+                meta = expectation.get("meta", {})
                 suite.add_expectation(ExpectationConfiguration(
-                    type=expectation["type"], kwargs=kwargs, meta=expectation.get("meta", {})).to_domain_obj())
+                    type=expectation["type"], kwargs=kwargs, meta=meta, notes=_notes(meta),
+                    description=_description(expectation["type"], meta)).to_domain_obj())
             suite.save()
             validations.append(context.validation_definitions.add(
                 gx.ValidationDefinition(name=suite_name, data=batch_definition, suite=suite)))
@@ -469,6 +491,8 @@ def _build_data_docs(context, identifiers, result: GateResult) -> list[str]:
     except Exception as exc:  # noqa: BLE001 - Data Docs must never decide whether a gate passes
         log.warning("Data Docs were not built: %s", exc)
         return []
+    built = [page for page in (_data_docs_page(context, identifier) for identifier in identifiers) if page]
+    _make_offline(["index.html", *built])
     failing = {failure.suite for failure in result.failures}
     pages = []
     for identifier in identifiers:
@@ -485,6 +509,20 @@ def rebuild_data_docs_index() -> None:
     stored = context.validation_results_store.list_keys()
     newest = max(stored, key=lambda key: str(key.run_id.run_time), default=None)
     context.build_data_docs(site_names=[DATA_DOCS_SITE], resource_identifiers=[newest] if newest else None)
+    pages = [_data_docs_page(context, newest)] if newest else []
+    _make_offline(["index.html", *[page for page in pages if page]])
+
+
+def _make_offline(pages: list[str]) -> None:
+    """Point the pages just built at the site's own copies of their CSS, JS and fonts (chiso.offline_docs),
+    so that they render on a closed network."""
+    from chiso.offline_docs import AssetsMissing, make_data_docs_offline
+
+    site = data_docs_dir()
+    try:
+        make_data_docs_offline(site, [site / page for page in pages])
+    except AssetsMissing as exc:  # Data Docs must never decide whether a gate passes
+        log.warning("Data Docs need the internet to render: %s", exc)
 
 
 def data_docs_link(page: str) -> str:

@@ -140,6 +140,11 @@ class ChisoSettings(BaseSettings):
     report_hold_notice: Literal["none", "notice"] = Field("none", description=(
         "What report recipients get when a day's gate or task fails: none (nothing) or notice (once a "
         "day, the short notice 'Số liệu hôm nay đang được kiểm tra')."))
+    docs_assets_dir: str | None = Field(None, description=(
+        "node_modules folder holding the npm packages of docs_assets/package.json (bootstrap, jQuery, Font "
+        "Awesome, vega…), copied into the Data Docs so they render offline. Unset: docs_assets/node_modules "
+        "(make docs-assets)."))
+    dbt_docs_dir: str | None = Field(None, description="Where the dbt docs are built (unset: $CHISO_HOME/dbt_docs).")
     bi_secrets_dir: str | None = Field(None, description=(
         "Folder of the BI logins' passwords, one file per login named after the role (chiso_bi_national, "
         "chiso_bi_ph15, ...), as Docker or Kubernetes secrets mount them; read by python -m chiso.bi_access "

@@ -14,5 +14,12 @@ uv_bin="$(command -v uv || echo "$("$python_bin" -m site --user-base)/bin/uv")"
 [ -x "$venv/bin/python" ] || "$uv_bin" venv --quiet --python "$python_bin" "$venv"
 VIRTUAL_ENV="$PWD/$venv" "$uv_bin" pip sync --quiet --compile-bytecode requirements.lock
 VIRTUAL_ENV="$PWD/$venv" "$uv_bin" pip install --quiet --no-deps --compile-bytecode -e .
+# The Data Docs' CSS, JS and fonts, pinned in docs_assets/ (chiso/offline_docs.py): without them the docs
+# need the internet to render, which is all that is lost, so a machine without npm only gets a warning.
+if command -v npm >/dev/null; then
+  (cd docs_assets && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+else
+  echo "npm not found: Data Docs will load their assets from CDNs (install npm, then: make docs-assets)" >&2
+fi
 touch "$venv/.installed"
 echo "virtualenv ready: $venv"

@@ -39,6 +39,8 @@ EXPECTED_SERVICES = {
     "simulator",
     "mailcatcher",
     "metabase",
+    "data-docs",
+    "dbt-docs",
 }
 
 # The Airflow 3 CLI commands the stack may run (`airflow --help`; `webserver` is gone in Airflow 3).
@@ -688,3 +690,20 @@ def test_an_unpinned_image_is_reported(compose, image):
     broken["services"]["mailcatcher"]["image"] = image
     assert image_pin_problems(broken, "FROM python:slim\n") == [
         f"mailcatcher: image {image!r} has no exact version", "Dockerfile: base image 'python:slim' has no exact version"]
+
+
+def test_the_docs_service_serves_the_data_docs_and_the_dbt_docs_from_a_pinned_image(compose):
+    """Both sites the gates and dbt-docs write, read-only, from an nginx image of a fixed version."""
+    services = compose["services"]
+    docs = services["data-docs"]
+    image, _, tag = docs["image"].partition(":")
+    assert image == "nginx" and re.fullmatch(r"\d+\.\d+\.\d+(-alpine)?", tag), docs["image"]
+    served = {volume.split(":")[0]: volume.split(":")[1] for volume in docs["volumes"]}
+    assert served == {"data-docs": "/usr/share/nginx/html", "dbt-docs": "/usr/share/nginx/html/dbt"}
+    assert all(volume.endswith(":ro") for volume in docs["volumes"])
+    # Each site is written where the service reads it: the gates' CHISO_DATA_DOCS_DIR, dbt-docs' CHISO_DBT_DOCS_DIR.
+    gates_env = services["airflow-scheduler"]["environment"]
+    assert f"data-docs:{gates_env['CHISO_DATA_DOCS_DIR']}" in services["airflow-scheduler"]["volumes"]
+    builder = services["dbt-docs"]
+    assert builder["command"] == "python -m chiso.offline_docs dbt"
+    assert f"dbt-docs:{builder['environment']['CHISO_DBT_DOCS_DIR']}" in builder["volumes"]

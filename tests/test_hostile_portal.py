@@ -695,3 +695,25 @@ def test_the_simulators_bad_rows_are_still_quarantined_with_reasons_that_hold_no
         assert reason and "'" not in reason and "=" not in reason, reason  # "Field: a text of 10 characters …"
         for field in ("ChuHoSo", "SoGiayToChuHoSo", "SoDienThoai", "Email"):
             assert not row.get(field) or row[field] not in original + reason
+
+
+def test_a_body_retried_for_being_unreadable_stops_before_a_wait_past_the_entity_days_deadline(hostile, tmp_path,
+                                                                                               dossiers):
+    """A page that is always an HTML page is tried again after 1 s, then would be after 2 s: with the
+    entity-day's deadline 2.5 s away, the second wait is not taken (tenacity's tries count against it too)."""
+    import time
+
+    hostile.serve_pages("dossiers", DAY, _texts(dossiers), PAGE_SIZE)
+    hostile.routes["/api/v1/dossiers?page=1"] = (200, {"Content-Type": "text/html"}, b"<html>Bao tri</html>")
+    portal = Portal(hostile.url, TOKEN, page_size=PAGE_SIZE, request_deadline=60.0, day_deadline=2.5)
+    started = time.monotonic()
+    with pytest.raises(PortalError) as abandoned:
+        fetch_day(portal, "dossiers", DAY, tmp_path)
+    message = str(abandoned.value)
+    assert message == (f"GET {hostile.url}/api/v1/dossiers?ngay=2024-11-15&page=1&page_size={PAGE_SIZE}: the next "
+                       f"retry would come "
+                       f"after 2.0 s (the body was cut short or unreadable), past its entity-day's deadline of "
+                       f"2.5 s (CHISO_PORTAL_DAY_DEADLINE_SECONDS, dossiers of 2024-11-15): the request is "
+                       f"abandoned"), message
+    assert len(hostile.requests) == 3  # the manifest, then page 1 twice
+    assert time.monotonic() - started < 2.5

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -231,7 +232,7 @@ def _without_query(url: str) -> str:
     return url.split("?", 1)[0]
 
 
-BODY_ATTEMPTS = 3  # urllib3 retries connects and statuses; a body cut short is retried here
+BODY_ATTEMPTS = 3  # urllib3 retries connects and statuses; a body cut short is retried by tenacity (_body_retries)
 
 
 def _log_retries(response: requests.Response, url: str, started: float) -> None:
@@ -300,42 +301,84 @@ def _stream_body(response: requests.Response, url: str, limit: int, limit_name: 
         write(chunk)
 
 
+class _BodyUnreadable(Exception):
+    """One try's body came cut short or unreadable: tenacity tries the GET again."""
+
+    def __init__(self, cause: Exception):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class _BodyRetries(Retrying):
+    """How a body cut short or unreadable is tried again: BODY_ATTEMPTS tries, waits of 1 then 2 s.
+
+    urllib3's Retry (``_Retry``) retries what happens before a body: connections refused or silent and
+    throttling or outage statuses. It cannot retry a body, which it hands over unread (``stream=True``);
+    tenacity retries the whole GET here when that body breaks off or does not decode. Like urllib3's
+    waits, these count against the entity-day's deadline: a wait that would end past it stops the tries
+    (``wait_past_deadline`` then holds that wait)."""
+
+    def __init__(self, budget: _Budget, url: str, params: dict):
+        self.wait_past_deadline: float | None = None
+
+        def wait_ends_past_the_day(state: RetryCallState) -> bool:
+            if time.monotonic() + state.upcoming_sleep < budget.ends:
+                return False
+            self.wait_past_deadline = state.upcoming_sleep
+            return True
+
+        def say_trying_again(state: RetryCallState) -> None:
+            log.warning("GET %s %s: %s; trying again", url, params, state.outcome.exception())
+
+        super().__init__(retry=retry_if_exception_type(_BodyUnreadable),
+                         stop=stop_after_attempt(BODY_ATTEMPTS) | wait_ends_past_the_day,
+                         wait=wait_exponential(multiplier=1), before_sleep=say_trying_again, reraise=True)
+
+
 def _get(session: requests.Session, url: str, params: dict, budget: _Budget, limit: int, check=None,
          timeout: tuple[float, float] = TIMEOUT_SECONDS, limit_name: str = "CHISO_PORTAL_MAX_PAGE_BYTES") -> bytes:
     """GET a body of at most ``limit`` bytes, within the budget's deadlines, with retries, including
     bodies cut short or unreadable (``check`` raises on a bad body)."""
     full_url = requests.Request("GET", url, params=params).prepare().url  # for messages
-    for attempt in range(1, BODY_ATTEMPTS + 1):
-        ends = budget.request_ends(full_url)
-        body = bytearray()
-        try:
-            started = time.monotonic()
-            with session.deadline(ends), session.get(url, params=params, timeout=timeout, stream=True) as response:
-                _log_retries(response, url, started)
-                if response.status_code != 200:
-                    raise PortalError(f"GET {response.url} answered HTTP {response.status_code}: {_head(response)}")
-                _stream_body(response, response.url, limit, limit_name, budget, ends, body.extend)
-            if check is not None:
-                check(bytes(body))
-        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError, LandingError,
-                Urllib3Error) as exc:
-            if time.monotonic() >= ends:  # cut off by the watchdog
-                raise budget.passed(full_url, ends, len(body)) from exc
-            if attempt == BODY_ATTEMPTS and isinstance(exc, LandingError):
-                raise PortalError(f"{exc} ({attempt} tries)") from exc
-            if attempt == BODY_ATTEMPTS:
-                raise PortalError(f"GET {url} {params} failed {attempt} times; last: {exc}") from exc
-            log.warning("GET %s %s: %s; trying again", url, params, exc)
-            time.sleep(0.5 * 2 ** attempt)
-            continue
-        except RetryPastDeadline as exc:
-            raise budget.retry_passed(full_url, ends, exc) from None
-        except requests.RequestException as exc:
-            if time.monotonic() >= ends:
-                raise budget.passed(full_url, ends, len(body)) from exc
-            raise PortalError(f"GET {url} {params} failed after retries: {exc}") from exc
-        return bytes(body)
-    raise AssertionError("unreachable")
+    retries = _BodyRetries(budget, url, params)
+    try:
+        return retries(_get_once, session, url, params, budget, limit, check, timeout, limit_name, full_url)
+    except _BodyUnreadable as exc:
+        tries = retries.statistics["attempt_number"]
+        if retries.wait_past_deadline is not None:
+            past = RetryPastDeadline(retries.wait_past_deadline, "the body was cut short or unreadable")
+            raise budget.retry_passed(full_url, budget.ends, past) from None
+        if isinstance(exc.cause, LandingError):
+            raise PortalError(f"{exc.cause} ({tries} tries)") from exc.cause
+        raise PortalError(f"GET {url} {params} failed {tries} times; last: {exc.cause}") from exc.cause
+
+
+def _get_once(session: requests.Session, url: str, params: dict, budget: _Budget, limit: int, check,
+              timeout: tuple[float, float], limit_name: str, full_url: str) -> bytes:
+    """One try of ``_get``: _BodyUnreadable if the body broke off or does not decode (worth another try)."""
+    ends = budget.request_ends(full_url)
+    body = bytearray()
+    try:
+        started = time.monotonic()
+        with session.deadline(ends), session.get(url, params=params, timeout=timeout, stream=True) as response:
+            _log_retries(response, url, started)
+            if response.status_code != 200:
+                raise PortalError(f"GET {response.url} answered HTTP {response.status_code}: {_head(response)}")
+            _stream_body(response, response.url, limit, limit_name, budget, ends, body.extend)
+        if check is not None:
+            check(bytes(body))
+    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError, LandingError,
+            Urllib3Error) as exc:
+        if time.monotonic() >= ends:  # cut off by the watchdog
+            raise budget.passed(full_url, ends, len(body)) from exc
+        raise _BodyUnreadable(exc) from exc
+    except RetryPastDeadline as exc:
+        raise budget.retry_passed(full_url, ends, exc) from None
+    except requests.RequestException as exc:
+        if time.monotonic() >= ends:
+            raise budget.passed(full_url, ends, len(body)) from exc
+        raise PortalError(f"GET {url} {params} failed after retries: {exc}") from exc
+    return bytes(body)
 
 
 ERROR_BODY_QUOTED = 200  # characters of an error's text body quoted in a message, at most

@@ -11,7 +11,7 @@ import argparse
 from chiso import settings
 from chiso.simulator.faults import FaultSchedule
 from chiso.simulator.scenarios import SCENARIOS, get_scenario
-from chiso.simulator.server import PortalSimulator, make_server
+from chiso.simulator.server import PortalSimulator, serve
 
 
 def main(argv=None) -> None:
@@ -29,15 +29,12 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     world = get_scenario(args.scenario, args.volume)
     portal = PortalSimulator(args.seed, world, FaultSchedule.parse(args.faults))
-    server = make_server(portal, args.token, args.host, args.port)
-    print(f"portal simulator on http://{args.host}:{server.server_address[1]} "
-          f"(scenario {args.scenario}, volume {args.volume}, seed {args.seed}, {len(world.units)} units)", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+
+    def ready(url: str) -> None:
+        print(f"portal simulator on {url} "
+              f"(scenario {args.scenario}, volume {args.volume}, seed {args.seed}, {len(world.units)} units)", flush=True)
+
+    serve(portal, args.token, args.host, args.port, ready)
 
 
 if __name__ == "__main__":

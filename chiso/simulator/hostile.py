@@ -4,6 +4,10 @@ Unlike the simulator, it serves whatever it is given: pages and whole-day files 
 (with manifests whose checksums chiso will agree with), redirects, HTML, and bodies generated on the
 fly so that nothing big is ever held in memory on the serving side either: gigabyte bodies, bodies
 that trickle a byte at a time, and gzip bombs made by repeating one small gzip member.
+
+It stays on ``http.server``, unlike the simulator (FastAPI and uvicorn): some of its answers write the
+raw bytes of a response themselves (a status line and headers that never end, ``trickled_headers``),
+which an ASGI application cannot do, since the server writes the status line and headers.
 """
 
 from __future__ import annotations

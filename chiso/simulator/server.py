@@ -17,15 +17,20 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import re
+import socket
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import date
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import Response, StreamingResponse
 
 from chiso.contract import ENTITIES, sha256_of_rows
 from chiso.contract.canonical import MANIFEST_FORMAT
@@ -119,129 +124,161 @@ class _BadRequest(Exception):
     pass
 
 
-_ANSWERED = object()  # an HTTP fault already answered the request
+class _ConnectionDropped(Exception):
+    """Raised after part of a body was sent: the ASGI server closes the connection (a flaky network)."""
 
 
-def _make_handler(portal: PortalSimulator, token: str, counter: AttemptCounter):
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "chiso-portal-simulator/2"
+class _DroppedResponse(Response):
+    """The headers (with the whole body's Content-Length) and the body's first ``sent`` bytes, then the
+    connection dies. ASGI has no call to close a connection; an application that fails after its answer
+    started is, by the ASGI spec, cut off by the server: that is the fault."""
 
-        def log_message(self, format, *args):  # keep test output quiet; errors are answered, not logged
-            pass
+    def __init__(self, content: bytes, sent: int, headers: dict):
+        super().__init__(content, headers=headers, media_type=JSON)
+        self.sent = sent
 
-        def _send_json(self, status: HTTPStatus, body: dict, plan: FaultPlan | None = None,
-                       headers: dict | None = None, drop_after: HttpFault | None = None) -> None:
-            payload = json.dumps(body, ensure_ascii=False).encode()
-            if plan is not None and not plan.is_empty:
-                payload = apply_byte_faults(plan, payload)
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, str(value))
-            self.end_headers()
-            if drop_after is not None:  # the connection dies mid-body, as a flaky network does
-                self.wfile.write(payload[:drop_after.bytes_before_drop(len(payload))])
-                self.wfile.flush()
-                self.close_connection = True
-                self.connection.shutdown(2)
-                return
-            self.wfile.write(payload)
+    async def __call__(self, scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body[:self.sent], "more_body": True})
+        raise _ConnectionDropped
 
-        def do_GET(self):  # noqa: N802 (http.server's naming)
-            url = urlparse(self.path)
-            if url.path == "/healthz":
-                return self._send_json(HTTPStatus.OK, {"status": "ok", "world": portal.world.name})
-            parts = url.path.strip("/").split("/")
-            if len(parts) < 3 or parts[:2] != ["api", "v1"]:
-                return self._send_json(HTTPStatus.NOT_FOUND, {"error": f"no such path {url.path}"})
-            if self.headers.get(TOKEN_HEADER) != token:
-                return self._send_json(HTTPStatus.UNAUTHORIZED, {"error": f"missing or wrong {TOKEN_HEADER}"})
-            entity, rest = parts[2], parts[3:]
-            if entity == "evaluations" and not rest:
-                return self._send_evaluation(parse_qs(url.query))
-            if entity not in ENTITIES:
-                return self._send_json(HTTPStatus.NOT_FOUND, {"error": f"unknown entity {entity}"})
-            query = parse_qs(url.query)
-            try:
-                if rest[:1] == ["files"] and len(rest) == 2:
-                    match = _FILE_PATH.match(rest[1])
-                    if not match:
-                        raise _BadRequest(f"file name must be YYYY-MM-DD.ndjson.gz or YYYY-MM-DD.csv, got {rest[1]}")
-                    day = _parse_day(match["day"])
-                else:
-                    day = _parse_day(query.get("ngay", [None])[0])
-                override = query.get(REQUEST_OVERRIDE_PARAM, [None])[0] or self.headers.get(REQUEST_OVERRIDE_HEADER)
-                try:
-                    plan = portal.faults.plan_for(entity, day, override)
-                except ValueError as exc:
-                    raise _BadRequest(str(exc)) from None
-                request_key = f"{url.path}?{_without_fault(query)}"
-                fault = self._http_fault(plan, request_key)
-                if fault is _ANSWERED:
-                    return None
-                if rest == ["manifest"]:
-                    return self._send_json(HTTPStatus.OK, portal.manifest(entity, day, plan), plan, drop_after=fault)
-                if rest[:1] == ["files"] and len(rest) == 2:
-                    if match["manifest"]:
-                        return self._send_json(HTTPStatus.OK, portal.file_manifest(entity, day, match["fmt"], plan),
-                                               drop_after=fault)
-                    return self._send_file(entity, day, match["fmt"], plan)
-                if rest:
-                    return self._send_json(HTTPStatus.NOT_FOUND, {"error": f"no such path {url.path}"})
-                page = _int_param(query, "page", 1, minimum=1)
-                page_size = _int_param(query, "page_size", 500, minimum=1, maximum=MAX_PAGE_SIZE)
-            except _BadRequest as exc:
-                return self._send_json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
-            return self._send_json(HTTPStatus.OK, portal.page(entity, day, page, page_size, plan), plan,
-                                   drop_after=fault)
 
-        def _send_evaluation(self, query: dict) -> None:
-            """The province's published 766 evaluation, year to date as of ``ngay`` (tinh = province code)."""
-            try:
+class _QuietAboutDrops(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], _ConnectionDropped))
+
+
+JSON = "application/json; charset=utf-8"
+
+
+def make_app(portal: PortalSimulator, token: str, counter: AttemptCounter | None = None) -> FastAPI:
+    """The portal's API as an ASGI app (FastAPI); endpoints are plain functions, run in the server's
+    thread pool, so a fault's sleep holds one request, never the others."""
+    counter = counter or AttemptCounter()
+    app = FastAPI(title="chiso portal simulator", openapi_url=None, docs_url=None, redoc_url=None,
+                  redirect_slashes=False)  # (a trailing slash is the same path, as the portal's was)
+
+    def send_json(status: int, body: dict, plan: FaultPlan | None = None, headers: dict | None = None,
+                  drop_after: HttpFault | None = None) -> Response:
+        payload = json.dumps(body, ensure_ascii=False).encode()
+        if plan is not None and not plan.is_empty:
+            payload = apply_byte_faults(plan, payload)
+        headers = {name: str(value) for name, value in (headers or {}).items()}
+        if drop_after is not None:  # the connection dies mid-body, as a flaky network does
+            return _DroppedResponse(payload, drop_after.bytes_before_drop(len(payload)), headers)
+        return Response(payload, status_code=status, headers=headers, media_type=JSON)
+
+    def http_fault(plan: FaultPlan, request_key: str) -> HttpFault | Response | None:
+        """Play this attempt's HTTP-level fault, if the plan has one: sleep, answer an error status (the
+        answer), or return the fault whose connection must drop mid-body (else None)."""
+        fault = http_fault_for(plan, request_key, counter)
+        if fault is None:
+            return None
+        if fault.delay_seconds:
+            time.sleep(fault.delay_seconds)
+        if fault.status:
+            return send_json(fault.status, fault.error_body(), headers=dict(fault.headers))
+        return fault if fault.drop_after_fraction is not None else None
+
+    def authorised(request: Request) -> Response | None:
+        if request.headers.get(TOKEN_HEADER) != token:
+            return send_json(HTTPStatus.UNAUTHORIZED, {"error": f"missing or wrong {TOKEN_HEADER}"})
+        return None
+
+    def serve_day(request: Request, entity: str, rest: list[str]) -> Response:
+        """Pages, the manifest or a whole-day file of ``entity`` (``rest``: the path after it)."""
+        query = parse_qs(request.url.query)
+        if entity not in ENTITIES:
+            return send_json(HTTPStatus.NOT_FOUND, {"error": f"unknown entity {entity}"})
+        try:
+            match = None
+            if rest[:1] == ["files"] and len(rest) == 2:
+                match = _FILE_PATH.match(rest[1])
+                if not match:
+                    raise _BadRequest(f"file name must be YYYY-MM-DD.ndjson.gz or YYYY-MM-DD.csv, got {rest[1]}")
+                day = _parse_day(match["day"])
+            else:
                 day = _parse_day(query.get("ngay", [None])[0])
-                province = query.get("tinh", [None])[0]
-                if not province:
-                    raise _BadRequest("parameter tinh (the province's portal code, e.g. H21) is required")
-                try:
-                    document = published_evaluation(portal.seed, portal.world, province, day)
-                except ValueError as exc:
-                    raise _BadRequest(str(exc)) from None
-            except _BadRequest as exc:
-                return self._send_json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
-            return self._send_json(HTTPStatus.OK, document)
+            override = query.get(REQUEST_OVERRIDE_PARAM, [None])[0] or request.headers.get(REQUEST_OVERRIDE_HEADER)
+            try:
+                plan = portal.faults.plan_for(entity, day, override)
+            except ValueError as exc:
+                raise _BadRequest(str(exc)) from None
+            fault = http_fault(plan, f"{request.url.path}?{_without_fault(query)}")
+            if isinstance(fault, Response):
+                return fault
+            if rest == ["manifest"]:
+                return send_json(HTTPStatus.OK, portal.manifest(entity, day, plan), plan, drop_after=fault)
+            if match is not None:
+                if match["manifest"]:
+                    return send_json(HTTPStatus.OK, portal.file_manifest(entity, day, match["fmt"], plan),
+                                     drop_after=fault)
+                return _file_response(portal, entity, day, match["fmt"], plan)
+            if rest:
+                return send_json(HTTPStatus.NOT_FOUND, {"error": f"no such path {request.url.path}"})
+            page = _int_param(query, "page", 1, minimum=1)
+            page_size = _int_param(query, "page_size", 500, minimum=1, maximum=MAX_PAGE_SIZE)
+        except _BadRequest as exc:
+            return send_json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+        return send_json(HTTPStatus.OK, portal.page(entity, day, page, page_size, plan), plan, drop_after=fault)
 
-        def _http_fault(self, plan: FaultPlan, request_key: str):
-            """Play this attempt's HTTP-level fault, if the plan has one: sleep, answer an error status
-            (returns _ANSWERED), or return the fault whose connection must drop mid-body (else None)."""
-            fault = http_fault_for(plan, request_key, counter)
-            if fault is None:
-                return None
-            if fault.delay_seconds:
-                time.sleep(fault.delay_seconds)
-            if fault.status:
-                self._send_json(HTTPStatus(fault.status), fault.error_body(), headers=dict(fault.headers))
-                return _ANSWERED
-            return fault if fault.drop_after_fraction is not None else None
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return send_json(HTTPStatus.OK, {"status": "ok", "world": portal.world.name})
 
-        def _send_file(self, entity: str, day: date, fmt: str, plan: FaultPlan) -> None:
-            chunks = portal.file_chunks(entity, day, fmt, plan)
-            self.send_response(HTTPStatus.OK)
-            self.send_header("Content-Type", exports.EXPORT_FORMATS[fmt])
-            self.send_header("Content-Disposition",
-                             f'attachment; filename="{exports.export_filename(entity, day, fmt)}"')
-            if not plan.is_empty and plan.at_level("bytes"):
-                body = apply_byte_faults(plan, b"".join(chunks))  # byte faults need the whole body
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                return
-            # HTTP/1.0 without Content-Length: the body is streamed and the connection's end delimits it.
-            self.end_headers()
-            for chunk in chunks:
-                self.wfile.write(chunk)
+    @app.get("/api/v1/evaluations")
+    def evaluations(request: Request) -> Response:
+        """The province's published 766 evaluation, year to date as of ``ngay`` (tinh = province code)."""
+        refused = authorised(request)
+        if refused:
+            return refused
+        query = parse_qs(request.url.query)
+        try:
+            day = _parse_day(query.get("ngay", [None])[0])
+            province = query.get("tinh", [None])[0]
+            if not province:
+                raise _BadRequest("parameter tinh (the province's portal code, e.g. H21) is required")
+            try:
+                document = published_evaluation(portal.seed, portal.world, province, day)
+            except ValueError as exc:
+                raise _BadRequest(str(exc)) from None
+        except _BadRequest as exc:
+            return send_json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+        return send_json(HTTPStatus.OK, document)
 
-    return Handler
+    @app.get("/api/v1/{entity}")
+    def pages(request: Request, entity: str) -> Response:
+        return authorised(request) or serve_day(request, entity, [])
+
+    @app.get("/api/v1/{entity}/manifest")
+    def manifest(request: Request, entity: str) -> Response:
+        return authorised(request) or serve_day(request, entity, ["manifest"])
+
+    @app.get("/api/v1/{entity}/files/{name}")
+    def day_file(request: Request, entity: str, name: str) -> Response:
+        return authorised(request) or serve_day(request, entity, ["files", name])
+
+    @app.get("/{path:path}")
+    def anything_else(request: Request, path: str) -> Response:
+        parts = path.strip("/").split("/")
+        if len(parts) >= 3 and parts[:2] == ["api", "v1"]:  # the portal's API: the token first, then the path
+            refused = authorised(request)
+            if refused:
+                return refused
+            return serve_day(request, parts[2], parts[3:])
+        return send_json(HTTPStatus.NOT_FOUND, {"error": f"no such path {request.url.path}"})
+
+    return app
+
+
+def _file_response(portal: PortalSimulator, entity: str, day: date, fmt: str, plan: FaultPlan) -> Response:
+    chunks = portal.file_chunks(entity, day, fmt, plan)
+    headers = {"Content-Disposition": f'attachment; filename="{exports.export_filename(entity, day, fmt)}"'}
+    if not plan.is_empty and plan.at_level("bytes"):
+        body = apply_byte_faults(plan, b"".join(chunks))  # byte faults need the whole body
+        return Response(body, headers=headers, media_type=exports.EXPORT_FORMATS[fmt])
+    # No Content-Length: the body is streamed as it is made (chunked), never held whole.
+    return StreamingResponse(chunks, headers=headers, media_type=exports.EXPORT_FORMATS[fmt])
 
 
 def _parse_day(raw: str | None) -> date:
@@ -266,30 +303,62 @@ def _without_fault(query: dict) -> str:
     return "&".join(f"{k}={v[0]}" for k, v in sorted(query.items()) if k != REQUEST_OVERRIDE_PARAM)
 
 
-def make_server(portal: PortalSimulator, token: str, host: str = "127.0.0.1", port: int = 0):
-    server = ThreadingHTTPServer((host, port), _make_handler(portal, token, AttemptCounter()))
-    server.daemon_threads = True
-    return server
+_DROPS_FILTER = _QuietAboutDrops()  # (uvicorn logs an application that fails mid-answer: here, on purpose)
+
+
+def _uvicorn(portal: PortalSimulator, token: str) -> uvicorn.Server:
+    logging.getLogger("uvicorn.error").addFilter(_DROPS_FILTER)  # (the same filter is added once)
+    config = uvicorn.Config(make_app(portal, token), log_config=None, access_log=False, lifespan="off",
+                            timeout_graceful_shutdown=1)  # (a request sleeping out a fault is not waited for)
+    return uvicorn.Server(config)
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    return sock
+
+
+def serve(portal: PortalSimulator, token: str, host: str = "127.0.0.1", port: int = 0, ready=None) -> None:
+    """Serve until interrupted (``python -m chiso.simulator``); ``ready(url)`` is called once listening."""
+    sock = _listening_socket(host, port)
+    if ready is not None:
+        ready(f"http://{host}:{sock.getsockname()[1]}")
+    _uvicorn(portal, token).run(sockets=[sock])
 
 
 class RunningSimulator:
-    """A simulator serving on a background thread (for tests and the demo)."""
+    """A simulator serving on a background thread (for tests and the demo): uvicorn on a socket bound
+    before it starts, so that ``url`` is known at once."""
 
     def __init__(self, portal: PortalSimulator, token: str, host: str = "127.0.0.1", port: int = 0):
         self.portal = portal
-        self.server = make_server(portal, token, host, port)
         self.token = token
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._socket = _listening_socket(host, port)
+        self.server = _uvicorn(portal, token)
+        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._socket]}, daemon=True)
+
+    @property
+    def server_address(self) -> tuple[str, int]:
+        return self._socket.getsockname()[:2]
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
+        host, port = self.server_address
         return f"http://{host}:{port}"
 
     def __enter__(self) -> RunningSimulator:
         self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the portal simulator did not start on {self.url}")
+            time.sleep(0.01)
         return self
 
     def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.should_exit = True
+        self._thread.join(timeout=10)
+        self._socket.close()
