@@ -39,6 +39,7 @@ from datetime import date
 
 from psycopg import sql
 
+from chiso.bi import pipeline_health
 from chiso.warehouse import OPS_SCHEMA, connect, ensure_schema
 
 log = logging.getLogger(__name__)
@@ -222,7 +223,7 @@ def publish(business_date: date, warnings: list[dict] | None = None, url: str | 
         conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(REPORTING_SCHEMA)))
         marts = _relations(conn)
         # Relations the marts no longer have (a model removed by a release) leave reporting too.
-        for gone in set(_relations(conn, REPORTING_SCHEMA)) - set(marts) - {STATUS_TABLE}:
+        for gone in set(_relations(conn, REPORTING_SCHEMA)) - set(marts) - {STATUS_TABLE, pipeline_health.VIEW}:
             kind = sql.SQL("view" if _relations_kind(conn, gone) == "view" else "table")
             conn.execute(sql.SQL("drop {} if exists {} cascade").format(kind, sql.Identifier(REPORTING_SCHEMA, gone)))
         written = {}
@@ -235,6 +236,7 @@ def publish(business_date: date, warnings: list[dict] | None = None, url: str | 
             _publish_view(conn, relation)
             _copy_comments(conn, relation)
         _record_status(conn, business_date, warnings)
+        pipeline_health.publish_view(conn, REPORTING_SCHEMA)
         conn.execute(sql.SQL("grant usage on schema {} to {}").format(
             sql.Identifier(REPORTING_SCHEMA), sql.Identifier(BI_ROLE)))
         conn.execute(sql.SQL("grant select on all tables in schema {} to {}").format(
