@@ -95,6 +95,17 @@ SETTINGS: dict[str, Setting] = {
         Setting("CHISO_DATA_DOCS_URL",
                 "Base URL where the Data Docs folder is served (the compose stack: http://localhost:8081); "
                 "alerts link to pages under it. Unset: alerts give the pages' paths in the folder."),
+        Setting("CHISO_METABASE_URL",
+                "Metabase's base URL (compose: http://metabase:3000). Unset: no Metabase is provisioned or notified."),
+        Setting("CHISO_METABASE_API_KEY",
+                "Metabase's MB_API_KEY: the publication asks Metabase to re-sync through /api/notify/db/:id with it."),
+        Setting("CHISO_METABASE_DATABASE_ID",
+                "Id of the warehouse in Metabase (python -m chiso.bi.metabase prints it) for the re-sync notice."),
+        Setting("CHISO_METABASE_ADMIN_EMAIL", "E-mail of the Metabase admin that metabase-setup creates or logs in as."),
+        Setting("CHISO_METABASE_ADMIN_PASSWORD", "Password of that admin (a secret; never in the repository)."),
+        Setting("CHISO_METABASE_WAREHOUSE_URL",
+                "postgresql://LOGIN@HOST:PORT/DB of the read-only BI login Metabase connects as (no password)."),
+        Setting("CHISO_METABASE_WAREHOUSE_PASSWORD", "Password of that BI login (a secret)."),
         Setting("CHISO_REPORT_HOLD_NOTICE",
                 "What report recipients get when a day's gate or task fails: none (nothing) or notice (once a "
                 "day, the short notice 'Số liệu hôm nay đang được kiểm tra').", "none"),

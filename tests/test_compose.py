@@ -39,6 +39,7 @@ EXPECTED_SERVICES = {
     "simulator",
     "mailcatcher",
     "metabase",
+    "metabase-setup",
 }
 
 # The Airflow 3 CLI commands the stack may run (`airflow --help`; `webserver` is gone in Airflow 3).
