@@ -106,3 +106,109 @@ def test_every_card_answers_the_bi_login_with_the_marts_figures(published, dashb
         assert rows, f"{dashboard.slug}/{card.key} returned no rows"
         assert len(set(columns)) == len(columns)
         assert compared_rows(bi, card, values) == expected_rows(admin, card, values)
+
+
+# ----------------------------------------------------------------------------- a real BI server
+
+from chiso.bi import superset_server  # noqa: E402
+from chiso.bi.browser import CHROMIUM  # noqa: E402
+
+# Settled: every chart holder is there and nothing is loading any more.
+READY = ("document.querySelectorAll('.dashboard-component-chart-holder').length > 0 && "
+         "document.querySelectorAll('.loading, .ant-skeleton, [aria-label=\"Loading\"]').length === 0")
+ERRORS = "document.querySelectorAll('[role=\"alert\"], .ant-alert-error, .alert-danger').length"
+
+
+@pytest.fixture(scope="module")
+def superset(published, make_database, tmp_path_factory):
+    if not superset_server.available():
+        pytest.skip(f"Superset is not installed in {superset_server.BI_VENV}: `make bi-venv` (make test does it)")
+    from chiso.bi.superset import DATABASE_FILE, bundle
+
+    server = superset_server.start(make_database("chiso_test_superset"), tmp_path_factory.mktemp("superset"))
+    try:
+        with psycopg.connect(published["login_url"]) as bi:
+            data = bundle(bi_dashboards.load_all(), {"province": PROVINCE},
+                          published["login_url"].replace(f":{published['password']}@", "@"), bi)
+        server.import_dashboards(data, {DATABASE_FILE: published["password"]})
+        yield server
+    finally:
+        server.stop()
+
+
+def _charts(server) -> dict[str, dict]:
+    return {chart["slice_name"]: chart
+            for chart in server.get("/api/v1/chart/", q="(page_size:100)")["result"]}
+
+
+def test_superset_is_provisioned_from_the_files_and_importing_again_duplicates_nothing(superset, published):
+    from chiso.bi.superset import DATABASE_FILE, bundle
+
+    dashboards = bi_dashboards.load_all()
+    counts = lambda: tuple(superset.get(path, q="(page_size:100)")["count"]  # noqa: E731
+                           for path in ("/api/v1/dashboard/", "/api/v1/chart/", "/api/v1/dataset/",
+                                        "/api/v1/database/"))
+    before = counts()
+    assert before == (len(dashboards), sum(len(d.cards) for d in dashboards),
+                      sum(len(d.cards) for d in dashboards), 1)
+    with psycopg.connect(published["login_url"]) as bi:
+        data = bundle(dashboards, {"province": PROVINCE},
+                      published["login_url"].replace(f":{published['password']}@", "@"), bi)
+    superset.import_dashboards(data, {DATABASE_FILE: published["password"]})
+    assert counts() == before
+    (database,) = superset.get("/api/v1/database/")["result"]
+    assert published["login"] in superset.get(f"/api/v1/database/{database['id']}")["result"]["sqlalchemy_uri"]
+
+
+def test_superset_serves_each_card_with_the_marts_figures(superset, published):
+    """What Superset's chart-data API returns for each chart (what its charts draw) equals the marts."""
+    from chiso.bi.checks import normalised
+
+    charts = _charts(superset)
+    with psycopg.connect(published["url"]) as admin:
+        for dashboard in bi_dashboards.load_all():
+            values = dashboard.values({"province": PROVINCE})
+            for card in dashboard.cards:
+                answer = superset.get(f"/api/v1/chart/{charts[card.title]['id']}/data/")["result"][0]
+                assert answer.get("error") is None and answer["status"] == "success", answer
+                columns, rows = card_rows(admin, card, values)
+                if card.display in ("table", "bar", "line"):
+                    served = answer["data"]
+                    assert len(served) == len(rows), card.key
+                    first, second = (columns[0], columns[1]) if card.display != "table" else (columns[0], columns[-1])
+                    if card.display == "line":
+                        continue  # x is a timestamp in epoch ms there; its values are checked below
+                    assert sorted(normalised(r[first]) for r in served) == sorted(normalised(r[0]) for r in rows)
+                if card.display in ("scalar", "bar", "line"):
+                    metric = columns[0] if card.display == "scalar" else columns[1]
+                    index = columns.index(metric)
+                    assert sorted(normalised(r[metric]) for r in answer["data"]) == \
+                        sorted(normalised(r[index]) for r in rows), card.key
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium (Debian package 'chromium') is not installed; "
+                                             ".ci/run installs it on CI")
+def test_each_dashboard_renders_in_chromium_without_errors_and_shows_the_marts_figures(superset, published):
+    from chiso.bi.browser import Browser
+    from chiso.bi.superset import displayed
+
+    cookie = {**superset.browser_cookie(), "url": superset.url}
+    with Browser(width=1400, height=1500) as browser, psycopg.connect(published["url"]) as admin:
+        for dashboard in bi_dashboards.load_all():
+            page = f"{superset.url}/superset/dashboard/{dashboard.slug}/?standalone=1"
+            assert browser.open(page, cookies=[cookie], ready=READY), f"{dashboard.slug} did not finish loading"
+            shot = browser.screenshot(ARTIFACTS / f"superset-{dashboard.slug}.png")
+            print(f"\nscreenshot: {shot}")
+            assert browser.evaluate(ERRORS) == 0, f"{dashboard.slug} shows an error: {browser.text()[:1500]}"
+            shown = browser.text()
+            assert dashboard.title in shown
+            values = dashboard.values({"province": PROVINCE})
+            for card in dashboard.cards:
+                assert card.title in shown, (dashboard.slug, card.title)
+                if card.display == "scalar":
+                    (row,) = card_rows(admin, card, values)[1]
+                    assert displayed(row[0]) in shown, card.key
+                elif card.display == "table":
+                    for row in card_rows(admin, card, values)[1][:5]:  # the first rows are on screen
+                        assert "\t".join(displayed(v) if v is not None else "N/A" for v in row) in shown, \
+                            (card.key, row, shown[:3000])
