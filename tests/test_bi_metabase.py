@@ -9,6 +9,7 @@ nothing and duplicates nothing. The notify call after a publication is checked t
 from __future__ import annotations
 
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -119,7 +120,7 @@ def test_provisioning_sets_metabase_up_from_the_files_and_a_second_run_changes_n
     for card in cards:
         native = card["dataset_query"]["native"]
         assert card["dataset_query"]["type"] == "native" and "reporting." in native["query"]
-        assert set(native["template-tags"]) == set(__import__("re").findall(r"\{\{(\w+)\}\}", native["query"]))
+        assert set(native["template-tags"]) == set(re.findall(r"\{\{(\w+)\}\}", native["query"]))
     overview = next(d for d in fake.objects["dashboard"].values() if d["name"].startswith("Tổng quan"))
     assert [p["slug"] for p in overview["parameters"]] == ["province"]
     assert all(m["target"] == ["variable", ["template-tag", "province"]]

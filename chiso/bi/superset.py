@@ -70,7 +70,7 @@ def _chart_params(card: Card, columns: list[tuple[str, str]], dataset_id: str) -
     if card.display == "table":
         return "table", {**common, "viz_type": "table", "query_mode": "raw", "all_columns": names,
                          "order_by_cols": [], "row_limit": 10000, "server_pagination": False,
-                         "server_page_length": 0, "include_search": False, "table_timestamp_format": "%d/%m/%Y",
+                         "server_page_length": 0, "include_search": False, "show_cell_bars": False, "table_timestamp_format": "%d/%m/%Y",
                          "column_config": {name: {"d3NumberFormat": NUMBER_FORMAT if kind in ("NUMERIC", "FLOAT")
                                                   else INTEGER_FORMAT}
                                            for name, kind in columns if kind in _NUMBERS}}
