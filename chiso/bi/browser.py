@@ -45,7 +45,8 @@ class Browser:
             raise RuntimeError("Chromium did not open its DevTools endpoint")
         port = int(re.search(r":(\d+)/", endpoint).group(1))
         page = next(t for t in requests.get(f"http://127.0.0.1:{port}/json", timeout=10).json() if t["type"] == "page")
-        self._socket = connect(page["webSocketDebuggerUrl"], max_size=64 << 20, open_timeout=30)
+        # legacy=True: connect now and keep the connection on the object (closed in close()).
+        self._socket = connect(page["webSocketDebuggerUrl"], max_size=64 << 20, open_timeout=30, legacy=True)
         self._ids = itertools.count(1)
 
     def call(self, method: str, **params):
