@@ -238,11 +238,13 @@ def _replace_policies(conn, table: str, policies: list[sql.Composable]) -> None:
 
 
 def _self_scoped_views() -> tuple[str, ...]:
-    """Views that read the ops tables as their owner and filter by the querying login's scope themselves
-    (chiso.published_values); imported late, as that module reads this one's role names."""
+    """Views that read the ops tables as their owner and so cannot be security_invoker: the published
+    figures filter by the querying login's scope themselves (chiso.published_values), and the pipeline's
+    daily counts have no unit rows (chiso.bi.pipeline_health). Imported late: they read this module."""
+    from chiso.bi import pipeline_health
     from chiso.published_values import REPORTING_VIEWS
 
-    return REPORTING_VIEWS
+    return (*REPORTING_VIEWS, pipeline_health.VIEW)
 
 
 def apply_row_security(conn) -> dict[str, str]:

@@ -237,8 +237,11 @@ def publish_reporting(business_date: date) -> dict:
     warnings = warnings_of(business_date)
     publication = publish_marts(business_date, warnings)
     warning_notice(business_date, warnings)
+    # BI tools see the new day at once (a no-op unless Metabase is configured).
+    from chiso.bi.metabase import notify_sync
+
     return {"relations": len(publication.relations), "warnings": len(warnings),
-            "rows_written": sum(publication.rows_written.values())}
+            "rows_written": sum(publication.rows_written.values()), "metabase_notified": notify_sync()}
 
 
 def send_daily_report(business_date: date) -> dict:

@@ -44,6 +44,7 @@ from psycopg import sql
 
 from chiso import published_values
 from chiso.bi_access import BI_ROLE, SCOPE_TABLE, apply_row_security, ensure_group_role
+from chiso.bi import pipeline_health
 from chiso.warehouse import OPS_SCHEMA, connect, ensure_schema
 
 log = logging.getLogger(__name__)
@@ -249,7 +250,7 @@ def publish(business_date: date, warnings: list[dict] | None = None, url: str | 
         # from what was published before (docs/publication.md, "As published").
         figures_kept = published_values.record(conn, publication_id, business_date)
         # Relations the marts no longer have (a model removed by a release) leave reporting too.
-        kept = {STATUS_TABLE, SCOPE_TABLE, *published_values.REPORTING_VIEWS}
+        kept = {STATUS_TABLE, SCOPE_TABLE, pipeline_health.VIEW, *published_values.REPORTING_VIEWS}
         for gone in set(_relations(conn, REPORTING_SCHEMA)) - set(marts) - kept:
             kind = sql.SQL("view" if _relations_kind(conn, gone) == "view" else "table")
             conn.execute(sql.SQL("drop {} if exists {} cascade").format(kind, sql.Identifier(REPORTING_SCHEMA, gone)))
@@ -264,6 +265,7 @@ def publish(business_date: date, warnings: list[dict] | None = None, url: str | 
             _copy_comments(conn, relation)
         published_values.create_reporting_views(conn)
         _record_status(conn, business_date, warnings)
+        pipeline_health.publish_view(conn, REPORTING_SCHEMA)
         # Row-level security per province, renewed from the day's dim_units before anyone sees the day.
         scoped = apply_row_security(conn)
         conn.execute(sql.SQL("grant usage on schema {} to {}").format(

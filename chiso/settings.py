@@ -145,6 +145,19 @@ class ChisoSettings(BaseSettings):
         "Awesome, vega…), copied into the Data Docs so they render offline. Unset: docs_assets/node_modules "
         "(make docs-assets)."))
     dbt_docs_dir: str | None = Field(None, description="Where the dbt docs are built (unset: $CHISO_HOME/dbt_docs).")
+    metabase_url: str | None = Field(None, description=(
+        "Metabase's base URL (compose: http://metabase:3000). Unset: no Metabase is provisioned or notified."))
+    metabase_api_key: str | None = Field(None, description=(
+        "Metabase's MB_API_KEY: the publication asks Metabase to re-sync through /api/notify/db/:id with it."))
+    metabase_database_id: str | None = Field(None, description=(
+        "Id of the warehouse in Metabase (python -m chiso.bi.metabase prints it) for the re-sync notice."))
+    metabase_admin_email: str | None = Field(None, description=(
+        "E-mail of the Metabase admin that metabase-setup creates or logs in as."))
+    metabase_admin_password: str | None = Field(None, description=(
+        "Password of that admin (a secret; never in the repository)."))
+    metabase_warehouse_url: str | None = Field(None, description=(
+        "postgresql://LOGIN@HOST:PORT/DB of the read-only BI login Metabase connects as (no password)."))
+    metabase_warehouse_password: str | None = Field(None, description="Password of that BI login (a secret).")
     bi_secrets_dir: str | None = Field(None, description=(
         "Folder of the BI logins' passwords, one file per login named after the role (chiso_bi_national, "
         "chiso_bi_ph15, ...), as Docker or Kubernetes secrets mount them; read by python -m chiso.bi_access "

@@ -41,6 +41,7 @@ EXPECTED_SERVICES = {
     "metabase",
     "data-docs",
     "dbt-docs",
+    "metabase-setup",
 }
 
 # The Airflow 3 CLI commands the stack may run (`airflow --help`; `webserver` is gone in Airflow 3).
