@@ -95,6 +95,10 @@ SETTINGS: dict[str, Setting] = {
         Setting("CHISO_DATA_DOCS_URL",
                 "Base URL where the Data Docs folder is served (the compose stack: http://localhost:8081); "
                 "alerts link to pages under it. Unset: alerts give the pages' paths in the folder."),
+        Setting("CHISO_REPORT_BATCH_SIZE",
+                "Recipients per mapped send_report task of the daily DAG: the night's e-mails are rendered and "
+                "sent by batches of this many, which workers share (a national night: ~3,356 recipients).",
+                "400"),
         Setting("CHISO_REPORT_HOLD_NOTICE",
                 "What report recipients get when a day's gate or task fails: none (nothing) or notice (once a "
                 "day, the short notice 'Số liệu hôm nay đang được kiểm tra').", "none"),
