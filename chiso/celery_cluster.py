@@ -128,8 +128,9 @@ class CeleryCluster:
             pass
         process.wait()
 
-    def worker_running(self, task_id: str) -> int | None:
-        """The number of the worker whose processes run ``task_id`` now (by the supervisor's title)."""
+    def worker_running(self, ti_id: str) -> int | None:
+        """The number of the worker whose processes run the task instance ``ti_id`` (task_instance.id)
+        now: the supervisor a worker forks for a task is titled with it."""
         import psutil
 
         for name, process in self._processes.items():
@@ -144,7 +145,7 @@ class CeleryCluster:
                     title = " ".join(child.cmdline())
                 except psutil.Error:
                     continue
-                if "supervisor" in title and task_id in title:
+                if str(ti_id) in title:
                     return int(name.removeprefix("worker-"))
         return None
 
@@ -229,12 +230,12 @@ class CeleryCluster:
         raise TimeoutError(f"DAG run {run_id} did not finish within {timeout:.0f} s (state {self.run_state(run_id)})")
 
     def task_instances(self, run_id: str) -> list[dict]:
-        """task_id, map_index, state, try_number, hostname, start, end of every task of the run."""
+        """task_id, map_index, state, try_number, hostname, start, end and id of every task of the run."""
         with self._metadata() as conn:
             rows = conn.execute(
-                "select task_id, map_index, state, try_number, hostname, start_date, end_date "
+                "select task_id, map_index, state, try_number, hostname, start_date, end_date, id "
                 "from task_instance where run_id = %s order by start_date nulls last", (run_id,)).fetchall()
-        keys = ("task_id", "map_index", "state", "try_number", "hostname", "start_date", "end_date")
+        keys = ("task_id", "map_index", "state", "try_number", "hostname", "start_date", "end_date", "id")
         return [dict(zip(keys, row)) for row in rows]
 
     def running(self, run_id: str, task_prefix: str) -> list[dict]:
