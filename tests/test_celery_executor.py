@@ -8,7 +8,7 @@ machine's Redis, chiso.celery_cluster). Half-way through the Celery run's loads,
 the tasks retry on the other worker. Both runs must end with the same marts, the same ``reporting``
 rows and the same e-mails, and the Celery warehouse must show every load and every e-mail once.
 
-Costs about 3 minutes on 2 cores (two DAG runs, a 20-second heartbeat timeout).
+Costs about 8 minutes on 2 busy cores (two DAG runs, a 20-second heartbeat timeout): marked slow.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from chiso.simulator.scenarios import get_scenario
 from chiso.simulator.server import PortalSimulator, RunningSimulator
 
 pytest.importorskip("airflow.providers.celery")
+pytestmark = pytest.mark.slow  # about 8 minutes on the shared 2 cores
 
 TOKEN = "celery-token"
 DAY = date(2024, 11, 14)
