@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from chiso.settings import REPO_ROOT
@@ -33,6 +33,7 @@ class AirflowSetup:
     pipeline_start: str = "2024-01-01"
     retry_delay_seconds: int = 60
     demo_mode: bool = True  # the demo and the tests: any pseudonymisation key will do (CHISO_DEMO_MODE)
+    settings: dict[str, str] = field(default_factory=dict)  # further chiso settings (chiso.settings)
 
     def environment(self) -> dict[str, str]:
         portal = {"conn_type": "http", "host": self.portal_url, "password": self.portal_token}
@@ -62,7 +63,7 @@ class AirflowSetup:
         }
         if self.recipients_file:
             env["CHISO_RECIPIENTS_FILE"] = str(self.recipients_file)
-        return env
+        return {**env, **self.settings}
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run an ``airflow`` CLI command in this setup; output is captured for the caller."""

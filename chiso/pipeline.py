@@ -254,12 +254,46 @@ def send_daily_report(business_date: date) -> dict:
     return send_daily(business_date)
 
 
-def publish(business_date: date, delivery: dict) -> bool:
-    """Record the nightly report of the day as published (ops.publications), once."""
+def recipient_batches() -> list[dict]:
+    """The nightly e-mail's recipients cut into batches of CHISO_REPORT_BATCH_SIZE, in the recipients
+    file's order: one mapped send task each, which Celery workers share (docs/performance.md).
+
+    A batch is named by its number and the number of batches, never by its members: the tasks read
+    the file themselves (a mapped task's arguments are stored in Airflow's database, and addresses
+    have no business there). At least one batch, so that a night without recipients still records
+    its publication."""
+    from chiso.reports.recipients import load_recipients
+
+    size = int(settings.require("CHISO_REPORT_BATCH_SIZE"))
+    if size < 1:
+        raise ValueError(f"CHISO_REPORT_BATCH_SIZE must be at least 1, got {size}")
+    count = sum(1 for recipient in load_recipients() if recipient.wants("daily"))
+    batches = max(1, -(-count // size))
+    return [{"batch": number, "batches": batches} for number in range(1, batches + 1)]
+
+
+def send_daily_report_batch(business_date: date, batch: int, batches: int) -> dict:
+    """One batch of the nightly e-mail (:func:`recipient_batches`): the ``batch``-th of ``batches``
+    equal slices of the recipients who want it, sent exactly once per recipient like the whole night."""
+    from chiso.reports.recipients import load_recipients
+    from chiso.reports.send import send_daily
+
+    everyone = [recipient for recipient in load_recipients() if recipient.wants("daily")]
+    if not 1 <= batch <= batches:
+        raise ValueError(f"Batch {batch} of {batches} does not exist")
+    size = -(-len(everyone) // batches)
+    return send_daily(business_date, recipients=everyone[(batch - 1) * size:batch * size],
+                      batch=f"{batch}/{batches}")
+
+
+def publish(business_date: date, delivery: dict | list[dict]) -> bool:
+    """Record the nightly report of the day as published (ops.publications), once; ``delivery`` is
+    what the send returned, or the list of what each batch's send returned."""
     from chiso.reports.daily import REPORT_CODE
     from chiso.reports.delivery import record_publication
 
-    recipients = len(delivery["sent"]) + len(delivery["already_sent"])
+    deliveries = [delivery] if isinstance(delivery, dict) else list(delivery)
+    recipients = sum(len(each["sent"]) + len(each["already_sent"]) for each in deliveries)
     first = record_publication(REPORT_CODE, business_date, recipients)
     log.info("%s %s %s", REPORT_CODE, business_date, "published" if first else "was already published")
     return first

@@ -145,6 +145,9 @@ class ChisoSettings(BaseSettings):
         "Awesome, vega…), copied into the Data Docs so they render offline. Unset: docs_assets/node_modules "
         "(make docs-assets)."))
     dbt_docs_dir: str | None = Field(None, description="Where the dbt docs are built (unset: $CHISO_HOME/dbt_docs).")
+    report_batch_size: Annotated[int, Field(gt=0)] = Field(400, description=(
+        "Recipients per mapped send_report task of the daily DAG: the night's e-mails are rendered and "
+        "sent by batches of this many, which workers share (a national night: ~3,356 recipients)."))
     metabase_url: str | None = Field(None, description=(
         "Metabase's base URL (compose: http://metabase:3000). Unset: no Metabase is provisioned or notified."))
     metabase_api_key: str | None = Field(None, description=(

@@ -113,12 +113,19 @@ def chiso_daily():
         return pipeline.publish_reporting(pendulum.parse(business_date).date())
 
     @task
-    def send_report(business_date: str) -> dict:
-        return pipeline.send_daily_report(pendulum.parse(business_date).date())
+    def recipient_batches() -> list[dict]:
+        return pipeline.recipient_batches()
+
+    # One mapped task per batch of recipients: the workers of a Celery deployment share the night's mail.
+    @task(map_index_template="{{ batch_label }}")
+    def send_report(business_date: str, part: dict) -> dict:
+        get_current_context()["batch_label"] = f"{part['batch']}/{part['batches']}"  # shown in the UI
+        return pipeline.send_daily_report_batch(pendulum.parse(business_date).date(), part["batch"],
+                                                part["batches"])
 
     @task
-    def record_publication(business_date: str, delivery: dict) -> bool:
-        return pipeline.publish(pendulum.parse(business_date).date(), delivery)
+    def record_publication(business_date: str, deliveries: list[dict]) -> bool:
+        return pipeline.publish(pendulum.parse(business_date).date(), list(deliveries))
 
     business_date = resolve_business_date()
     loads = []
@@ -134,7 +141,7 @@ def chiso_daily():
     built >> gated
     published = publish_reporting(business_date)
     gated >> published
-    delivery = send_report(business_date)
+    delivery = send_report.partial(business_date=business_date).expand(part=recipient_batches())
     published >> delivery
     record_publication(business_date, delivery)
 

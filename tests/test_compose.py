@@ -42,7 +42,15 @@ EXPECTED_SERVICES = {
     "data-docs",
     "dbt-docs",
     "metabase-setup",
+    "redis",
+    "airflow-worker",
 }
+
+# The scale-out profile (docs/performance.md): what `docker compose --profile celery up` adds.
+CELERY_PROFILE = "celery"
+CELERY_SERVICES = {"redis", "airflow-worker"}
+# Images built elsewhere must name a version: an unpinned tag changes under a running deployment.
+UNPINNED_TAGS = {None, "latest", "alpine", "bookworm"}
 
 # The Airflow 3 CLI commands the stack may run (`airflow --help`; `webserver` is gone in Airflow 3).
 AIRFLOW_COMMANDS = {
@@ -51,6 +59,7 @@ AIRFLOW_COMMANDS = {
     ("dag-processor",),
     ("triggerer",),
     ("db", "migrate"),
+    ("celery", "worker"),
 }
 
 # The settings naming the Airflow connections the code uses; each needs an AIRFLOW_CONN_<ID>.
@@ -222,6 +231,7 @@ def compose_problems(compose: dict, repo_root: Path, setting_defaults: SettingDe
 
     problems += _interpolation_problems(compose, setting_defaults)
     problems += _portal_problems(services, setting_defaults)
+    problems += celery_profile_problems(services)
     # Services sharing an anchor report the same problem; once is enough.
     return list(dict.fromkeys(problems))
 
@@ -461,6 +471,55 @@ def _portal_problems(services: dict, setting_defaults: SettingDefaults) -> list[
                             f"the simulator listens on {simulator_port}")
         if connection.get("password") != simulator_token:
             problems.append(f"{name}: the password of {conn_var} is not the simulator's CHISO_SIMULATOR_TOKEN")
+    return problems
+
+
+def image_tag(image: str) -> str | None:
+    """The tag of ``name[:tag]`` (a registry's host:port is not a tag)."""
+    last = image.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else None
+
+
+def celery_profile_problems(services: dict) -> list[str]:
+    """The profile celery must be a working CeleryExecutor deployment: a pinned Redis with a health
+    check, workers that run ``airflow celery worker`` with the scheduler's own environment (the same
+    database, JWT secret and execution API) and wait for Redis, a broker URL naming that Redis, and
+    N workers. Services outside the profile must not need it (a plain ``docker compose up``)."""
+    problems = []
+    in_profile = {name for name, service in services.items() if CELERY_PROFILE in (service.get("profiles") or [])}
+    problems += [f"profile {CELERY_PROFILE} has no service {name!r}" for name in sorted(CELERY_SERVICES - in_profile)]
+    for name, service in services.items():
+        if name not in in_profile:
+            problems += [f"{name}: starts without the profile {CELERY_PROFILE} but depends on {dependency}, "
+                         "which only runs with it" for dependency in depends_on(service) if dependency in in_profile]
+        image = service.get("image")
+        if name in in_profile and image and "build" not in service and image_tag(str(image)) in UNPINNED_TAGS:
+            problems.append(f"{name}: image {image} names no version")
+    redis = services.get("redis")
+    if redis is not None and "healthcheck" not in redis:
+        problems.append("redis: has no healthcheck, so the workers cannot wait for it")
+    scheduler_env = environment(services.get("airflow-scheduler") or {})
+    broker = render_unset(str(scheduler_env.get("AIRFLOW__CELERY__BROKER_URL") or ""))
+    if urlsplit(broker).hostname not in in_profile:
+        problems.append(f"airflow-scheduler: AIRFLOW__CELERY__BROKER_URL {broker!r} names no service of the "
+                        f"profile {CELERY_PROFILE}")
+    if render_unset(str(scheduler_env.get("AIRFLOW__CORE__EXECUTOR") or "")) != "LocalExecutor":
+        problems.append("airflow-scheduler: the executor must default to LocalExecutor (the plain stack has no workers)")
+    worker = services.get("airflow-worker")
+    if worker is None:
+        return problems
+    if command_argv(worker) != ["airflow", "celery", "worker"]:
+        problems.append(f"airflow-worker: runs {command_argv(worker)}, not airflow celery worker")
+    if depends_on(worker).get("redis") != "service_healthy":
+        problems.append("airflow-worker: does not wait for redis to be healthy")
+    worker_env = environment(worker)
+    for key in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__API_AUTH__JWT_SECRET",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL", "AIRFLOW__CELERY__BROKER_URL", "CHISO_WAREHOUSE_URL"):
+        if worker_env.get(key) != scheduler_env.get(key):
+            problems.append(f"airflow-worker: {key} differs from the scheduler's (tasks would be rejected or lost)")
+    replicas = render_unset(str((worker.get("deploy") or {}).get("replicas", "1")))
+    if not replicas.isdigit() or int(replicas) < 2:
+        problems.append(f"airflow-worker: {replicas!r} replicas by default; the profile is there to run several")
     return problems
 
 
@@ -708,3 +767,36 @@ def test_the_docs_service_serves_the_data_docs_and_the_dbt_docs_from_a_pinned_im
     builder = services["dbt-docs"]
     assert builder["command"] == "python -m chiso.offline_docs dbt"
     assert f"dbt-docs:{builder['environment']['CHISO_DBT_DOCS_DIR']}" in builder["volumes"]
+
+
+def test_celery_profile_runs_workers_with_redis(compose):
+    assert celery_profile_problems(compose["services"]) == []
+    worker = compose["services"]["airflow-worker"]
+    assert CELERY_PROFILE in worker["profiles"] and CELERY_PROFILE in compose["services"]["redis"]["profiles"]
+    assert all(CELERY_PROFILE not in (compose["services"][name].get("profiles") or [])
+               for name in ("airflow-scheduler", "airflow-apiserver", "airflow-dag-processor", "airflow-triggerer"))
+
+
+@pytest.mark.parametrize("break_it, expected", [
+    (lambda s: s.pop("redis"), "profile celery has no service 'redis'"),
+    (lambda s: s["redis"].update(image="redis:latest"), "redis: image redis:latest names no version"),
+    (lambda s: s["redis"].update(image="redis"), "redis: image redis names no version"),
+    (lambda s: s["redis"].pop("healthcheck"), "redis: has no healthcheck, so the workers cannot wait for it"),
+    (lambda s: s["airflow-worker"].update(command="airflow scheduler"),
+     "airflow-worker: runs ['airflow', 'scheduler'], not airflow celery worker"),
+    (lambda s: s["airflow-worker"]["depends_on"].pop("redis"), "airflow-worker: does not wait for redis to be healthy"),
+    (lambda s: s["airflow-worker"].update(environment={**s["airflow-worker"]["environment"],
+                                                       "AIRFLOW__API_AUTH__JWT_SECRET": "another"}),
+     "airflow-worker: AIRFLOW__API_AUTH__JWT_SECRET differs from the scheduler's (tasks would be rejected or lost)"),
+    (lambda s: s["airflow-worker"]["deploy"].update(replicas=1),
+     "airflow-worker: '1' replicas by default; the profile is there to run several"),
+    (lambda s: s["airflow-scheduler"]["depends_on"].update(redis={"condition": "service_healthy"}),
+     "airflow-scheduler: starts without the profile celery but depends on redis, which only runs with it"),
+    (lambda s: s["airflow-scheduler"].update(environment={**s["airflow-scheduler"]["environment"],
+                                                          "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor"}),
+     "airflow-scheduler: the executor must default to LocalExecutor (the plain stack has no workers)"),
+])
+def test_a_broken_celery_profile_is_reported(compose, break_it, expected):
+    services = copy.deepcopy(compose["services"])
+    break_it(services)
+    assert expected in celery_profile_problems(services)

@@ -11,7 +11,10 @@ read once under the run's lock and written after the sends the SMTP server accep
 * a send that fails is never recorded: the run raises :class:`DeliveryFailed` naming who was and who
   was not served, and the task's retries (then a person) take it from there.
 
-An advisory lock per (report, period) keeps two concurrent runs from both sending. Accepted messages
+An advisory lock per (report, period) keeps two concurrent runs from both sending. The daily DAG sends
+by batches of recipients, one mapped task each, that workers run at once: a batch holds that lock
+shared and its own batch's lock exclusively, so batches run side by side, a batch never twice at
+once, and a whole run (a person's re-run of the send) waits for every batch and excludes them. Accepted messages
 are recorded in batches (:data:`RECORD_EVERY` messages or :data:`RECORD_SECONDS`, and always before
 the run returns or raises): a commit per recipient cost a disk flush per e-mail. The window between
 the SMTP server's acceptance and the batch's commit is the only place a crash of the sending process
@@ -75,14 +78,19 @@ def served(report_code: str, period: date, url: str | None = None) -> dict[str, 
 
 def deliver_once(report_code: str, business_date: date, recipients: list[Recipient], send: SendFunction,
                  url: str | None = None, period_label: str | None = None,
-                 prepare: PrepareFunction | None = None) -> DeliverySummary:
+                 prepare: PrepareFunction | None = None, batch: str | None = None) -> DeliverySummary:
     """Send to every recipient the ledger does not hold yet, recording each one only after the SMTP
     server accepted its message. ``prepare(pending)``, if given, is told once who will be sent to, in
-    order and with their Message-IDs, before the first send (chiso.reports.parallel renders ahead)."""
+    order and with their Message-IDs, before the first send (chiso.reports.parallel renders ahead).
+    ``batch`` names a fixed share of the recipients sent by a task of its own, beside the others."""
     sent, already, failed = [], [], {}
     lock = f"chiso.report:{report_code}:{business_date}"
     with connect(url, autocommit=True) as conn:
-        conn.execute("select pg_advisory_lock(hashtext(%s))", (lock,))
+        if batch is None:
+            conn.execute("select pg_advisory_lock(hashtext(%s))", (lock,))
+        else:
+            conn.execute("select pg_advisory_lock_shared(hashtext(%s)), pg_advisory_lock(hashtext(%s))",
+                         (lock, f"{lock}:{batch}"))
         try:
             # Under the lock the ledger cannot change: read it once, not once per recipient.
             served_already = {recipient for (recipient,) in conn.execute(
@@ -116,7 +124,11 @@ def deliver_once(report_code: str, business_date: date, recipients: list[Recipie
                 # Whatever stopped the loop, the messages the server accepted are recorded before leaving.
                 _record(conn, report_code, business_date, period_label, accepted)
         finally:
-            conn.execute("select pg_advisory_unlock(hashtext(%s))", (lock,))
+            if batch is None:
+                conn.execute("select pg_advisory_unlock(hashtext(%s))", (lock,))
+            else:
+                conn.execute("select pg_advisory_unlock(hashtext(%s)), pg_advisory_unlock_shared(hashtext(%s))",
+                             (f"{lock}:{batch}", lock))
     summary = DeliverySummary(sent, already, failed)
     log.info("%s %s: sent to %d recipient(s), %d already served, %d failed", report_code, business_date,
              len(sent), len(already), len(failed))

@@ -58,16 +58,19 @@ def _message(rendered, sender: str, recipient: Recipient, message_id: str, repor
 
 
 def send_daily(business_date: date, mailer=None, url: str | None = None,
-               recipients: list[Recipient] | None = None, workers: int | None = None) -> dict:
+               recipients: list[Recipient] | None = None, workers: int | None = None,
+               batch: str | None = None) -> dict:
     """The nightly e-mail to every recipient who wants it; returns who was sent, who was already served.
 
     From :data:`PARALLEL_FROM` recipients on (a national night: ~3,356) the messages are rendered and
     sent by ``workers`` processes (default: one per core), each with its own SMTP connection, while the
-    ledger stays in this process; ``workers=1`` renders and sends here, one recipient after the other."""
+    ledger stays in this process; ``workers=1`` renders and sends here, one recipient after the other.
+    ``batch`` names ``recipients`` as one fixed share of the night, sent beside the others
+    (chiso.reports.delivery.deliver_once)."""
     from chiso.reports.daily import add_technical_facts, build_daily_report
 
     ensure_schema(url)
-    recipients = [r for r in (recipients or load_recipients()) if r.wants("daily")]
+    recipients = [r for r in (load_recipients() if recipients is None else recipients) if r.wants("daily")]
     report = build_daily_report(business_date, url)
     if not report.units:
         raise RuntimeError(f"No indicator values for {business_date}: nothing to report")
@@ -77,8 +80,8 @@ def send_daily(business_date: date, mailer=None, url: str | None = None,
     mailer = mailer or smtp_mailer()
     workers = workers or default_workers()
     if workers > 1 and len(recipients) >= PARALLEL_FROM:
-        return _send_rendered_ahead(report, recipients, mailer, url, workers)
-    return _send_one_by_one(report, recipients, mailer, url)
+        return _send_rendered_ahead(report, recipients, mailer, url, workers, batch)
+    return _send_one_by_one(report, recipients, mailer, url, batch)
 
 
 def daily_message(report, recipient: Recipient, sender: str, message_id: str) -> OutgoingMessage:
@@ -89,7 +92,7 @@ def daily_message(report, recipient: Recipient, sender: str, message_id: str) ->
     return _message(rendered, sender, recipient, message_id, REPORT_CODE, report.business_date)
 
 
-def _send_one_by_one(report, recipients: list[Recipient], mailer, url: str | None) -> dict:
+def _send_one_by_one(report, recipients: list[Recipient], mailer, url: str | None, batch: str | None = None) -> dict:
     from chiso.reports.daily import REPORT_CODE
 
     def send(recipient: Recipient, message_id: str) -> None:
@@ -97,13 +100,14 @@ def _send_one_by_one(report, recipients: list[Recipient], mailer, url: str | Non
 
     try:
         summary = deliver_once(REPORT_CODE, report.business_date, recipients, send, url,
-                               period_label=text.day(report.business_date))
+                               period_label=text.day(report.business_date), batch=batch)
     finally:
         mailer.close()
     return {"sent": summary.sent, "already_sent": summary.already_sent}
 
 
-def _send_rendered_ahead(report, recipients: list[Recipient], mailer, url: str | None, workers: int) -> dict:
+def _send_rendered_ahead(report, recipients: list[Recipient], mailer, url: str | None, workers: int,
+                         batch: str | None = None) -> dict:
     """send_daily with the messages rendered and sent by worker processes, each through its own SMTP
     connection (a copy of ``mailer``, unopened when forked); the ledger stays here and records a
     recipient once its worker reported the server's acceptance, so exactly-once holds as one by one."""
@@ -112,7 +116,7 @@ def _send_rendered_ahead(report, recipients: list[Recipient], mailer, url: str |
     try:
         sender = mailer.sender
     except Exception:  # noqa: BLE001 - e.g. no from_email: every recipient fails, named, as one by one
-        return _send_one_by_one(report, recipients, mailer, url)
+        return _send_one_by_one(report, recipients, mailer, url, batch)
 
     def render_and_send(recipient: Recipient, message_id: str) -> None:
         mailer.send(daily_message(report, recipient, sender, message_id))
@@ -121,7 +125,7 @@ def _send_rendered_ahead(report, recipients: list[Recipient], mailer, url: str |
     try:
         with SendAhead(render_and_send, workers, at_exit=mailer.close) as ahead:
             summary = deliver_once(REPORT_CODE, report.business_date, recipients, ahead.take, url,
-                                   period_label=text.day(report.business_date), prepare=ahead.start)
+                                   period_label=text.day(report.business_date), prepare=ahead.start, batch=batch)
     finally:
         mailer.close()
     return {"sent": summary.sent, "already_sent": summary.already_sent}
