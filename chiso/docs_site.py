@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import functools
 import http.server
-import shutil
 from pathlib import Path
 
 from chiso import settings
 
-DBT_DOCS_FILES = ("index.html", "manifest.json", "catalog.json")
 INDEX_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>chiso documentation</title></head>
 <body><h1>chiso documentation</h1><ul>
@@ -32,15 +30,12 @@ def site_dir() -> Path:
 def build(url: str | None = None) -> Path:
     """dbt docs and Data Docs under site_dir(); returns the site's index page."""
     from chiso.gates import data_docs_dir, rebuild_data_docs_index
-    from chiso.transform import run_dbt
+    from chiso.offline_docs import build_dbt_docs
 
     site = site_dir()
-    (site / "dbt").mkdir(parents=True, exist_ok=True)
-    run_dbt(["docs", "generate", "--quiet"], url)
-    target = Path(settings.require("CHISO_DBT_PROJECT_DIR")) / "target"
-    for name in DBT_DOCS_FILES:
-        shutil.copy2(target / name, site / "dbt" / name)
-    rebuild_data_docs_index()
+    # One static page holding the manifest and catalog, fetching nothing (chiso.offline_docs).
+    build_dbt_docs(site / "dbt", url)
+    rebuild_data_docs_index()  # the gates' Data Docs, their assets copied in (offline_docs.make_data_docs_offline)
     data_docs = site / "data_docs"
     if data_docs.is_symlink() or data_docs.exists():
         data_docs.unlink()
