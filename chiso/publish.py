@@ -263,11 +263,12 @@ def publish(business_date: date, warnings: list[dict] | None = None, url: str | 
         for relation in _views_in_dependency_order(conn, [name for name, kind in marts.items() if kind == "view"]):
             _publish_view(conn, relation)
             _copy_comments(conn, relation)
-        published_values.create_reporting_views(conn)
         _record_status(conn, business_date, warnings)
         pipeline_health.publish_view(conn, REPORTING_SCHEMA)
         # Row-level security per province, renewed from the day's dim_units before anyone sees the day.
         scoped = apply_row_security(conn)
+        # After the scope table they filter by (re-created above, which drops what depends on it).
+        published_values.create_reporting_views(conn)
         conn.execute(sql.SQL("grant usage on schema {} to {}").format(
             sql.Identifier(REPORTING_SCHEMA), sql.Identifier(BI_ROLE)))
         conn.execute(sql.SQL("grant select on all tables in schema {} to {}").format(

@@ -43,7 +43,7 @@ FIRST_NIGHT, SECOND_NIGHT = HISTORY[1], date(2024, 11, 11)
 LATE_UNIT, MOVED_FROM, MOVED_TO = "000.37.27.H15", "000.33.27.H15", "000.34.27.H15"
 INDICATOR = "ONLINE_DOSSIER_SHARE"   # every received dossier is in its denominator
 ENGINE = ["run", "--select", "+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks",
-          "mart_peer_rankings", "+mart_target_attainment", "+mart_peer_lists"]
+          "mart_peer_rankings", "+mart_target_attainment", "+mart_peer_lists", "+mart_day_on_time"]
 
 
 def query(url, sql, params=None):

@@ -7,13 +7,16 @@
 -- starts there), or when a day of a change-feed entity was reloaded since (a reload deletes the day's
 -- rows, and a version that disappears cannot be found among the new rows). Also when an incremental
 -- engine table is missing: a release that adds one (or an operator who dropped one) cannot update it by
--- difference from rows it never had.
+-- difference from rows it never had. An incremental model that keeps its own window and does not follow
+-- the engine's change feed says so with meta engine_table: false (mart_day_on_time): it is not an engine
+-- table, and a build that leaves it out must not make the engine rebuild everything.
 {% set previous = engine_watermarks_relation() %}
 {% set missing_tables = [] %}
 {% if execute %}
     {% for node in graph.nodes.values()
            if node.resource_type == 'model' and node.config.materialized == 'incremental'
-              and node.schema in ('intermediate', 'marts') and node.name != 'int_engine_watermarks' %}
+              and node.schema in ('intermediate', 'marts') and node.name != 'int_engine_watermarks'
+              and node.config.meta.get('engine_table', true) %}
         {% if adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) is none %}
             {% do missing_tables.append(node.name) %}
         {% endif %}

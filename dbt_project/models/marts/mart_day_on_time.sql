@@ -2,7 +2,8 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key=['business_date', 'unit_code'],
-    indexes=[{'columns': ['business_date', 'unit_code'], 'unique': true}]
+    indexes=[{'columns': ['business_date', 'unit_code'], 'unique': true}],
+    meta={'engine_table': false}
 ) }}
 -- The day's on-time figure of the nightly e-mail (seed report_day_measures, DAY_ON_TIME): per business
 -- date and reporting unit, the dossiers that ended that day (on time or not) and those that became
