@@ -65,6 +65,10 @@ def published(make_database, tmp_path_factory):
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"create role {login} login password '{password}' in role {BI_ROLE}")
             conn.execute(f"alter role {login} set default_transaction_read_only = on")
+            # The province's scope under row-level security (chiso.bi_access): this login reads as the
+            # province login of the world's one province, as Metabase or Superset would be set up.
+            (province_login,) = conn.execute("select distinct province_login from reporting.bi_unit_scope").fetchone()
+            conn.execute(f'grant "{province_login}" to {login}')
         base = url.rpartition("/")[0].replace("postgres@", f"{login}:{password}@", 1)
         try:
             yield {"url": url, "login": login, "password": password,
