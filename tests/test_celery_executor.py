@@ -184,7 +184,9 @@ def test_the_same_marts_and_reporting_rows_as_one_machine(celery_run):
     local, celery = fingerprints(celery_run["local"].warehouse_url), fingerprints(celery_run["celery"].warehouse_url)
     assert any(table.startswith("reporting.") for table in local) and any(t.startswith("marts.") for t in local)
     assert local.keys() == celery.keys()
-    differ = [table for table in local if local[table] != celery[table]]
+    # pipeline_health counts the runs themselves (gate runs, publications, retries): it may differ by design.
+    differ = [table for table in local if local[table] != celery[table]
+              and table not in ("marts.pipeline_health", "reporting.pipeline_health")]
     assert not differ, f"differ between the LocalExecutor and the Celery run: {differ}"
 
 
