@@ -14,7 +14,7 @@ test: venv bi-venv
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.lock pyproject.toml scripts/bootstrap.sh docs_assets/package-lock.json
+$(VENV)/.installed: requirements.lock pyproject.toml scripts/bootstrap.sh scripts/uv_venv.sh docs_assets/package-lock.json
 	bash scripts/bootstrap.sh $(VENV)
 
 # The Data Docs' CSS, JS and fonts from the npm registry (versions in docs_assets/package-lock.json).
@@ -26,7 +26,7 @@ docs-assets:
 BI_VENV ?= .venv-bi
 bi-venv: $(BI_VENV)/.installed
 
-$(BI_VENV)/.installed: bi/requirements-superset.lock scripts/bootstrap_bi.sh
+$(BI_VENV)/.installed: bi/requirements-superset.lock scripts/bootstrap_bi.sh scripts/uv_venv.sh
 	bash scripts/bootstrap_bi.sh $(BI_VENV)
 
 # Re-resolve pins after editing requirements.in.

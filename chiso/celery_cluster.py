@@ -26,16 +26,11 @@ import psycopg
 import requests
 
 from chiso.airflow_env import AirflowSetup
+from chiso.ports import free_port
 
 # A Redis database the rest of chiso does not use; the queue name keeps runs on it apart.
 DEFAULT_BROKER = "redis://127.0.0.1:6379/13"
 FINISHED = ("success", "failed")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass

@@ -12,6 +12,8 @@ import socket
 import subprocess
 from pathlib import Path
 
+from chiso.ports import free_port
+
 SEARCH_PATHS = ["/usr/lib/postgresql/*/bin", "/usr/local/pgsql/bin", "/opt/homebrew/bin"]
 
 
@@ -46,12 +48,6 @@ def _stored_port_if_free(port_file: Path) -> int | None:
     return port
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class LocalPostgres:
     def __init__(self, root: Path, port: int | None = None):
         self.root = Path(root)
@@ -82,7 +78,7 @@ class LocalPostgres:
             self.port = int(self.port_file.read_text())
             return self
         # The port of the previous run if it is still free, so that a printed psql URL keeps working.
-        self.port = self.port or _stored_port_if_free(self.port_file) or _free_port()
+        self.port = self.port or _stored_port_if_free(self.port_file) or free_port()
         self.port_file.write_text(str(self.port))
         _hand_to_server_user(self.port_file)
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
+from chiso.ports import free_port
+
 
 class _SaveToFolder:
     def __init__(self, folder: Path):
@@ -34,7 +36,7 @@ class MailCatcher:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         if port == 0:
-            port = _free_port(host)
+            port = free_port(host)
         self.controller = Controller(_SaveToFolder(self.folder), hostname=host, port=port)
 
     @property
@@ -57,9 +59,3 @@ class MailCatcher:
         self.controller.stop()
 
 
-def _free_port(host: str) -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]

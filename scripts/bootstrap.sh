@@ -5,14 +5,8 @@
 set -euo pipefail
 venv="${1:-.venv}"
 cd "$(dirname "$0")/.."
-python_bin="${CHISO_PYTHON:-python3.11}"
-command -v "$python_bin" >/dev/null || python_bin=python3
-if ! command -v uv >/dev/null; then
-  "$python_bin" -m pip install --quiet --user uv || "$python_bin" -m pip install --quiet uv
-fi
-uv_bin="$(command -v uv || echo "$("$python_bin" -m site --user-base)/bin/uv")"
-[ -x "$venv/bin/python" ] || "$uv_bin" venv --quiet --python "$python_bin" "$venv"
-VIRTUAL_ENV="$PWD/$venv" "$uv_bin" pip sync --quiet --compile-bytecode requirements.lock
+source scripts/uv_venv.sh
+uv_venv_sync "$venv" requirements.lock
 VIRTUAL_ENV="$PWD/$venv" "$uv_bin" pip install --quiet --no-deps --compile-bytecode -e .
 # The Data Docs' CSS, JS and fonts, pinned in docs_assets/ (chiso/offline_docs.py): without them the docs
 # need the internet to render, which is all that is lost, so a machine without npm only gets a warning.

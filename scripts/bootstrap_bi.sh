@@ -4,13 +4,7 @@
 set -euo pipefail
 venv="${1:-.venv-bi}"
 cd "$(dirname "$0")/.."
-python_bin="${CHISO_PYTHON:-python3.11}"
-command -v "$python_bin" >/dev/null || python_bin=python3
-if ! command -v uv >/dev/null; then
-  "$python_bin" -m pip install --quiet --user uv || "$python_bin" -m pip install --quiet uv
-fi
-uv_bin="$(command -v uv || echo "$("$python_bin" -m site --user-base)/bin/uv")"
-[ -x "$venv/bin/python" ] || "$uv_bin" venv --quiet --python "$python_bin" "$venv"
-VIRTUAL_ENV="$PWD/$venv" "$uv_bin" pip sync --quiet --compile-bytecode bi/requirements-superset.lock
+source scripts/uv_venv.sh
+uv_venv_sync "$venv" bi/requirements-superset.lock
 touch "$venv/.installed"
 echo "BI virtualenv ready: $venv"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import subprocess
 import sys
 from datetime import date
@@ -21,6 +20,7 @@ from rich.console import Console
 from chiso import settings
 from chiso.backfill import backfill
 from chiso.contract import ENTITIES
+from chiso.ports import free_port
 from chiso.progress import Progress
 
 CHISO = Path(sys.executable).with_name("chiso")
@@ -80,14 +80,8 @@ def test_a_vietnamese_date_is_a_date():
         settings.parse_date("2024-13-40")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_an_unreachable_warehouse_is_one_sentence_with_the_password_masked():
-    url = f"postgresql://chiso:s3cret-pw@127.0.0.1:{_free_port()}/chiso"
+    url = f"postgresql://chiso:s3cret-pw@127.0.0.1:{free_port()}/chiso"
     result = chiso("status", env={"CHISO_WAREHOUSE_URL": url})
     assert_one_sentence(result, "cannot be reached", f"postgresql://chiso:***@127.0.0.1:")
     assert "s3cret-pw" not in result.stderr + result.stdout

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import requests
 
+from chiso.ports import free_port
 from chiso.settings import REPO_ROOT
 
 BI_VENV = REPO_ROOT / ".venv-bi"  # make bi-venv
@@ -56,12 +56,6 @@ class SupersetFailed(RuntimeError):
 
 def available() -> bool:
     return (BI_VENV / "bin" / "superset").exists()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -144,7 +138,7 @@ def start(metadata_url: str, workdir: Path, startup_timeout: float = 180) -> Sup
     _run(workdir, env, "superset", "fab", "create-admin", "--username", ADMIN_USER, "--firstname", "Quản trị",
          "--lastname", "chiso", "--email", "admin@example.org", "--password", password)
     _run(workdir, env, "superset", "init")
-    port = _free_port()
+    port = free_port()
     server_log = (workdir / "server.log").open("a")
     process = subprocess.Popen(
         [str(BI_VENV / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "4",
