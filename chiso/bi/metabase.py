@@ -22,6 +22,7 @@ CHISO_METABASE_API_KEY and CHISO_METABASE_DATABASE_ID are set.
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass
 
 import requests
@@ -245,6 +246,16 @@ def main() -> int:
     from urllib.parse import urlsplit
 
     logging.basicConfig(level=logging.INFO)
+    try:
+        return _provision_from_settings()
+    except settings.SettingError as exc:  # a missing or wrong setting: its one sentence, no traceback
+        print(exc, file=sys.stderr)
+        return 2
+
+
+def _provision_from_settings() -> int:
+    from urllib.parse import urlsplit
+
     login = urlsplit(settings.require("CHISO_METABASE_WAREHOUSE_URL"))
     warehouse = {"host": login.hostname, "port": login.port or 5432, "dbname": login.path.lstrip("/"),
                  "user": login.username, "password": settings.require("CHISO_METABASE_WAREHOUSE_PASSWORD")}
