@@ -12,7 +12,7 @@ from pathlib import Path
 
 from chiso.contract.entities import ENTITIES
 from chiso.contract.model import CONTRACT_VERSION, Entity, Field
-from chiso.settings import REPO_ROOT
+from chiso.core.settings import REPO_ROOT
 
 DOC_PATH = REPO_ROOT / "docs" / "contract.md"
 SCHEMA_DIR = Path(__file__).parent / "schemas"

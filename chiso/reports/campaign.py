@@ -27,7 +27,7 @@ from chiso.reports import charts, text
 from chiso.reports.daily import STATUS_ORDER, PeerList, Score, environment
 from chiso.reports.mail import Attachment, InlineImage, RenderedReport
 from chiso.reports.recipients import Recipient, Unit
-from chiso.warehouse import connect
+from chiso.core.warehouse import connect
 
 REPORT_PREFIX = "campaign"
 
@@ -147,7 +147,7 @@ def campaigns(url: str | None = None) -> dict[str, Campaign]:
 def campaigns_from_seeds(seeds=None) -> dict[str, Campaign]:
     """:func:`campaigns` read from the seed files rather than the warehouse (``python -m chiso.reports
     schedule``, and the tests that need no warehouse)."""
-    from chiso import targets
+    from chiso.transform import targets
 
     seeds = seeds or targets.SEEDS
     starts = targets.campaign_starts(targets.read_csv(seeds / "targets" / "target_registry.csv"))

@@ -11,7 +11,7 @@ import unicodedata
 from datetime import date
 from decimal import Decimal
 
-from chiso.settings import REPO_ROOT
+from chiso.core.settings import REPO_ROOT
 
 # The six groups of Decision 766, in order, and their names: from the seed indicator_groups, the one place
 # they are written (their maximum points come from the rule registry).
