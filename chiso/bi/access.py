@@ -237,14 +237,19 @@ def _replace_policies(conn, table: str, policies: list[sql.Composable]) -> None:
         conn.execute(policy)
 
 
+# The reporting views of the figures as published (created by chiso.publish.published_values, which reads
+# this module for the scope table): named here, where row-level security must know them.
+PUBLISHED_VALUES_VIEW = "mart_published_values"
+RESTATEMENTS_VIEW = "mart_value_restatements"
+
+
 def _self_scoped_views() -> tuple[str, ...]:
     """Views that read the ops tables as their owner and so cannot be security_invoker: the published
     figures filter by the querying login's scope themselves (chiso.publish.published_values), and the pipeline's
-    daily counts have no unit rows (chiso.bi.pipeline_health). Imported late: they read this module."""
+    daily counts have no unit rows (chiso.bi.pipeline_health)."""
     from chiso.bi import pipeline_health
-    from chiso.publish.published_values import REPORTING_VIEWS
 
-    return (*REPORTING_VIEWS, pipeline_health.VIEW)
+    return (PUBLISHED_VALUES_VIEW, RESTATEMENTS_VIEW, pipeline_health.VIEW)
 
 
 def apply_row_security(conn) -> dict[str, str]:

@@ -27,6 +27,7 @@ import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
 from chiso.core import settings
+from chiso.core.settings import cli_path
 from chiso.core.settings import SettingError
 
 app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True, add_completion=False,
@@ -40,11 +41,6 @@ app.add_typer(reports_app, name="reports")
 app.add_typer(targets_app, name="targets")
 app.add_typer(docs_app, name="docs")
 app.add_typer(warehouse_app, name="warehouse")
-
-
-def cli_path() -> str:
-    """How to call this command from the repository without activating anything."""
-    return str(Path(sys.executable).with_name("chiso"))
 
 
 def _day(value: str | date) -> date:

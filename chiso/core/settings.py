@@ -298,3 +298,18 @@ def home() -> Path:
 
 def landing_dir() -> Path:
     return Path(get("CHISO_LANDING_DIR") or home() / "landing")
+
+
+def data_docs_dir() -> Path:
+    """Where the gates write Data Docs (CHISO_DATA_DOCS_DIR, else under CHISO_HOME): read by the gates and
+    by the docs site that serves them, so it is a setting, not either's."""
+    return Path(get("CHISO_DATA_DOCS_DIR") or home() / "data_docs")
+
+
+def cli_path() -> str:
+    """How to call the chiso command from the repository without activating anything (printed by the
+    demo and the alerts on this machine's stack)."""
+    import sys
+
+    return str(Path(sys.executable).with_name("chiso"))
+

@@ -1,6 +1,6 @@
 """The demo: the whole product on this machine, end to end.
 
-    .venv/bin/chiso demo [--days 2024-11-14 --days 15/11/2024]      (make demo; python -m chiso.dev.demo works too)
+    .venv/bin/chiso demo [--days 2024-11-14 --days 15/11/2024]      (make demo)
 
 Starts what it needs under CHISO_HOME (default ./.work): a local PostgreSQL (unless CHISO_WAREHOUSE_URL
 names one), the portal simulator, a mail catcher, an Airflow home and its metadata database. Then, with
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import sys
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -63,7 +62,7 @@ DEMO_DAYS = [
 
 
 def _cli() -> str:
-    from chiso.cli.app import cli_path
+    from chiso.core.settings import cli_path
 
     return cli_path()
 
@@ -123,7 +122,7 @@ def _mail_summary(progress: Progress, folder: Path, home: Path) -> list[Path]:
 
 def run_demo(days: list[date] | None = None) -> int:
     from chiso.docs_site import site as docs_site
-    from chiso.quality.gates import data_docs_dir
+    from chiso.core.settings import data_docs_dir
     from chiso.orchestration.status import day_status, status_table
 
     progress = Progress()
@@ -177,25 +176,3 @@ def run_demo(days: list[date] | None = None) -> int:
             progress.step(f"warehouse: {settings.mask_url(stack.warehouse_url)} (CHISO_WAREHOUSE_URL)")
         progress.step(f"the demo took {time.time() - started:.0f} s; its logs: {home / 'logs'}")
     return 1 if unexpected else 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m chiso.dev.demo``: the ``chiso demo`` command (``--days a b`` is read as ``--days a --days b``)."""
-    from chiso.cli.app import main as cli_main
-
-    args, days_follow = [], False
-    for arg in (sys.argv[1:] if argv is None else argv):
-        if arg == "--days":
-            days_follow = True
-            continue
-        if days_follow and not arg.startswith("-"):
-            args += ["--days", arg]
-            continue
-        days_follow = False
-        if arg != "--keep-running":  # the warehouse is always left running now
-            args.append(arg)
-    return cli_main(["demo", *args])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

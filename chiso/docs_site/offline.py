@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     whole Data Docs site (CHISO_DATA_DOCS_DIR) offline. The CLI's ``docs build`` calls the same functions."""
     import sys
 
-    from chiso.quality.gates import data_docs_dir
+    from chiso.core.settings import data_docs_dir
 
     what = (argv if argv is not None else sys.argv[1:]) or ["dbt"]
     try:

@@ -136,7 +136,7 @@ def send_hold_notice(business_date: date) -> list[str]:
 
 
 def _business_date(context) -> date | None:
-    from chiso.orchestration.pipeline import resolve_business_date
+    from chiso.orchestration.business_date import resolve_business_date
 
     try:
         requested = (context.get("params") or {}).get("business_date")

@@ -7,36 +7,14 @@ Functions here take plain values; the few that need Airflow (connections, the ru
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 
-import pendulum
-
 from chiso.core import settings
-from chiso.contract.entities import PORTAL_TIMEZONE
+# (the business date of a run has its own module: the alerts, which this one imports, need it too)
+from chiso.orchestration.business_date import business_date_of_run, resolve_business_date  # noqa: F401
 
 log = logging.getLogger(__name__)
-
-
-def resolve_business_date(requested: str | None, logical_date: datetime | None) -> date:
-    """The business date of a run: the ``business_date`` param if given, else the day before the run.
-
-    A scheduled (or catch-up) run fires the morning after the day it reports on; asset-triggered and
-    manual runs may have no logical date, so they must name the day.
-    """
-    if requested:
-        try:
-            return date.fromisoformat(str(requested))
-        except ValueError:
-            raise ValueError(f"business_date must be YYYY-MM-DD, got {requested!r}") from None
-    if logical_date is None:
-        raise ValueError("This run has no logical date: trigger it with conf {\"business_date\": \"YYYY-MM-DD\"}")
-    return pendulum.instance(logical_date).in_timezone(PORTAL_TIMEZONE).date() - timedelta(days=1)
-
-
-def business_date_of_run(context) -> date:
-    """The business date of the running DAG run (its ``business_date`` param, else from its logical date)."""
-    return resolve_business_date(context["params"].get("business_date"), context.get("logical_date"))
 
 
 def portal_from_connection(conn_id: str):

@@ -33,6 +33,9 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
+# (the reporting views are named where row-level security must know them)
+from chiso.bi.access import PUBLISHED_VALUES_VIEW, RESTATEMENTS_VIEW
+
 log = logging.getLogger(__name__)
 
 
@@ -51,8 +54,6 @@ OPS = "ops"
 REPORTING = "reporting"
 VALUES_TABLE = f"{OPS}.published_indicator_values"
 SCORES_TABLE = f"{OPS}.published_unit_scores"
-PUBLISHED_VALUES_VIEW = "mart_published_values"
-RESTATEMENTS_VIEW = "mart_value_restatements"
 REPORTING_VIEWS = (PUBLISHED_VALUES_VIEW, RESTATEMENTS_VIEW)
 
 # Why a published value was restated, as the data says (one code per cause; a restatement may have several).

@@ -25,6 +25,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from chiso.core import settings
+from chiso.core.settings import data_docs_dir
 from chiso.core.warehouse import OPS_SCHEMA, connect, sqlalchemy_url, warehouse_url
 
 log = logging.getLogger(__name__)
@@ -150,8 +151,6 @@ def _render_kwargs(value, business_date: date):
 # ------------------------------------------------------------------------- running a layer
 
 
-def data_docs_dir() -> Path:
-    return Path(settings.get("CHISO_DATA_DOCS_DIR") or settings.home() / "data_docs")
 
 
 def validation_store_dir() -> Path:
