@@ -69,9 +69,12 @@ counted as (
         dossiers.unit_code,
         dossiers.field_code,
         dossiers.handler_name,
-        dossiers.ended_date between targets.window_start and targets.business_date as is_ended,
-        dossiers.ended_date between targets.window_start and targets.business_date
-            and dossiers.is_ended_on_time                                         as is_on_time
+        -- coalesce: a dossier still open has no ended_date, and a null here would drop it from
+        -- every count below instead of counting it as open and late.
+        coalesce(dossiers.ended_date between targets.window_start and targets.business_date, false)
+                                                                                  as is_ended,
+        coalesce(dossiers.ended_date between targets.window_start and targets.business_date
+                 and dossiers.is_ended_on_time, false)                            as is_on_time
     from targets
     inner join dossiers
         on dossiers.unit_code = targets.unit_code
