@@ -27,7 +27,7 @@ from bi_world import DAYS, PROVINCES, load_and_build  # noqa: E402
 DAY = DAYS[-1]
 DAK_LAK, GIA_LAI = PROVINCES
 SEMANTIC_VIEWS = {"unit_scores", "indicator_values", "target_attainment", "peer_rankings", "dossiers_behind_values"}
-PRIVATE_SCHEMAS = ("raw", "staging", "intermediate", "marts", "reference", "ops")
+PRIVATE_SCHEMAS = ("raw", "staging", "intermediate", "marts", "internal", "reference", "ops")
 
 
 @pytest.fixture(scope="module")

@@ -350,9 +350,15 @@ def test_the_excel_annex_prints_on_a4_landscape(warehouse):
     from openpyxl import load_workbook
 
     due, = campaign.due_reports(DAY, warehouse)
-    workbook = load_workbook(io.BytesIO(campaign.excel_annex(campaign.build_campaign_report(due, warehouse))))
+    built = campaign.build_campaign_report(due, warehouse)
+    workbook = load_workbook(io.BytesIO(campaign.excel_annex(built)))
     assert len(workbook.sheetnames) == 4
-    for sheet in workbook.worksheets:
+    # The plan's internal recipients get two more: by field and by official (test_who_did_what).
+    internal = Recipient("huyen@cukuin.example.vn", "UBND huyện Cư Kuin", Scope("district", DISTRICT),
+                         roles=("002-UBND-HUYEN",))
+    with_who = load_workbook(io.BytesIO(campaign.excel_annex(built, "vi", built.who_for(internal))))
+    assert with_who.sheetnames[4:] == ["Theo lĩnh vực", "Theo cán bộ"]
+    for sheet in workbook.worksheets + with_who.worksheets[4:]:
         setup = sheet.page_setup
         assert (setup.orientation, str(setup.paperSize)) == ("landscape", "9"), sheet.title   # 9: A4
         assert sheet.sheet_properties.pageSetUpPr.fitToPage and setup.fitToWidth == 1 and setup.fitToHeight == 0

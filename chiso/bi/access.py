@@ -67,8 +67,9 @@ STATEMENT_TIMEOUT = "60s"
 IDLE_IN_TRANSACTION_TIMEOUT = "60s"
 IDLE_SESSION_TIMEOUT = "1h"
 CONNECTION_LIMITS = {NATIONAL: 20, "province": 10}
-# Schemas a BI login must not use even though they exist (the warehouse's own).
-PRIVATE_SCHEMAS = ("raw", "staging", "intermediate", "marts", "reference", "ops")
+# Schemas a BI login must not use even though they exist (the warehouse's own). ``internal`` holds the
+# marts that name officials (mart_handler_attainment): for the plans' internal reports only, never published.
+PRIVATE_SCHEMAS = ("raw", "staging", "intermediate", "marts", "internal", "reference", "ops")
 
 
 @dataclass(frozen=True)

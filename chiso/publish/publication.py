@@ -43,7 +43,7 @@ from graphlib import TopologicalSorter
 from psycopg import sql
 
 from chiso.publish import published_values
-from chiso.bi.access import BI_ROLE, SCOPE_TABLE, apply_row_security, ensure_group_role
+from chiso.bi.access import BI_ROLE, PRIVATE_SCHEMAS, SCOPE_TABLE, apply_row_security, ensure_group_role
 from chiso.bi import pipeline_health
 from chiso.core.warehouse import OPS_SCHEMA, connect, ensure_schema
 
@@ -273,8 +273,9 @@ def publish(business_date: date, warnings: list[dict] | None = None, url: str | 
             sql.Identifier(REPORTING_SCHEMA), sql.Identifier(BI_ROLE)))
         conn.execute(sql.SQL("grant select on all tables in schema {} to {}").format(
             sql.Identifier(REPORTING_SCHEMA), sql.Identifier(BI_ROLE)))
-        # The BI role reads the reporting schema only: never the marts dbt writes, nor anything else.
-        for schema in ("raw", "staging", "intermediate", SOURCE_SCHEMA, "reference", OPS_SCHEMA):
+        # The BI role reads the reporting schema only: never the marts dbt writes, the internal marts that
+        # name officials, nor anything else.
+        for schema in PRIVATE_SCHEMAS:
             conn.execute(sql.SQL("""
                 do $$ begin
                     if exists (select from pg_namespace where nspname = {name}) then

@@ -825,6 +825,7 @@ def environment() -> jinja2.Environment:
     env.filters["signed"] = text.signed
     env.filters["day"] = text.day
     env.filters["short"] = text.short_unit_name
+    env.filters["grouped"] = text.count
     env.globals["measure_name"] = text.measure_name
     return env
 
