@@ -1,7 +1,7 @@
 """Benchmark: the engine's nightly incremental build against a complete rebuild, as history grows.
 
     .venv/bin/python scripts/bench_transform.py [--sizes 1000000,5000000] [--volume 20] [--window-days 28]
-        [--database-url postgresql://postgres@127.0.0.1:5432/postgres] [--keep-database]
+        [--baseline REV] [--no-publish] [--database-url postgresql://postgres@127.0.0.1:5432/postgres] [--keep-database]
 
 Needs PostgreSQL (default: the test server). Creates a throw-away database ``chiso_incr_bench_<random>``
 next to the one named by --database-url and drops it at the end (--keep-database keeps it).
@@ -16,24 +16,30 @@ copied business date. So the history is synthetic but shaped like the feed: same
 change-feed versions; it is longer in business days as it grows, which is what makes a complete rebuild
 grow (fct_indicator_values has a row per day × unit × period × indicator).
 
-Timed, for each history size (smallest first): a complete rebuild of the engine (``dbt run --select
-+fct_unit_scores int_engine_watermarks --full-refresh``: staging, fct_dossiers and every engine model),
-then, after loading the next simulated night (untimed; the simulator's change feed re-sends dossiers of
-the previous weeks), the nightly incremental build (the same selection without --full-refresh), then
-the night's publication (chiso.publish.publication: every mart copied into ``reporting`` with its indexes, analysed,
-swapped in). Prints
-wall-clock times, the share of fct_dossiers (incremental: the night's changed dossiers only) and of the
-incremental engine models, and the ratios. Not a test.
+Timed, for each history size (smallest first), on a copy of the history (CREATE DATABASE … TEMPLATE): a
+complete rebuild of the engine (the nightly selection, SELECTION, with --full-refresh: staging, fct_dossiers
+and every engine model), then, after loading the next simulated night (untimed; the simulator's change feed
+re-sends dossiers of the previous weeks), the nightly incremental build (the same selection), then the
+night's publication (chiso.publish). With --baseline REV the same is done first with the dbt project of git
+revision REV (a temporary git worktree) on another copy of the same history, so that both nights are timed
+in one run on the same data and machine: the ratio is the figure, not the seconds. Prints wall-clock
+times, whether the night really was incremental (int_engine_run's rebuild_all and reason), the slowest
+models of each night and the ratios. Not a test.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import subprocess
+import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 
@@ -42,10 +48,16 @@ from chiso.publish.publication import publish
 from chiso.transform.runner import run_dbt
 from chiso.core.warehouse import ensure_raw_partitions
 
+REPO = Path(__file__).resolve().parents[1]
 SCENARIO = "cu_kuin_2024"
 WINDOW_END = date(2024, 6, 30)
 ENGINE = ["int_dossier_cohorts", "int_dossier_indicator_events", "int_feedback_indicator_events",
           "int_procedure_days", "int_procedure_first_days", "int_indicator_deltas", "fct_indicator_values", "fct_unit_scores"]
+# What the nightly build must take together (as tests/test_incremental.py): the engine, its parents and every
+# model that follows its change set. A selection that leaves an engine table out makes int_engine_run rebuild
+# everything ("engine tables missing"), which is how earlier runs of this bench timed complete rebuilds as nights.
+SELECTION = ["+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks", "mart_peer_rankings",
+             "+mart_day_on_time"]
 
 DATE_VALUE = re.compile(r'"(20\d{12})"')
 
@@ -103,22 +115,85 @@ def timed_run(args: list[str], url: str) -> tuple[float, dict[str, float]]:
     return elapsed, per_model
 
 
+@contextmanager
+def project_of(revision: str | None):
+    """The dbt project of a git revision (a detached worktree in a temporary directory), or this checkout's
+    when revision is None: run_dbt reads CHISO_DBT_PROJECT_DIR on every call."""
+    if revision is None:
+        yield None
+        return
+    folder = Path(tempfile.mkdtemp(prefix="chiso_bench_baseline_"))
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "--quiet", str(folder), revision], check=True)
+    before = os.environ.get("CHISO_DBT_PROJECT_DIR")
+    try:
+        os.environ["CHISO_DBT_PROJECT_DIR"] = str(folder / "dbt_project")
+        yield folder
+    finally:
+        if before is None:
+            os.environ.pop("CHISO_DBT_PROJECT_DIR", None)
+        else:
+            os.environ["CHISO_DBT_PROJECT_DIR"] = before
+        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(folder)], check=False)
+
+
+def copy_database(admin_url: str, template: str, name: str) -> str:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'create database "{name}" template "{template}"')
+    return with_database(admin_url, name)
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+def one_night(admin_url: str, history: str, name: str, night: date, volume: float, revision: str | None,
+              publish_it: bool) -> dict:
+    """On a copy of the history: the complete rebuild with the code of `revision` (None: this checkout),
+    the next night's extracts loaded (untimed), the nightly build timed, and with `publish_it` the night's
+    publication."""
+    url = copy_database(admin_url, history, name)
+    with project_of(revision):
+        full, full_models = timed_run(["run", "--select", *SELECTION, "--exclude", "resource_type:seed", "--full-refresh"], url)
+        backfill(url, SCENARIO, [night], volume=volume)
+        incremental, inc_models = timed_run(["run", "--select", *SELECTION, "--exclude", "resource_type:seed"], url)
+    with psycopg.connect(url) as conn:
+        rebuild_all, reason = conn.execute("select rebuild_all, rebuild_reason from intermediate.int_engine_run").fetchone()
+        reopened, changes = conn.execute("""select (select count(*) from intermediate.int_engine_reopened_periods),
+            (select count(*) from intermediate.int_engine_changes)""").fetchone()
+        values = conn.execute("select count(*) from marts.fct_indicator_values").fetchone()[0]
+    row = {"revision": revision or "this checkout", "full_s": round(full, 1), "incremental_s": round(incremental, 1),
+           "nightly_was_complete": rebuild_all, "nightly_rebuild_reason": reason,
+           "changed_items": changes, "reopened_buckets": reopened, "fct_indicator_values_rows": values,
+           "incremental_models_s": {m: round(s, 2) for m, s in sorted(inc_models.items(), key=lambda kv: -kv[1])},
+           "full_models_s": {m: round(s, 2) for m, s in sorted(full_models.items(), key=lambda kv: -kv[1])}}
+    if publish_it:
+        started = time.perf_counter()
+        publish(night, [], url)
+        row["publish_s"] = round(time.perf_counter() - started, 1)
+    return row
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000000,5000000", help="history sizes in dossiers, comma-separated")
     parser.add_argument("--volume", type=float, default=20.0)
     parser.add_argument("--window-days", type=int, default=28)
+    parser.add_argument("--baseline", metavar="REV", help="also time the nightly build of git revision REV (its "
+                        "dbt project) on a copy of the same history, in the same run")
+    parser.add_argument("--no-publish", action="store_true", help="do not time the night's publication")
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--keep-database", action="store_true")
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
 
-    name = f"chiso_incr_bench_{uuid.uuid4().hex[:8]}"
+    tag = uuid.uuid4().hex[:8]
+    name = f"chiso_incr_bench_{tag}"
     with psycopg.connect(args.database_url, autocommit=True) as conn:
         conn.execute(f'create database "{name}"')
     url = with_database(args.database_url, name)
     first = WINDOW_END - timedelta(days=args.window_days - 1)
-    rows = []
+    rows, copies_made = [], []
     try:
         started = time.perf_counter()
         backfill(url, SCENARIO, days_between(first, WINDOW_END), volume=args.volume)
@@ -126,8 +201,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"base window: {window:,} dossiers simulated ({SCENARIO}, volume {args.volume}, "
               f"{first} to {WINDOW_END}) in {time.perf_counter() - started:.0f} s", flush=True)
         run_dbt(["build", "--select", "resource_type:seed", "--full-refresh", "--indirect-selection", "cautious"], url)
-        engine = ["run", "--select", "+fct_unit_scores", "int_engine_watermarks", "--exclude", "resource_type:seed"]
-        copies, night = 0, WINDOW_END
+        copies, night = 0, WINDOW_END + timedelta(days=1)
         for size in sizes:
             started = time.perf_counter()
             while dossiers(url) < size:
@@ -139,50 +213,39 @@ def main(argv: list[str] | None = None) -> None:
                     from raw.load_ledger where entity = 'dossiers' and status = 'loaded'""").fetchone()
             print(f"history: {history:,} dossiers over {days} business days from {first_day} "
                   f"({copies} SQL copies of the window, {time.perf_counter() - started:.0f} s)", flush=True)
-            full, full_models = timed_run([*engine, "--full-refresh"], url)
-            night += timedelta(days=1)
-            backfill(url, SCENARIO, [night], volume=args.volume)
-            incremental, inc_models = timed_run(engine, url)
-            # The night's publication: every mart copied into reporting, indexes and statistics included.
-            started = time.perf_counter()
-            publication = publish(night, [], url)
-            publish_s = time.perf_counter() - started
-            with psycopg.connect(url) as conn:
-                reopened, changes = conn.execute("""select (select count(*) from intermediate.int_engine_reopened_periods),
-                    (select count(*) from intermediate.int_engine_changes)""").fetchone()
-                values = conn.execute("select count(*) from marts.fct_indicator_values").fetchone()[0]
-            row = {
-                "dossiers": history, "business_days": days, "fct_indicator_values_rows": values,
-                "full_s": round(full, 1), "incremental_s": round(incremental, 1),
-                "publish_s": round(publish_s, 1), "published_relations": len(publication.relations),
-                "full_engine_models_s": round(sum(full_models.get(m, 0) for m in ENGINE), 1),
-                "incremental_engine_models_s": round(sum(inc_models.get(m, 0) for m in ENGINE), 1),
-                "full_fct_dossiers_s": round(full_models.get("fct_dossiers", 0), 1),
-                "incremental_fct_dossiers_s": round(inc_models.get("fct_dossiers", 0), 1),
-                "engine_models_incremental_s": {m: round(inc_models.get(m, 0), 2) for m in ENGINE},
-                "engine_models_full_s": {m: round(full_models.get(m, 0), 2) for m in ENGINE},
-                "night": night.isoformat(), "changed_items": changes, "reopened_buckets": reopened,
-            }
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+            variants = ([args.baseline] if args.baseline else []) + [None]
+            for revision in variants:
+                copy = f"{name}_{len(copies_made)}"
+                copies_made.append(copy)
+                row = one_night(args.database_url, name, copy, night, args.volume, revision,
+                                publish_it=revision is None and not args.no_publish)
+                row.update(dossiers=history, business_days=days, night=night.isoformat())
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+                if not args.keep_database:
+                    drop_database(args.database_url, copy)
     finally:
         if not args.keep_database:
-            with psycopg.connect(args.database_url, autocommit=True) as conn:
-                conn.execute(f'drop database if exists "{name}" with (force)')
+            for database in [name, *copies_made]:
+                drop_database(args.database_url, database)
 
-    print("\nhistory (dossiers) | days | full rebuild s | nightly incremental s | full/incr | "
-          "engine models full → incr s | fct_dossiers full / incr s | publication s")
+    print("\nhistory (dossiers) | code | full rebuild s | nightly s | nightly complete? | full/nightly | "
+          "int_dossier_indicator_events nightly s | publication s")
     for r in rows:
-        print(f"{r['dossiers']:>18,} | {r['business_days']:>4} | {r['full_s']:>14} | {r['incremental_s']:>21} | "
-              f"{r['full_s'] / r['incremental_s']:>9.1f} | {r['full_engine_models_s']:>9} → {r['incremental_engine_models_s']:<6} | "
-              f"{r['full_fct_dossiers_s']} / {r['incremental_fct_dossiers_s']} | {r['publish_s']}")
-    if len(rows) > 1:
-        a, b = rows[0], rows[-1]
-        print(f"\nhistory ×{b['dossiers'] / a['dossiers']:.1f}: complete rebuild ×{b['full_s'] / a['full_s']:.2f}, "
-              f"nightly incremental ×{b['incremental_s'] / a['incremental_s']:.2f} "
-              f"(incremental engine models ×{b['incremental_engine_models_s'] / max(a['incremental_engine_models_s'], 0.1):.2f}, "
-              f"fct_dossiers ×{b['incremental_fct_dossiers_s'] / max(a['incremental_fct_dossiers_s'], 0.1):.2f})")
-
+        print(f"{r['dossiers']:>18,} | {r['revision']:<14} | {r['full_s']:>14} | {r['incremental_s']:>9} | "
+              f"{str(r['nightly_was_complete']):>17} | {r['full_s'] / r['incremental_s']:>12.1f} | "
+              f"{r['incremental_models_s'].get('int_dossier_indicator_events', 0):>38} | {r.get('publish_s', '-')}")
+    if args.baseline:
+        print("\nnightly build, this checkout against the baseline (same history, same night):")
+        for size_rows in (rows[i:i + 2] for i in range(0, len(rows), 2)):
+            base, this = size_rows
+            print(f"  {this['dossiers']:,} dossiers: {base['incremental_s']} s → {this['incremental_s']} s "
+                  f"(×{base['incremental_s'] / this['incremental_s']:.2f} quicker)")
+            models = sorted(set(base["incremental_models_s"]) | set(this["incremental_models_s"]),
+                            key=lambda m: -max(base["incremental_models_s"].get(m, 0), this["incremental_models_s"].get(m, 0)))
+            for model in models[:8]:
+                print(f"    {model:<42} {base['incremental_models_s'].get(model, '-'):>8} → "
+                      f"{this['incremental_models_s'].get(model, '-')}")
 
 if __name__ == "__main__":
     main()

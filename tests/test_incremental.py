@@ -3,16 +3,17 @@
 Cư Kuin's extracts are loaded day by day through the real fetch → land → load path, with the simulator
 re-sending old dossiers as they change (its change feed), delivering some updates before the records they
 follow (the `update_before_create` fault), and — injected into one day's load — corrections that move old
-dossiers to another unit and reception day, in the previous month. After each day the engine is built
-incrementally; at the end the marts' complete row sets (fct_indicator_values, fct_unit_scores) must equal
-those of a --full-refresh of the same warehouse. A reloaded day must make the next build a complete one.
+dossiers to another unit and reception day, in the previous month, and on a later night corrections of old dossiers' ends (more than ten days back).
+After each day the engine is built incrementally; at the end the complete row sets of the marts and of the
+tables a night updates in place (fct_indicator_values, fct_unit_scores, the deltas, the dossiers' events,
+mart_day_on_time...) must equal those of a --full-refresh of the same warehouse. A reloaded day must make the next build a complete one.
 """
 
 from __future__ import annotations
 
 import secrets
 import tempfile
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
@@ -29,6 +30,9 @@ FAULTS = "2024-01-26/dossiers=update_before_create:rate=0.2;2024-01-30/dossiers=
 ENGINE = ["int_dossier_cohorts", "int_dossier_indicator_events", "int_feedback_indicator_events",
           "int_procedure_days", "int_procedure_first_days", "int_indicator_deltas", "fct_indicator_values",
           "fct_unit_scores"]
+# The engine, its parents and every model that follows its change set: a build must take them together.
+SELECTION = ["+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks", "mart_peer_rankings",
+             "+mart_day_on_time"]
 MARTS = {
     "marts.fct_indicator_values": "business_date, unit_code, period_type, indicator_code",
     "marts.fct_unit_scores": "business_date, unit_code, period_type",
@@ -40,6 +44,10 @@ MARTS = {
     # The delta tables a night updates by adding changes (strategy `additive`), not by recomputing.
     "intermediate.int_indicator_deltas": "unit_code, period_type, period_start, indicator_code, event_date",
     "intermediate.int_plan_metric_deltas": "unit_code, period_type, period_start, metric_code, event_date",
+    # The dossiers' events, which a night moves by the changed dossiers' contributions now minus before
+    # (strategy `additive`), and the day on-time figures, recounted on the days the changes touch.
+    "intermediate.int_dossier_indicator_events": "unit_code, cohort_date, indicator_code, event_date",
+    "marts.mart_day_on_time": "business_date, unit_code",
 }
 
 
@@ -126,6 +134,46 @@ def correct_old_dossiers(url: str, day: date) -> set[tuple]:
     return set(moved)
 
 
+def restate_old_ends(url: str, day: date) -> set[tuple]:
+    """Add to `day`'s dossier load later versions of three dossiers that ended more than ten days before,
+    their end (processing finished, returned) moved three days later: a correction of an old end, as if
+    the day's extract had carried it. Returns each dossier's (code, end day in fct_dossiers before, new
+    end day)."""
+    with psycopg.connect(url) as conn:
+        return set(conn.execute("""
+            with load as (
+                select load_id from raw.load_ledger
+                where entity = 'dossiers' and business_date = %(day)s and status = 'loaded'
+            ),
+            victims as (
+                select record from (
+                    select distinct on (record ->> 'MaHoSo') record, business_date
+                    from raw.portal__dossiers
+                    order by record ->> 'MaHoSo', business_date desc, line_number desc) as latest
+                where coalesce(record ->> 'NgayKetThucXuLy', '') <> ''
+                  and coalesce(record ->> 'NgayTuChoi', '') = ''
+                  and to_timestamp(record ->> 'NgayKetThucXuLy', 'YYYYMMDDHH24MISS') < %(day)s::date - 10
+                order by record ->> 'MaHoSo'
+                limit 3
+            ),
+            inserted as (
+                insert into raw.portal__dossiers (load_id, business_date, source_file, line_number, record)
+                select (select load_id from load), %(day)s, 'test-end-correction', 910000 + row_number() over (),
+                       record || jsonb_build_object(
+                           'NgayKetThucXuLy', to_char(to_timestamp(record ->> 'NgayKetThucXuLy', 'YYYYMMDDHH24MISS')
+                                                      + interval '3 days', 'YYYYMMDDHH24MISS'),
+                           'NgayTra', to_char(to_timestamp(record ->> 'NgayKetThucXuLy', 'YYYYMMDDHH24MISS')
+                                              + interval '3 days', 'YYYYMMDDHH24MISS'),
+                           'NgayCapNhat', to_char(%(day)s::date + time '23:30', 'YYYYMMDDHH24MISS'))
+                from victims
+                returning record ->> 'MaHoSo' as dossier_code,
+                          (to_timestamp(record ->> 'NgayKetThucXuLy', 'YYYYMMDDHH24MISS') + interval '3 days')::date
+                              as ended_date
+            )
+            select inserted.dossier_code, dossiers.ended_date, inserted.ended_date
+            from inserted inner join marts.fct_dossiers as dossiers using (dossier_code)""", {"day": day}).fetchall())
+
+
 def marts(url: str) -> dict[str, list[tuple]]:
     """Every row of the engine's marts and delta tables, without built_at (when a build wrote the row,
     which differs between an incremental build and a full refresh by design)."""
@@ -163,14 +211,15 @@ def warehouse(make_database):
         run_dbt(["build", "--select", "resource_type:seed", "--full-refresh", "--indirect-selection", "cautious"], url)
         # The engine and its parents (not its data tests: the pipeline's build runs those, and equality
         # with a complete rebuild is what this test is about).
-        run_dbt(["run", "--select", "+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks", "mart_peer_rankings"], url)
+        run_dbt(["run", "--select", *SELECTION], url)
         assert latest_run(url) == (True, "no previous build")
         publish(HISTORY[1], [], url)
         nights, publications = [], []
         for day in NIGHTS:
             loader.load(day)
             moved = correct_old_dossiers(url, day) if day == date(2024, 2, 1) else set()
-            run_dbt(["run", "--select", "+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks", "mart_peer_rankings"], url)
+            restated = restate_old_ends(url, day) if day == date(2024, 2, 2) else set()
+            run_dbt(["run", "--select", *SELECTION], url)
             publication = publish(day, [], url)
             publications.append((day, publication.rows_written, published_differences(url), published_rows(url)))
             if day == date(2024, 2, 1):
@@ -181,6 +230,13 @@ def warehouse(make_database):
                 # Their former days lost procedures' features: those first days were recomputed, not
                 # only moved earlier.
                 assert model_rows(url)["procedure keys recomputed"] > 0
+            if day == date(2024, 2, 2):
+                # A later night restates old ends (more than ten days back): both their former and their
+                # new end days are recounted in mart_day_on_time, not only the last week.
+                assert len(restated) == 3 and all(new > old for _, old, new in restated), restated
+                recounted = {d for (d,) in query(url, "select business_date from intermediate.int_day_on_time_changed_days")}
+                old_days = {old for _, old, _ in restated}
+                assert old_days <= recounted and min(old_days) < day - timedelta(days=7), (restated, recounted)
             nights.append((day, latest_run(url), model_rows(url)))
         yield {"url": url, "loader": loader, "nights": nights, "publications": publications}
     finally:
@@ -229,7 +285,7 @@ def test_incremental_marts_equal_a_full_refresh(warehouse):
     url = warehouse["url"]
     incremental = marts(url)
     assert len(incremental["marts.fct_indicator_values"]) > 20_000 and incremental["marts.fct_unit_scores"]
-    run_dbt(["run", "--select", "+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks", "mart_peer_rankings", "--full-refresh",
+    run_dbt(["run", "--select", *SELECTION, "--full-refresh",
              "--exclude", "resource_type:seed"], url)
     assert latest_run(url) == (True, "no previous build")
     complete = marts(url)
@@ -242,7 +298,7 @@ def test_incremental_marts_equal_a_full_refresh(warehouse):
 
 def test_a_reloaded_day_makes_the_next_build_complete(warehouse):
     url = warehouse["url"]
-    run_dbt(["run", "--select", "+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks", "mart_peer_rankings"], url)
+    run_dbt(["run", "--select", *SELECTION], url)
     assert latest_run(url) == (False, None)
     # The same day's extract again, now with duplicated rows (another checksum): the earlier load of the
     # day is superseded, its rows deleted.
@@ -251,7 +307,7 @@ def test_a_reloaded_day_makes_the_next_build_complete(warehouse):
         reloader.load(NIGHTS[-1], ["dossiers"])
     finally:
         reloader.close()
-    run_dbt(["run", "--select", "+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks", "mart_peer_rankings"], url)
+    run_dbt(["run", "--select", *SELECTION], url)
     assert latest_run(url) == (True, "a change-feed day was reloaded")
 
 
@@ -259,9 +315,9 @@ def test_a_missing_engine_table_makes_the_next_build_complete(warehouse):
     # A release adding an incremental engine model (or an operator dropping one) has no stored rows to
     # update by difference: the build must be complete, and say why.
     url = warehouse["url"]
-    run_dbt(["run", "--select", "+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks", "mart_peer_rankings"], url)
+    run_dbt(["run", "--select", *SELECTION], url)
     query_commit(url, "drop table intermediate.int_plan_procedure_first_days cascade")
-    run_dbt(["run", "--select", "+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks", "mart_peer_rankings"], url)
+    run_dbt(["run", "--select", *SELECTION], url)
     assert latest_run(url) == (True, "engine tables missing: int_plan_procedure_first_days")
-    run_dbt(["run", "--select", "+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks", "mart_peer_rankings"], url)
+    run_dbt(["run", "--select", *SELECTION], url)
     assert latest_run(url)[0] is False

@@ -10,6 +10,7 @@
 -- depends_on: {{ ref('fct_plan_metric_values') }}
 -- depends_on: {{ ref('int_plan_metric_events') }}
 -- depends_on: {{ ref('mart_peer_rankings') }}
+-- depends_on: {{ ref('mart_day_on_time') }}
 select
     run.load_watermark,
     run.reference_fingerprint,

@@ -1,17 +1,12 @@
 -- depends_on: {{ ref('int_engine_run') }}
--- How this build changes int_indicator_deltas (macros/engine_changed_periods.sql): the events of the
--- changed (unit, cohort day) pairs as recomputed now, minus the same pairs' events as the previous build
--- stored them (int_engine_previous_events), routed like int_indicator_deltas routes all events; plus the
+-- How this build changes int_indicator_deltas (macros/engine_changed_periods.sql): the changed dossiers'
+-- event change (int_dossier_indicator_event_changes), and the PAKN and publication events of the changed
+-- (unit, cohort day) pairs as recomputed now, minus the same pairs' events as the previous build stored
+-- them (int_engine_previous_events), routed like int_indicator_deltas routes all events; plus the
 -- procedure events of the first days this build moved (int_procedure_first_day_changes), new minus
 -- old. Rows are non-zero changes per delta key, added to
 -- int_indicator_deltas by its `additive` strategy. Empty on a complete rebuild.
-with changed_dossier_pairs as (
-
-    {{ engine_changed_pairs(['dossier']) }}
-
-),
-
-changed_feedback_pairs as (
+with changed_feedback_pairs as (
 
     {{ engine_changed_pairs(['feedback']) }}
 
@@ -31,10 +26,8 @@ previous as (
 
 member_events as (
 
-    select events.*
-    from {{ ref('int_dossier_indicator_events') }} as events
-    inner join changed_dossier_pairs as pairs
-        on pairs.unit_code = events.unit_code and pairs.cohort_date = events.cohort_date
+    -- The changed dossiers' contributions now minus before (already a difference).
+    select * from {{ ref('int_dossier_indicator_event_changes') }}
 
     union all
 

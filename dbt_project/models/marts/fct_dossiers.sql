@@ -3,11 +3,13 @@
     on_schema_change='append_new_columns',
     unique_key='dossier_code',
     incremental_strategy='delete+insert',
-    indexes=[{'columns': ['dossier_code'], 'unique': True}, {'columns': ['unit_code', 'received_date']}, {'columns': ['unit_code', 'rated_date']}, {'columns': ['built_at']}],
+    indexes=[{'columns': ['dossier_code'], 'unique': True}, {'columns': ['unit_code', 'received_date']}, {'columns': ['unit_code', 'rated_date']}, {'columns': ['built_at']},
+             {'columns': ['ended_date']}, {'columns': ['overdue_from_date']}],
     pre_hook="{{ engine_prepare_incremental() }}"
 ) }}
 -- depends_on: {{ ref('int_engine_run') }}
 -- depends_on: {{ ref('int_engine_changes') }}
+-- depends_on: {{ ref('int_engine_previous_dossiers') }}
 -- One row per dossier (latest version) with everything the 766 indicators need derived once, so that
 -- every indicator count — and every "which dossiers made this number" question — reads the same facts.
 -- Incremental (docs/engine-incremental.md): a nightly build re-derives only the dossiers whose versions

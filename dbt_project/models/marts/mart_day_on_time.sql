@@ -3,26 +3,27 @@
     incremental_strategy='delete+insert',
     unique_key=['business_date', 'unit_code'],
     indexes=[{'columns': ['business_date', 'unit_code'], 'unique': true}],
-    meta={'engine_table': false}
+    pre_hook="{{ engine_prepare_incremental('keys', changes=ref('int_day_on_time_changed_days'),
+                                            key_columns=['business_date']) }}"
 ) }}
+-- depends_on: {{ ref('int_engine_run') }}
 -- The day's on-time figure of the nightly e-mail (seed report_day_measures, DAY_ON_TIME): per business
 -- date and reporting unit, the dossiers that ended that day (on time or not) and those that became
 -- overdue that day while still open. ON_TIME's own day value counts the day's received dossiers, open
 -- ones not yet due as on time, and so read 100 everywhere.
 --
--- Incremental: a night builds the business dates not built yet and rebuilds the last built week, so a
--- dossier whose end or due date is restated within a week is counted again on its day.
-with business_days as (
+-- Incremental, on the engine's change set (docs/engine-incremental.md): a night recounts exactly the
+-- business dates int_day_on_time_changed_days lists (the dates loaded since the last build, and the days
+-- the night's changed dossiers ended or fell overdue on, before and after the change), whole: the
+-- pre-hook deletes them first, so a unit left with no dossier on such a day loses its row. The dossiers of
+-- a day are found through fct_dossiers' indexes on ended_date and overdue_from_date, so the cost follows
+-- the days recounted, not the history.
+with days as (
 
-    {{ business_days() }}
-
-),
-
-days as (
-
-    select as_of_date as business_date from business_days
-    {% if is_incremental() %}
-    where as_of_date > coalesce((select max(business_date) from {{ this }}), date '1900-01-01') - 7
+    {% if engine_is_incremental() %}
+    select business_date from {{ ref('int_day_on_time_changed_days') }}
+    {% else %}
+    {{ business_days() | replace('as_of_date', 'business_date') }}
     {% endif %}
 
 ),
