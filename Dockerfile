@@ -2,7 +2,7 @@
 # One image for every Python service of the stack (Airflow components and the portal simulator):
 # the pinned dependency set of requirements.lock plus the chiso package.
 # The Data Docs' CSS, JS and fonts, from the npm registry at the versions of docs_assets/package-lock.json
-# (chiso/offline_docs.py copies them into every site it builds, so the docs render offline).
+# (chiso/docs_site/offline.py copies them into every site it builds, so the docs render offline).
 FROM node:20.18.1-alpine AS docs-assets
 WORKDIR /docs_assets
 COPY docs_assets/package.json docs_assets/package-lock.json ./

@@ -13,7 +13,7 @@ publication (write-audit-publish: docs/quality.md)
   province in one slice per province: fetch_<entity>, land_<entity> and load_<entity> are then mapped
   tasks, one per province (shown by its code in the UI), which Celery workers share. Unset: one
   national extract per entity (docs/ingest.md, "Sources").
-* A task that fails for good (a failed gate at once) e-mails the data engineers (chiso.alerts);
+* A task that fails for good (a failed gate at once) e-mails the data engineers (chiso.orchestration.alerts);
   nothing is published and the reporting schema keeps the last good day.
 * Every step is idempotent: re-running a day re-uses the landed extract, skips the identical load,
   rebuilds the same marts and sends nothing twice.
@@ -27,7 +27,9 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from chiso import alerts, pipeline, settings
+from chiso.orchestration import alerts
+from chiso.orchestration import pipeline
+from chiso.core import settings
 from chiso.contract.entities import ENTITIES
 from chiso.contract.model import PORTAL_TIMEZONE
 
@@ -49,7 +51,7 @@ TIMEZONE = pendulum.timezone(PORTAL_TIMEZONE)  # business days are Vietnam days
         "max_retry_delay": timedelta(minutes=15),
         # No task runs for ever, whatever a portal or a server does (a fetch has its own deadlines, below).
         "execution_timeout": timedelta(seconds=int(settings.require("CHISO_TASK_TIMEOUT_SECONDS"))),
-        # Runs once a task has failed for good: an e-mail to the data engineers (chiso.alerts).
+        # Runs once a task has failed for good: an e-mail to the data engineers (chiso.orchestration.alerts).
         "on_failure_callback": alerts.task_failed,
     },
     params={
@@ -95,7 +97,7 @@ def chiso_daily():
 
     @task(retries=0)
     def raw_gate(business_date: str) -> str:
-        from chiso.gates import GateFailed
+        from chiso.quality.gates import GateFailed
 
         accept_empty_day = bool(get_current_context()["params"].get("accept_empty_day"))
         try:
@@ -110,7 +112,7 @@ def chiso_daily():
 
     @task(retries=0)
     def quality_gate(business_date: str) -> str:
-        from chiso.gates import GateFailed
+        from chiso.quality.gates import GateFailed
 
         try:
             return pipeline.gate(pendulum.parse(business_date).date())

@@ -19,7 +19,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronTriggerTimetable, dag, task
 
-from chiso import settings
+from chiso.core import settings
 from chiso.contract.model import PORTAL_TIMEZONE
 
 TIMEZONE = pendulum.timezone(PORTAL_TIMEZONE)  # business days are Vietnam days
@@ -49,7 +49,7 @@ def chiso_housekeeping():
     @task
     def raw_partitions() -> dict:
         from chiso.ingest.housekeeping import create_partitions_ahead, purge_raw
-        from chiso.warehouse import connect, ensure_schema
+        from chiso.core.warehouse import connect, ensure_schema
 
         today = pendulum.now(TIMEZONE).date()
         retention_days = int(settings.require("CHISO_RAW_RETENTION_DAYS"))
@@ -62,7 +62,7 @@ def chiso_housekeeping():
 
     @task
     def purge_quality_gate_records() -> dict:
-        from chiso.gate_retention import purge_quality_records
+        from chiso.quality.gate_retention import purge_quality_records
 
         purged = purge_quality_records(int(settings.require("CHISO_QUALITY_RETENTION_DAYS")),
                                        pendulum.now(TIMEZONE).date())
@@ -71,7 +71,7 @@ def chiso_housekeeping():
 
     @task
     def check_history() -> None:
-        from chiso import pipeline
+        from chiso.orchestration import pipeline
 
         pipeline.check_history()
 

@@ -23,7 +23,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, PokeReturnValue, dag, get_current_context, task
 
-from chiso import pipeline, settings
+from chiso.orchestration import pipeline
+from chiso.core import settings
 from chiso.contract.model import PORTAL_TIMEZONE
 
 TIMEZONE = pendulum.timezone(PORTAL_TIMEZONE)

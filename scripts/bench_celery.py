@@ -6,7 +6,7 @@
 
 For each worker count, in the same process and from the same portal simulator (its days generated
 before the first run, so that no run pays for them): a fresh warehouse and Airflow database, then
-chiso.celery_cluster's api-server, scheduler, dag-processor and N ``airflow celery worker`` processes
+chiso.dev.celery_cluster's api-server, scheduler, dag-processor and N ``airflow celery worker`` processes
 (``--concurrency`` task slots each) on this machine's Redis, and one triggered run of chiso_daily for
 ``--day``, mailed to ``--recipients`` readers (one per commune in turn, the first one the whole
 district). The run's time is the DAG run's own (from its start to its end in Airflow's database), so
@@ -43,8 +43,8 @@ def database(admin_url: str, created: list[str], kind: str) -> str:
 
 
 def one_run(args, workers: int, simulator, mail, home: Path, created: list[str]) -> dict:
-    from chiso.airflow_env import AirflowSetup
-    from chiso.celery_cluster import CeleryCluster
+    from chiso.orchestration.airflow_env import AirflowSetup
+    from chiso.dev.celery_cluster import CeleryCluster
 
     setup = AirflowSetup(
         home=home / f"airflow-{workers}", chiso_home=home / f"chiso-{workers}",
@@ -102,7 +102,7 @@ def main() -> None:
     counts = [int(n) for n in args.workers.split(",")]
 
     from chiso.contract import ENTITIES
-    from chiso.mailcatcher import MailCatcher
+    from chiso.dev.mailcatcher import MailCatcher
     from chiso.simulator.scenarios import get_scenario
     from chiso.simulator.server import PortalSimulator, RunningSimulator
 

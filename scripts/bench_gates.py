@@ -7,17 +7,17 @@ and the gates as history grows.
 Needs PostgreSQL (default: the test server). Creates a throw-away database ``chiso_gates_bench_<random>``
 next to the one named by --database-url and drops it at the end (--keep-database keeps it).
 
-The warehouse (untimed): Cư Kuin (cu_kuin_2024) at --volume for 13-15/11/2024 through chiso.backfill
+The warehouse (untimed): Cư Kuin (cu_kuin_2024) at --volume for 13-15/11/2024 through chiso.orchestration.backfill
 (the real fetch → land → load path). The business date, Friday 15/11, is then grown to --day-dossiers
 raw dossier rows by copying its rows within the day (SQL; each copy's MaHoSo prefixed, the day's
 load_ledger counts raised to match, so every gate still passes), and dbt builds staging and the marts
-(chiso.transform.run_dbt: seeds, then ``run``). The day's dossiers are national-sized; its units are Cư
+(chiso.transform.runner.run_dbt: seeds, then ``run``). The day's dossiers are national-sized; its units are Cư
 Kuin's 8 communes and district, so the marts' per-unit batches (fct_indicator_values, fct_unit_scores)
 stay small here and the marts figures are a lower bound.
 
 Timed, on the day:
 
-1. each layer's gate (chiso.gates.run_layer: GX checkpoint, failing-row samples, Data Docs, ops rows)
+1. each layer's gate (chiso.quality.gates.run_layer: GX checkpoint, failing-row samples, Data Docs, ops rows)
    the former way (``materialise_batches=False``: a GX query asset, so each batch's query runs again for
    every expectation) and the new way (each batch materialised once into ``gate_batches``); the new
    way runs once to warm the cache, then --runs times, and the fastest counts (others share the
@@ -44,10 +44,10 @@ from datetime import date, timedelta
 
 import psycopg
 
-import chiso.gates as gates
-from chiso.backfill import backfill
-from chiso.transform import run_dbt
-from chiso.warehouse import ensure_raw_partitions
+import chiso.quality.gates as gates
+from chiso.orchestration.backfill import backfill
+from chiso.transform.runner import run_dbt
+from chiso.core.warehouse import ensure_raw_partitions
 
 SCENARIO = "cu_kuin_2024"
 DAY = date(2024, 11, 15)  # a Friday: a working day, so the volume band applies

@@ -129,7 +129,7 @@ def serve(portal, kind: str, size: int) -> dict:
         portal.routes[file_path] = (200, {"Content-Type": "application/gzip"}, body)
         limits["env"] = {"CHISO_MAX_GZIP_RATIO": "100000"}
     elif kind == "dense_page":
-        from chiso import settings
+        from chiso.core import settings
 
         count = (int(settings.require("CHISO_PORTAL_MAX_PAGE_BYTES")) - 100) // 4
         body = b'{"page": 1, "total_pages": 1, "items": [' + b"[], " * (count - 1) + b"[]]}"
@@ -184,7 +184,7 @@ def child(url: str, transfer: str, root: str, warehouse: str, limits: dict) -> N
     from chiso.ingest.landing import land
     from chiso.ingest.load import load_extract
     from chiso.ingest.pseudonymise import Pseudonymiser
-    from chiso.warehouse import ensure_schema
+    from chiso.core.warehouse import ensure_schema
 
     started = time.monotonic()
     outcome = {"error_type": None, "message": None}

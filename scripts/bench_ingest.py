@@ -164,7 +164,7 @@ def prepare(workdir: Path, rows: int, small_rows: int) -> dict:
     small.close()
     generated = time.perf_counter() - started
     landed = {}
-    for name, writer in (("full", full), ("small", small)):  # verify and move, as chiso.pipeline.land does
+    for name, writer in (("full", full), ("small", small)):  # verify and move, as chiso.orchestration.pipeline.land does
         landed[name] = str(land(writer.directory, workdir / "landing" / name, ENTITY, DAY))
     prepared = {"rows": rows, "small_rows": small.count, "full": landed["full"], "small": landed["small"],
                 "copy_file": str(copy_file), "bytes": sum(p.stat().st_size for p in Path(landed["full"]).iterdir())}
@@ -304,7 +304,7 @@ def run_to_sql(url: str, landed: str, rows: int) -> float:
     from sqlalchemy.dialects.postgresql import JSONB
 
     from chiso.ingest.landing import iter_rows
-    from chiso.warehouse import sqlalchemy_url
+    from chiso.core.warehouse import sqlalchemy_url
 
     sample = [(1, DAY, r.source_file, r.line_number, json.dumps(r.row, ensure_ascii=False))
               for r in itertools.islice(iter_rows(Path(landed)), rows)]
@@ -340,7 +340,7 @@ def _typed_columns() -> list[tuple[str, str]]:
 
 
 def _create_typed_table(conn, table: str) -> None:
-    from chiso.warehouse import RAW_SCHEMA, month_start, next_month
+    from chiso.core.warehouse import RAW_SCHEMA, month_start, next_month
 
     schema, name = table.split(".")
     columns = ",\n".join(f'"{column}" {sql_type}' for column, sql_type in _typed_columns())
@@ -578,7 +578,7 @@ def table_megabytes(url: str, table: str) -> tuple[float, float]:
 def _database(admin_url: str) -> tuple[str, str]:
     import psycopg
 
-    from chiso.warehouse import url_parts
+    from chiso.core.warehouse import url_parts
 
     name = f"bench_ingest_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -626,7 +626,7 @@ def main() -> None:
 
     import psycopg
 
-    from chiso.warehouse import RAW_SCHEMA, ensure_schema
+    from chiso.core.warehouse import RAW_SCHEMA, ensure_schema
 
     load_at_start = os.getloadavg()[0]  # other work on the machine slows every step
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_ingest_"))

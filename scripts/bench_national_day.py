@@ -19,11 +19,11 @@ skips it) — in the same run:
    its own, so that a history serves any number of nights.
 2. Timed, each stage in a fresh process (an Airflow task is one; its peak memory is that
    process's): fetch + land and load of the contract's 8 entities (two processes at a time, as the
-   LocalExecutor runs them on 2 cores), the raw gate, dbt's nightly build (``chiso.pipeline.transform``:
+   LocalExecutor runs them on 2 cores), the raw gate, dbt's nightly build (``chiso.orchestration.pipeline.transform``:
    seeds, source freshness, ``dbt build``), the quality gate, publication to ``reporting``, and the
    nightly e-mail rendered and sent to every recipient of the world's national recipients list (a
    local SMTP catcher receives them). The functions are the ones the DAG's tasks call
-   (``chiso.pipeline`` and the ingest functions beneath ``pipeline.fetch/land/load``, whose Airflow
+   (``chiso.orchestration.pipeline`` and the ingest functions beneath ``pipeline.fetch/land/load``, whose Airflow
    connections are replaced by their values).
 
 Prints each stage's wall time and peak memory (resident set of its process), the total from extract
@@ -97,12 +97,12 @@ def _in_child(environment: dict[str, str], stage, *args):
 
 def ingest_entity(portal_url: str, token: str, entity: str, day: date, key: str) -> dict:
     """What fetch_<entity>, land_<entity> and load_<entity> do for one entity (pipeline.fetch/land/load)."""
-    from chiso import settings
+    from chiso.core import settings
     from chiso.ingest.fetch import Portal, fetch_day
     from chiso.ingest.landing import land
     from chiso.ingest.load import load_extract
     from chiso.ingest.pseudonymise import Pseudonymiser
-    from chiso.warehouse import analyze_loaded_day, connect, ensure_schema
+    from chiso.core.warehouse import analyze_loaded_day, connect, ensure_schema
 
     portal = Portal(base_url=portal_url, token=token, page_size=5000, transfer="files")
     started = time.perf_counter()
@@ -120,13 +120,13 @@ def ingest_entity(portal_url: str, token: str, entity: str, day: date, key: str)
 
 
 def raw_gate_stage(day: date) -> str:
-    from chiso import pipeline
+    from chiso.orchestration import pipeline
 
     return pipeline.raw_gate(day)
 
 
 def dbt_stage(day: date) -> dict:
-    from chiso import pipeline
+    from chiso.orchestration import pipeline
 
     pipeline.transform(day)
     return _slowest_models()
@@ -140,13 +140,13 @@ def _slowest_models(count: int = 12) -> dict:
 
 
 def quality_gate_stage(day: date) -> str:
-    from chiso import pipeline
+    from chiso.orchestration import pipeline
 
     return pipeline.gate(day)
 
 
 def publish_stage(day: date) -> dict:
-    from chiso import pipeline
+    from chiso.orchestration import pipeline
 
     return pipeline.publish_reporting(day)
 
@@ -178,7 +178,7 @@ def _shift_text(text: bytes, days: int, cache: dict) -> bytes:
 
 def make_history(url: str, day: date, history_days: int) -> None:
     """Copy the loaded day's rows back in time: one copy per history day, then remove the day itself."""
-    from chiso.warehouse import ensure_raw_partitions
+    from chiso.core.warehouse import ensure_raw_partitions
 
     with psycopg.connect(url) as conn:
         # The raw layer has a partition per month and no default one: create the history's months first.
@@ -241,7 +241,7 @@ def remove_day(conn, day: date) -> None:
 
 def run_world(label: str, world, args, admin_url: str) -> dict:
     from chiso.contract import ENTITIES
-    from chiso.mailcatcher import MailCatcher
+    from chiso.dev.mailcatcher import MailCatcher
     from chiso.simulator.replay import ExportCachingSimulator
     from chiso.simulator.server import RunningSimulator
 

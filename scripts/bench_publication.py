@@ -4,10 +4,10 @@
         [--database-url postgresql://postgres@127.0.0.1:5432/postgres] [--keep-database]
 
 Creates a throw-away database ``chiso_pubbench_<random>`` next to --database-url and drops it at the end.
-Untimed: Cư Kuin (cu_kuin_2024) from 2024-11-01 for --history-days through chiso.backfill, the engine
+Untimed: Cư Kuin (cu_kuin_2024) from 2024-11-01 for --history-days through chiso.orchestration.backfill, the engine
 built. Timed, for the first publication (the baseline: every value kept) and for each following night
-(load, incremental build untimed): the whole publication (chiso.publish.publish) and, inside it,
-chiso.published_values.record; prints the rows kept, the seconds and record's share of the publication.
+(load, incremental build untimed): the whole publication (chiso.publish.publication.publish) and, inside it,
+chiso.publish.published_values.record; prints the rows kept, the seconds and record's share of the publication.
 Not a test: a ratio in one process, never an absolute time to assert.
 """
 
@@ -21,10 +21,10 @@ from datetime import date, timedelta
 
 import psycopg
 
-from chiso import published_values
-from chiso.backfill import backfill, days_between
-from chiso.publish import publish
-from chiso.transform import run_dbt
+from chiso.publish.publication import published_values
+from chiso.orchestration.backfill import backfill, days_between
+from chiso.publish.publication import publish
+from chiso.transform.runner import run_dbt
 
 ENGINE = ["run", "--select", "+fct_unit_scores", "+fct_plan_metric_values", "int_engine_watermarks",
           "mart_peer_rankings", "+mart_target_attainment", "+mart_peer_lists"]

@@ -9,7 +9,7 @@ lists) and sent to the world's recipients (chiso.reports.recipients.world_recipi
 every commune, the data team: 3,356) through ``chiso.reports.send.send_daily``, the real send path:
 ``build_daily_report`` is replaced by the synthetic report, everything after it is the code under test
 (each recipient's view, the charts, the HTML, the MIME message and its size check, the SMTP exchange
-with a local catcher, chiso.mailcatcher.MailCatcher, running in its own process, and the exactly-once
+with a local catcher, chiso.dev.mailcatcher.MailCatcher, running in its own process, and the exactly-once
 ledger ops.report_deliveries in a throw-away database).
 
 The former way is the code of ``--former-commit`` (default: the commit before this work), checked out
@@ -112,7 +112,7 @@ def run(args) -> dict:
     from chiso.reports import daily, send
     from chiso.reports.delivery import deliver_once
     from chiso.reports.mail import SmtplibMailer, build_message
-    from chiso.warehouse import connect, ensure_schema
+    from chiso.core.warehouse import connect, ensure_schema
 
     assert Path(daily.__file__).resolve().is_relative_to(Path(args.tree).resolve()), daily.__file__
     day = date.fromisoformat(args.day)
@@ -209,7 +209,7 @@ def _ledger(everyone, deliver_once, url, connect) -> float:
 # ----------------------------------------------------------------------------- the driver
 
 def _catcher(folder: str, port_queue) -> None:
-    from chiso.mailcatcher import MailCatcher
+    from chiso.dev.mailcatcher import MailCatcher
 
     with MailCatcher(Path(folder)) as catcher:
         port_queue.put(catcher.port)

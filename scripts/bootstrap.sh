@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 source scripts/uv_venv.sh
 uv_venv_sync "$venv" requirements.lock
 VIRTUAL_ENV="$PWD/$venv" "$uv_bin" pip install --quiet --no-deps --compile-bytecode -e .
-# The Data Docs' CSS, JS and fonts, pinned in docs_assets/ (chiso/offline_docs.py): without them the docs
+# The Data Docs' CSS, JS and fonts, pinned in docs_assets/ (chiso/docs_site/offline.py): without them the docs
 # need the internet to render, which is all that is lost, so a machine without npm only gets a warning.
 if command -v npm >/dev/null; then
   (cd docs_assets && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from chiso.rule_populations import (compare_on_time_readings, compare_satisfaction, days_in_period,
+from chiso.transform.rule_populations import (compare_on_time_readings, compare_satisfaction, days_in_period,
                                     expected_carry_over, load)
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "reference" / "gialai-2026-10-10.json"

@@ -32,9 +32,9 @@ def load_and_build(url: str) -> None:
     from chiso.ingest.landing import land
     from chiso.ingest.load import load_extract
     from chiso.ingest.pseudonymise import Pseudonymiser
-    from chiso.pipeline import transform
+    from chiso.orchestration.pipeline import transform
     from chiso.simulator.server import PortalSimulator, RunningSimulator
-    from chiso.warehouse import ensure_schema
+    from chiso.core.warehouse import ensure_schema
 
     ensure_schema(url)
     with tempfile.TemporaryDirectory(prefix="chiso-bi-") as scratch, \

@@ -23,7 +23,7 @@ import pytest
 
 from chiso.bi import dashboards as bi_dashboards
 from chiso.bi.checks import card_rows, compared_rows, expected_rows
-from chiso.settings import REPO_ROOT
+from chiso.core.settings import REPO_ROOT
 
 FIRST, DAY = date(2024, 11, 6), date(2024, 11, 15)
 PROVINCE = "000.00.00.H15"  # Đắk Lắk, the province of the cu_kuin_2024 world
@@ -47,10 +47,10 @@ def cases():
 @pytest.fixture(scope="module")
 def published(make_database, tmp_path_factory):
     """A backfilled, built, gated and published warehouse, and a read-only BI login on it."""
-    from chiso.backfill import backfill, days_between
-    from chiso.gates import run_layer
-    from chiso.pipeline import transform
-    from chiso.publish import BI_ROLE, publish
+    from chiso.orchestration.backfill import backfill, days_between
+    from chiso.quality.gates import run_layer
+    from chiso.orchestration.pipeline import transform
+    from chiso.publish.publication import BI_ROLE, publish
 
     url = make_database("chiso_bi")
     login, password = f"chiso_test_bi_{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(18)
@@ -65,7 +65,7 @@ def published(make_database, tmp_path_factory):
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"create role {login} login password '{password}' in role {BI_ROLE}")
             conn.execute(f"alter role {login} set default_transaction_read_only = on")
-            # The province's scope under row-level security (chiso.bi_access): this login reads as the
+            # The province's scope under row-level security (chiso.bi.access): this login reads as the
             # province login of the world's one province, as Metabase or Superset would be set up.
             (province_login,) = conn.execute("select distinct province_login from reporting.bi_unit_scope").fetchone()
             conn.execute(f'grant "{province_login}" to {login}')
@@ -117,7 +117,7 @@ def test_every_card_answers_the_bi_login_with_the_marts_figures(published, dashb
 
 # ----------------------------------------------------------------------------- a real BI server
 
-from chiso.bi import superset_server  # noqa: E402
+from chiso.dev import superset_server  # noqa: E402
 from chiso.bi.browser import CHROMIUM  # noqa: E402
 
 # Settled: every chart holder is there and nothing is loading any more.

@@ -27,12 +27,12 @@ from bi_world import DAYS, PROVINCES, load_and_build  # noqa: E402
 DAY = DAYS[-1]
 DAK_LAK, GIA_LAI = PROVINCES
 SEMANTIC_VIEWS = {"unit_scores", "indicator_values", "target_attainment", "peer_rankings", "dossiers_behind_values"}
-PRIVATE_SCHEMAS = ("raw", "staging", "intermediate", "marts", "reference", "ops")
+PRIVATE_SCHEMAS = ("raw", "staging", "intermediate", "marts", "internal", "reference", "ops")
 
 
 @pytest.fixture(scope="module")
 def published(make_database, tmp_path_factory, pg_admin_url):
-    from chiso.publish import publish
+    from chiso.publish.publication import publish
 
     url = make_database("chiso_bi")
     home = tmp_path_factory.mktemp("chiso-bi-home")
@@ -205,7 +205,7 @@ def test_logins_are_members_of_the_bi_role_with_limits_and_hashed_passwords_from
 
 
 def test_the_audit_finds_nothing_and_would_find_a_leaking_view_or_function(published):
-    from chiso.bi_access import audit
+    from chiso.bi.access import audit
 
     url = published["url"]
     with psycopg.connect(url) as conn:
@@ -229,7 +229,7 @@ def test_the_audit_finds_nothing_and_would_find_a_leaking_view_or_function(publi
 def test_every_publication_renews_the_policies_from_dim_units(published):
     """A unit that moves to another province (a re-organisation) moves its rows with it at the next
     publication; a table re-created by a release gets its policies again."""
-    from chiso.publish import publish
+    from chiso.publish.publication import publish
 
     url = published["url"]
     commune = execute(url, "select unit_code from marts.dim_units where unit_kind = 'COMMUNE' "
@@ -253,7 +253,7 @@ def test_every_publication_renews_the_policies_from_dim_units(published):
         execute(url, "update marts.dim_units set parent_unit_code = %s where unit_code = %s", (old_parent, commune))
         publish(DAY, [])
     assert commune in communes_seen(published["dak_lak"])
-    from chiso.bi_access import audit
+    from chiso.bi.access import audit
 
     with psycopg.connect(url) as conn:
         assert audit(conn) == []
@@ -262,7 +262,7 @@ def test_every_publication_renews_the_policies_from_dim_units(published):
 def test_the_cli_sets_up_logins_and_checks_reporting(published):
     env = {**os.environ, "CHISO_WAREHOUSE_URL": published["url"], "CHISO_BI_ROLE_PREFIX": published["prefix"],
            "CHISO_BI_SECRETS_DIR": str(published["secrets_dir"])}
-    setup = subprocess.run([sys.executable, "-m", "chiso.bi_access", "setup"], env=env, capture_output=True,
+    setup = subprocess.run([sys.executable, "-m", "chiso.bi.access", "setup"], env=env, capture_output=True,
                            text=True, timeout=120)
     assert setup.returncode == 0, setup.stderr
     lines = setup.stdout.splitlines()
@@ -270,7 +270,7 @@ def test_the_cli_sets_up_logins_and_checks_reporting(published):
     assert f"{published['gia_lai']}: exists; password none supplied: unchanged" in lines
     assert any("CHISO_BI_SECRETS_DIR" in line for line in lines)  # says how to give Gia Lai's login one
     assert all(password not in setup.stdout + setup.stderr for password in published["passwords"].values())
-    check = subprocess.run([sys.executable, "-m", "chiso.bi_access", "check"], env=env, capture_output=True,
+    check = subprocess.run([sys.executable, "-m", "chiso.bi.access", "check"], env=env, capture_output=True,
                            text=True, timeout=120)
     assert (check.returncode, check.stdout.strip()) == (0, "no problems found")
 

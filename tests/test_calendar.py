@@ -1,5 +1,5 @@
 """The working-day calendar: known Vietnamese holidays and swaps, the generated seed kept fresh, and
-the same working-day arithmetic in Python (chiso.calendar) as in dbt (dim_calendar and its macros)."""
+the same working-day arithmetic in Python (chiso.core.calendar) as in dbt (dim_calendar and its macros)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from datetime import date, timedelta
 import psycopg
 import pytest
 
-from chiso import calendar as cal
-from chiso import settings
-from chiso.transform import dbt_environment, run_dbt
+from chiso.core import calendar as cal
+from chiso.core import settings
+from chiso.transform.runner import dbt_environment, run_dbt
 
 D = date.fromisoformat
 
@@ -29,7 +29,7 @@ def days(first: str, last: str) -> list[date]:
 
 def test_committed_holiday_seed_is_what_the_package_generates():
     assert cal.HOLIDAYS_SEED.read_text(encoding="utf-8") == cal.render_holidays_seed(), (
-        "dbt_project/seeds/vn_public_holidays.csv is stale: run python -m chiso.calendar")
+        "dbt_project/seeds/vn_public_holidays.csv is stale: run python -m chiso.core.calendar")
     assert cal.main(["--check"]) == 0
 
 

@@ -3,7 +3,7 @@
 One business day runs twice from the same portal simulator, into two warehouses: once as the
 end-to-end tests run it (``airflow dags test``, one process), once on the CeleryExecutor (an
 api-server, a scheduler, a dag-processor and two ``airflow celery worker`` processes on this
-machine's Redis, chiso.celery_cluster). Half-way through the Celery run's loads, the worker running
+machine's Redis, chiso.dev.celery_cluster). Half-way through the Celery run's loads, the worker running
 ``load_dossiers`` is SIGKILLed with every task it runs; the scheduler sees their heartbeats stop and
 the tasks retry on the other worker. Both runs must end with the same marts, the same ``reporting``
 rows and the same e-mails, and the Celery warehouse must show every load and every e-mail once.
@@ -20,10 +20,10 @@ from datetime import date
 import psycopg
 import pytest
 
-from chiso.airflow_env import AirflowSetup
-from chiso.celery_cluster import CeleryCluster
+from chiso.orchestration.airflow_env import AirflowSetup
+from chiso.dev.celery_cluster import CeleryCluster
 from chiso.contract import ENTITIES
-from chiso.mailcatcher import MailCatcher
+from chiso.dev.mailcatcher import MailCatcher
 from chiso.simulator.scenarios import get_scenario
 from chiso.simulator.server import PortalSimulator, RunningSimulator
 
@@ -111,7 +111,7 @@ def local_run(world):
 def celery_run(local_run):
     """The day on two Celery workers; the worker running load_dossiers is killed mid-task."""
     setup = local_run["celery"]
-    # Hold every load at its first statement (chiso.warehouse.ensure_schema's lock) until the worker
+    # Hold every load at its first statement (chiso.core.warehouse.ensure_schema's lock) until the worker
     # is dead: the kill then lands inside a running load task, never between two tasks.
     held = psycopg.connect(setup.warehouse_url, autocommit=True)
     held.execute("select pg_advisory_lock(hashtext('chiso.ensure_schema'))")

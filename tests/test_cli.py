@@ -17,11 +17,11 @@ import psycopg
 import pytest
 from rich.console import Console
 
-from chiso import settings
-from chiso.backfill import backfill
+from chiso.core import settings
+from chiso.orchestration.backfill import backfill
 from chiso.contract import ENTITIES
-from chiso.ports import free_port
-from chiso.progress import Progress
+from chiso.dev.ports import free_port
+from chiso.cli.progress import Progress
 
 CHISO = Path(sys.executable).with_name("chiso")
 DAY_1, DAY_2 = date(2024, 11, 14), date(2024, 11, 15)
@@ -105,12 +105,12 @@ def test_without_a_warehouse_the_command_says_how_to_get_one(tmp_path):
 def loaded_warehouse(make_database, tmp_path_factory):
     """Two days loaded by the real fetch → land → load; the raw gate run on the first; the first day's
     report delivered through a real SMTP server and its publication recorded."""
-    from chiso.gates import gate_raw
-    from chiso.mailcatcher import MailCatcher
+    from chiso.quality.gates import gate_raw
+    from chiso.dev.mailcatcher import MailCatcher
     from chiso.reports.delivery import deliver_once, record_publication
     from chiso.reports.mail import SmtplibMailer  # noqa: F401 - the mail module's own SMTP client
     from chiso.reports.recipients import Recipient
-    from chiso.transform import run_dbt
+    from chiso.transform.runner import run_dbt
 
     url = make_database("chiso_test_cli")
     home = tmp_path_factory.mktemp("cli-home")

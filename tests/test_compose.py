@@ -2,7 +2,7 @@
 
 ``docker compose config`` needs an engine, and even with one it only checks the file's shape, not
 that the stack fits the code: that the modules and files it names exist, that it sets the
-environment names the code reads (declared in ``chiso.settings.SETTINGS``), and that the Airflow
+environment names the code reads (declared in ``chiso.core.settings.SETTINGS``), and that the Airflow
 connections it provides are the ones the code asks for. ``compose_problems`` checks that and
 returns a list of problems; the tests run it on the real file (expecting none) and on deliberately
 broken copies (expecting the break to be reported), so a check that can never fail gets noticed.
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from chiso.settings import SETTINGS
+from chiso.core.settings import SETTINGS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
@@ -67,7 +67,7 @@ CONN_ID_SETTINGS = ("CHISO_PORTAL_CONN_ID", "CHISO_SMTP_CONN_ID", "CHISO_PSEUDON
 PORTAL_CONN_ID_SETTING = "CHISO_PORTAL_CONN_ID"
 
 # Python code that reads settings; each CHISO_* name in it must be declared. (dbt_project is left
-# out on purpose: its CHISO_DBT_* variables are set by chiso.transform, not by the environment.)
+# out on purpose: its CHISO_DBT_* variables are set by chiso.transform.runner, not by the environment.)
 SETTING_SCAN_DIRS = ("chiso", "dags")
 
 SETTING_NAME = re.compile(r"\bCHISO_[A-Z0-9]+(?:_[A-Z0-9]+)*\b")
@@ -80,7 +80,7 @@ INTERPOLATION = re.compile(
 CREATE_DATABASE = re.compile(r"\bCREATE\s+DATABASE\s+\"?(\w+)\"?", re.IGNORECASE)
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "0.0.0.0"}
 
-# Declared setting name -> its default, as in chiso.settings.SETTINGS.
+# Declared setting name -> its default, as in chiso.core.settings.SETTINGS.
 SettingDefaults = dict[str, str | None]
 
 
@@ -208,7 +208,7 @@ def postgres_databases(compose: dict, repo_root: Path) -> dict[str, set[str]]:
 def compose_problems(compose: dict, repo_root: Path, setting_defaults: SettingDefaults) -> list[str]:
     """Everything in ``compose`` that does not fit the repository or the settings; [] if all is well.
 
-    ``setting_defaults`` maps each declared setting name to its default (from ``chiso.settings``).
+    ``setting_defaults`` maps each declared setting name to its default (from ``chiso.core.settings``).
     """
     services = compose.get("services") or {}
     problems = [f"missing service {name!r}" for name in sorted(EXPECTED_SERVICES - services.keys())]
@@ -346,7 +346,7 @@ def _environment_problems(
     problems = []
     for key, value in environment(service).items():
         if key.startswith("CHISO_") and key not in setting_defaults:
-            problems.append(f"{name}: sets {key}, which chiso/settings.py does not declare")
+            problems.append(f"{name}: sets {key}, which chiso/core/settings.py does not declare")
         if isinstance(value, bool) or not isinstance(value, (str, int, float, type(None))):
             problems.append(f"{name}: {key} must be a string (compose rejects {type(value).__name__} values)")
             continue
@@ -438,7 +438,7 @@ def _interpolation_problems(compose: dict, setting_defaults: SettingDefaults) ->
     # Host-side variables called CHISO_* must mean what the code means by that name.
     names = {name for text in strings_in(compose) for name in interpolated_names(text)}
     return [
-        f"variable ${{{name}}} looks like a chiso setting but chiso/settings.py does not declare it"
+        f"variable ${{{name}}} looks like a chiso setting but chiso/core/settings.py does not declare it"
         for name in sorted(names)
         if name.startswith("CHISO_") and name not in setting_defaults
     ]
@@ -528,7 +528,7 @@ def undeclared_setting_names(files: list[Path], declared: set[str]) -> list[str]
     problems = []
     for path in files:
         for setting_name in sorted(set(SETTING_NAME.findall(path.read_text())) - declared):
-            problems.append(f"{path}: {setting_name} is not declared in chiso/settings.py")
+            problems.append(f"{path}: {setting_name} is not declared in chiso/core/settings.py")
     return problems
 
 
@@ -566,7 +566,7 @@ def test_scan_reports_an_undeclared_setting(tmp_path):
     code = tmp_path / "reader.py"
     code.write_text('import os\nos.environ["CHISO_NOT_A_SETTING"]\nget("CHISO_HOME")\n')
     assert undeclared_setting_names([code], set(SETTINGS)) == [
-        f"{code}: CHISO_NOT_A_SETTING is not declared in chiso/settings.py"
+        f"{code}: CHISO_NOT_A_SETTING is not declared in chiso/core/settings.py"
     ]
 
 
@@ -656,7 +656,7 @@ BROKEN_COPIES = {
     ),
     "unknown CHISO_ name": (
         _set(SCHEDULER_ENV + ["CHISO_NOT_A_SETTING"], "x"),
-        "airflow-scheduler: sets CHISO_NOT_A_SETTING, which chiso/settings.py does not declare",
+        "airflow-scheduler: sets CHISO_NOT_A_SETTING, which chiso/core/settings.py does not declare",
     ),
     "unknown CHISO_ interpolation": (
         _set(SCHEDULER_ENV + ["CHISO_HOME"], "${CHISO_DATA_ROOT:-/data}"),
@@ -765,7 +765,7 @@ def test_the_docs_service_serves_the_data_docs_and_the_dbt_docs_from_a_pinned_im
     gates_env = services["airflow-scheduler"]["environment"]
     assert f"data-docs:{gates_env['CHISO_DATA_DOCS_DIR']}" in services["airflow-scheduler"]["volumes"]
     builder = services["dbt-docs"]
-    assert builder["command"] == "python -m chiso.offline_docs dbt"
+    assert builder["command"] == "python -m chiso.docs_site.offline dbt"
     assert f"dbt-docs:{builder['environment']['CHISO_DBT_DOCS_DIR']}" in builder["volumes"]
 
 

@@ -6,8 +6,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from chiso.pipeline import resolve_business_date
-from chiso.settings import REPO_ROOT
+from chiso.orchestration.pipeline import resolve_business_date
+from chiso.core.settings import REPO_ROOT
 
 GATES = {"raw_gate", "quality_gate"}  # bad data is not transient: gates never retry
 
@@ -68,7 +68,7 @@ def test_every_task_retries_except_the_gate(daily):
 
 
 def test_every_task_alerts_the_data_engineers_when_it_fails(daily):
-    from chiso.alerts import task_failed
+    from chiso.orchestration.alerts import task_failed
 
     for task in daily.tasks:
         callbacks = task.on_failure_callback
@@ -97,7 +97,7 @@ def test_business_date_comes_from_the_param_or_the_day_before_the_run():
 
 
 def test_every_task_of_every_dag_has_an_execution_timeout(dagbag):
-    from chiso import settings
+    from chiso.core import settings
 
     day_deadline = int(settings.require("CHISO_PORTAL_DAY_DEADLINE_SECONDS"))
     for dag_id, dag in dagbag.dags.items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from chiso.settings import REPO_ROOT, SETTINGS
+from chiso.core.settings import REPO_ROOT, SETTINGS
 
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 

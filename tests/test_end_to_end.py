@@ -17,9 +17,9 @@ import psycopg
 import pytest
 import requests
 
-from chiso.airflow_env import AirflowSetup
+from chiso.orchestration.airflow_env import AirflowSetup
 from chiso.contract import ENTITIES
-from chiso.mailcatcher import MailCatcher
+from chiso.dev.mailcatcher import MailCatcher
 from chiso.simulator.scenarios import get_scenario
 from chiso.simulator.server import PortalSimulator, RunningSimulator
 

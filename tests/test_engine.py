@@ -18,11 +18,11 @@ import psycopg
 import pytest
 import requests
 
-from chiso.backfill import backfill, days_between
+from chiso.orchestration.backfill import backfill, days_between
 from chiso.ingest.evaluations import load_evaluation
 from chiso.simulator.scenarios import get_scenario
 from chiso.simulator.server import PortalSimulator, RunningSimulator
-from chiso.transform import run_dbt
+from chiso.transform.runner import run_dbt
 
 SEED, SCENARIO, PROVINCE = 766, "cu_kuin_2024", "H15"
 FIRST, MONTH_END, DAY = date(2024, 1, 1), date(2024, 1, 31), date(2024, 2, 14)
@@ -160,7 +160,7 @@ def test_our_dossiers_of_another_day_are_data_differences_never_rule_differences
     call data differences while the rules and the publication still agree."""
     from datetime import timedelta
 
-    from chiso.reconcile import RECONCILIATION_MODELS, build_reconciliation, summaries
+    from chiso.transform.reconcile import RECONCILIATION_MODELS, build_reconciliation, summaries
 
     url, earlier = engine["url"], DAY - timedelta(days=1)
     try:
@@ -192,7 +192,7 @@ def test_our_dossiers_of_another_day_are_data_differences_never_rule_differences
 @pytest.mark.parametrize("indicator, period, kind", [("ON_TIME", "month", "COMMUNE"), ("ONLINE", "year", "PROVINCE")])
 def test_the_dossiers_behind_a_value_add_up_to_it(engine, indicator, period, kind):
     """explain_indicator lists the value's population dossier by dossier (pooled for a province)."""
-    from chiso.explain import explain
+    from chiso.publish.explain import explain
 
     units = query(engine["url"], """
         select v.unit_code, v.numerator, v.denominator from marts.fct_indicator_values as v

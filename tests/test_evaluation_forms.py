@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from chiso.ingest.evaluations import EvaluationError, load_evaluation, parse_evaluation
-from chiso.warehouse import ensure_schema
+from chiso.core.warehouse import ensure_schema
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference"
 REFERENCE = SHARED / "gialai-2026-10-10.json"

@@ -12,7 +12,7 @@ import pytest
 
 from chiso.contract import canonical_line, sha256_of_rows
 from chiso.contract.entities import DOSSIERS, PORTAL_DATETIME_FORMAT, UNITS
-from chiso.settings import REPO_ROOT
+from chiso.core.settings import REPO_ROOT
 from chiso.simulator.faults import (
     FAULTS,
     LEVELS,

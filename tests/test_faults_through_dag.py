@@ -25,9 +25,9 @@ from datetime import date
 import psycopg
 import pytest
 
-from chiso.airflow_env import AirflowSetup
+from chiso.orchestration.airflow_env import AirflowSetup
 from chiso.contract import ENTITIES, canonical_line
-from chiso.mailcatcher import MailCatcher
+from chiso.dev.mailcatcher import MailCatcher
 from chiso.simulator.faults import FaultSchedule
 from chiso.simulator.scenarios import get_scenario
 from chiso.simulator.server import PortalSimulator, RunningSimulator
@@ -59,7 +59,7 @@ RUN_SETTINGS = {
     EMPTY_DAY: {"CHISO_PORTAL_TRANSFER": "pages", "CHISO_ALLOW_NEW_COLUMNS": "false"},
 }
 BROKEN_ENTITIES = {"dossiers", "ratings", "process_log"}  # on BROKEN_DAY
-ENGINEER = "dulieu@chiso.example.vn"  # receives the alerts (chiso.alerts)
+ENGINEER = "dulieu@chiso.example.vn"  # receives the alerts (chiso.orchestration.alerts)
 
 
 def query(url, sql, params=None):

@@ -1,7 +1,7 @@
 """The quality gates on real warehouses, without Airflow: each kind of bad data stops the right gate
 with the right message, warn-level failures do not block, and publication is atomic.
 
-One warehouse is loaded from the simulator (chiso.backfill's path) and built once with dbt; the raw
+One warehouse is loaded from the simulator (chiso.orchestration.backfill's path) and built once with dbt; the raw
 faults the simulator plays are loaded as further days of their own (the raw gate needs no build);
 the rest is bad data written into the built warehouse and undone after each test. The DAG runs that
 show the same gates through Airflow, with the alert e-mails, are in test_end_to_end.py and
@@ -37,7 +37,7 @@ def load_days(url: str, days, faults: str | None = None) -> None:
     from chiso.simulator.faults import FaultSchedule
     from chiso.simulator.scenarios import get_scenario
     from chiso.simulator.server import PortalSimulator, RunningSimulator
-    from chiso.warehouse import ensure_schema
+    from chiso.core.warehouse import ensure_schema
 
     ensure_schema(url)
     schedule = FaultSchedule.parse(faults) if faults else None
@@ -53,7 +53,7 @@ def load_days(url: str, days, faults: str | None = None) -> None:
 
 @pytest.fixture(scope="module")
 def warehouse(make_database, tmp_path_factory):
-    from chiso.pipeline import transform
+    from chiso.orchestration.pipeline import transform
 
     url = make_database("chiso_gates")
     home = tmp_path_factory.mktemp("chiso-gates-home")
@@ -104,7 +104,7 @@ def failures(result) -> set[tuple[str, str, str]]:
 
 
 def run(layer: str, day: date = DAY):
-    from chiso.gates import run_layer
+    from chiso.quality.gates import run_layer
 
     return run_layer(layer, day)
 
@@ -113,7 +113,7 @@ def run(layer: str, day: date = DAY):
 
 
 def test_suites_are_one_per_layer_and_every_expectation_has_a_severity():
-    from chiso.gates import LAYERS, load_suite_definition
+    from chiso.quality.gates import LAYERS, load_suite_definition
 
     for layer in LAYERS:
         definition = load_suite_definition(layer)
@@ -123,7 +123,7 @@ def test_suites_are_one_per_layer_and_every_expectation_has_a_severity():
 
 
 def test_a_clean_day_passes_every_layer_and_is_recorded(wh, warehouse):
-    from chiso.gates import data_docs_dir
+    from chiso.quality.gates import data_docs_dir
 
     for layer in ("raw", "staging", "marts"):
         result = run(layer)
@@ -144,8 +144,8 @@ def test_housekeeping_deletes_gate_records_past_their_retention_and_keeps_the_au
     """Raw gates of 13 and 15 November, a retention of 1 day on the 15th: the 13th's validation
     results, Data Docs pages and ops.validation_results rows go, the index no longer lists them; the
     15th's stay; both days' ops.gate_runs stay."""
-    from chiso.gate_retention import purge_quality_records
-    from chiso.gates import data_docs_dir, gate_raw, validation_store_dir
+    from chiso.quality.gate_retention import purge_quality_records
+    from chiso.quality.gates import data_docs_dir, gate_raw, validation_store_dir
 
     old, kept = CLEAN_DAYS[0], CLEAN_DAYS[2]
     for day in (old, kept):
@@ -190,7 +190,7 @@ RAW_FAULTS = {
 
 @pytest.mark.parametrize("plan", RAW_FAULTS, ids=RAW_FAULTS)
 def test_each_raw_fault_of_the_simulator_stops_or_warns_at_the_raw_gate(wh, monkeypatch, plan):
-    from chiso.gates import GateFailed, gate_raw
+    from chiso.quality.gates import GateFailed, gate_raw
 
     day, expected, passes = RAW_FAULTS[plan]
     monkeypatch.setenv("CHISO_ALLOW_NEW_COLUMNS", "true")
@@ -207,7 +207,7 @@ def test_each_raw_fault_of_the_simulator_stops_or_warns_at_the_raw_gate(wh, monk
 
 
 def test_an_empty_dossiers_day_stops_before_the_raw_suite(wh):
-    from chiso.pipeline import EmptyExtract, check_extracts_have_rows
+    from chiso.orchestration.pipeline import EmptyExtract, check_extracts_have_rows
 
     day = date(2024, 11, 26)
     load_days(wh, [day], f"{day}/dossiers=empty_day")
@@ -368,8 +368,8 @@ def test_a_commune_whose_dossiers_drop_90_percent_overnight_blocks_the_marts_gat
 
 
 def test_a_warn_expectation_does_not_block_and_the_day_is_published_with_it(wh):
-    from chiso.gates import gate_built, warnings_of
-    from chiso.publish import publish
+    from chiso.quality.gates import gate_built, warnings_of
+    from chiso.publish.publication import publish
 
     today = f"unit_code = '{COMMUNE}' and received_date = '{DAY}'"
     previous = execute(wh, f"select count(*) from marts.fct_dossiers where unit_code = '{COMMUNE}' "
@@ -390,7 +390,7 @@ def test_a_warn_expectation_does_not_block_and_the_day_is_published_with_it(wh):
 
 
 def test_publish_exposes_the_marts_to_the_bi_role_only_in_the_reporting_schema(wh):
-    from chiso.publish import BI_ROLE, publish
+    from chiso.publish.publication import BI_ROLE, publish
 
     publication = publish(DAY, [])
     assert {"fct_indicator_values", "fct_unit_scores", "dim_units"} <= set(publication.relations)
@@ -422,7 +422,7 @@ def test_publish_exposes_the_marts_to_the_bi_role_only_in_the_reporting_schema(w
 
 
 def test_a_publication_that_fails_half_way_leaves_the_previous_day_in_place(wh, monkeypatch):
-    import chiso.publish as publish_module
+    import chiso.publish.publication as publish_module
 
     publish_module.publish(date(2024, 11, 14), [])
     before = execute(wh, "select count(*) from reporting.fct_indicator_values")
@@ -442,12 +442,12 @@ def test_a_publication_that_fails_half_way_leaves_the_previous_day_in_place(wh, 
 
 
 def test_history_wide_staging_tests_run_in_housekeeping_not_in_the_nightly_build(wh, monkeypatch):
-    from chiso import pipeline
-    from chiso.transform import DbtError, run_dbt
+    from chiso.orchestration import pipeline
+    from chiso.transform.runner import DbtError, run_dbt
 
     # The nightly build leaves out the tests that scan a change feed's whole history...
     builds = []
-    monkeypatch.setattr("chiso.transform.run_dbt", lambda args, url=None: builds.append(args))
+    monkeypatch.setattr("chiso.transform.runner.run_dbt", lambda args, url=None: builds.append(args))
     monkeypatch.setattr(pipeline, "_is_latest_business_date", lambda day: False)
     monkeypatch.setattr(pipeline, "_last_gate_failed", lambda day: False)
     pipeline.transform(DAY)
@@ -478,7 +478,7 @@ def test_history_wide_staging_tests_run_in_housekeeping_not_in_the_nightly_build
 
 
 def test_stale_raw_sources_fail_dbt_source_freshness(wh):
-    from chiso.transform import DbtError, run_dbt
+    from chiso.transform.runner import DbtError, run_dbt
 
     with mutated(wh, ("update raw.portal__units set loaded_at = loaded_at - interval '10 days'",
                       "update raw.portal__units set loaded_at = loaded_at + interval '10 days'")):
@@ -494,8 +494,8 @@ def test_a_failed_task_alerts_the_engineers_and_optionally_holds_the_recipients_
     import unicodedata
     from types import SimpleNamespace
 
-    from chiso.alerts import HOLD_NOTICE_SUBJECT, task_failed
-    from chiso.mailcatcher import MailCatcher
+    from chiso.orchestration.alerts import HOLD_NOTICE_SUBJECT, task_failed
+    from chiso.dev.mailcatcher import MailCatcher
 
     recipients = tmp_path / "recipients.yml"
     recipients.write_text("recipients:\n  - {email: huyen@cukuin.example.vn, name: UBND huyện Cư Kuin, scope: all}\n"
@@ -570,7 +570,7 @@ def executions(url) -> int:
 
 
 def test_each_batch_query_runs_once_per_gate_run_and_its_tables_are_dropped(wh, counting):
-    from chiso.gates import run_layer
+    from chiso.quality.gates import run_layer
 
     counting_suite(counting, limit=COUNTED_ROWS)  # every row passes
     result = run_layer("counting", COUNTING_DAY)
@@ -590,7 +590,7 @@ def test_each_batch_query_runs_once_per_gate_run_and_its_tables_are_dropped(wh, 
 def test_the_former_query_assets_ran_a_batch_query_per_expectation(wh, counting):
     """The counting above can see re-runs: without materialised batches the same suite runs the query
     once per expectation, and again for the failing-row sample."""
-    from chiso.gates import run_layer
+    from chiso.quality.gates import run_layer
 
     counting_suite(counting, limit=8)
     run_layer("counting", COUNTING_DAY, materialise_batches=False)
@@ -598,7 +598,7 @@ def test_the_former_query_assets_ran_a_batch_query_per_expectation(wh, counting)
 
 
 def test_a_run_that_raises_leaves_no_batch_table_and_orphans_of_dead_runs_are_dropped(wh, counting):
-    from chiso.gates import BATCH_RUN_LOCK_KEY, BATCH_SCHEMA, run_layer
+    from chiso.quality.gates import BATCH_RUN_LOCK_KEY, BATCH_SCHEMA, run_layer
 
     broken = {"name": "broken", "query": "select 1 / 0 as n",
               "expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "n"},
@@ -623,7 +623,7 @@ def test_a_run_that_raises_leaves_no_batch_table_and_orphans_of_dead_runs_are_dr
 
 def test_concurrent_runs_of_one_layer_keep_their_own_tables(wh):
     """Two runs at once (two days of the same layer): each its own table, neither's sweep takes the other's."""
-    from chiso.gates import MaterialisedBatches
+    from chiso.quality.gates import MaterialisedBatches
 
     with MaterialisedBatches(wh, "raw") as first:
         first_table = first.materialise("dossiers", "select 1 as n")
@@ -641,7 +641,7 @@ def test_a_gate_failure_crosses_process_boundaries_intact():
     # parent: it must unpickle as itself, with its results, not as a pickling error.
     import pickle
 
-    from chiso.gates import GateFailed, GateFailure, GateResult
+    from chiso.quality.gates import GateFailed, GateFailure, GateResult
 
     failure = GateFailure("marts.fct_unit_scores", "unexpected_rows_expectation", "ranks_dense", None, "block",
                           "observed 3")

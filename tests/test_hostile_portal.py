@@ -22,7 +22,7 @@ from chiso.ingest.pseudonymise import Pseudonymiser
 from chiso.simulator.hostile import HostilePortal
 from chiso.simulator.scenarios import get_scenario
 from chiso.simulator.server import PortalSimulator
-from chiso.warehouse import ensure_schema
+from chiso.core.warehouse import ensure_schema
 
 DAY = date(2024, 11, 15)
 TOKEN = "hostile-test-token"
@@ -403,7 +403,7 @@ def test_a_known_demo_or_short_key_is_refused_outside_the_demo(key, problem):
 def test_the_pipeline_refuses_the_key_before_loading_anything(monkeypatch):
     from airflow.sdk import Connection
 
-    from chiso import pipeline
+    from chiso.orchestration import pipeline
     from chiso.ingest.pseudonymise import KeyRefused
 
     monkeypatch.setattr(Connection, "get", classmethod(lambda cls, conn_id: Connection(

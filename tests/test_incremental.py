@@ -18,9 +18,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from chiso.backfill import days_between
-from chiso.publish import publish
-from chiso.transform import run_dbt
+from chiso.orchestration.backfill import days_between
+from chiso.publish.publication import publish
+from chiso.transform.runner import run_dbt
 
 SEED, SCENARIO = 766, "cu_kuin_2024"
 HISTORY = (date(2024, 1, 1), date(2024, 1, 24))
@@ -54,7 +54,7 @@ def query_commit(url, sql):
 
 
 class Loader:
-    """The backfill loop (chiso.backfill) with a fault schedule: one simulator for the whole test."""
+    """The backfill loop (chiso.orchestration.backfill) with a fault schedule: one simulator for the whole test."""
 
     def __init__(self, url: str, faults: str):
         from chiso.ingest.fetch import Portal
@@ -62,7 +62,7 @@ class Loader:
         from chiso.simulator.faults import FaultSchedule
         from chiso.simulator.scenarios import get_scenario
         from chiso.simulator.server import PortalSimulator, RunningSimulator
-        from chiso.warehouse import ensure_schema
+        from chiso.core.warehouse import ensure_schema
 
         ensure_schema(url)
         self.url = url

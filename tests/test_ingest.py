@@ -18,7 +18,7 @@ from chiso.ingest.pseudonymise import Pseudonymiser
 from chiso.ingest.validate import ContractError
 from chiso.simulator.scenarios import get_scenario
 from chiso.simulator.server import PortalSimulator, RunningSimulator
-from chiso.warehouse import ensure_schema
+from chiso.core.warehouse import ensure_schema
 
 DAY = date(2024, 11, 15)
 TOKEN = "test-token"
@@ -215,7 +215,7 @@ def portal_connection(monkeypatch, tmp_path):
 
 
 def test_a_corrupted_fetch_is_fetched_again_before_landing(portal_connection):
-    from chiso import pipeline
+    from chiso.orchestration import pipeline
 
     with RunningSimulator(PortalSimulator(11, get_scenario("cu_kuin_2024")), TOKEN) as running:
         portal_connection(running)
@@ -227,7 +227,7 @@ def test_a_corrupted_fetch_is_fetched_again_before_landing(portal_connection):
 
 
 def test_a_manifest_that_keeps_disagreeing_fails_loudly(portal_connection):
-    from chiso import pipeline
+    from chiso.orchestration import pipeline
     from chiso.simulator.faults import FaultSchedule
 
     schedule = FaultSchedule.parse("*=manifest_mismatch")
@@ -404,7 +404,7 @@ def test_the_transfer_is_checked():
 
 
 def test_an_empty_dossiers_day_is_not_published_unless_a_person_accepts_it(warehouse_url):
-    from chiso import pipeline
+    from chiso.orchestration import pipeline
 
     ensure_schema(warehouse_url)
     with psycopg.connect(warehouse_url) as conn:

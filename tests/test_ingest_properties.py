@@ -20,7 +20,7 @@ from chiso.ingest.validate import ContractError
 from chiso.simulator.scenarios import get_scenario
 from chiso.simulator.server import PortalSimulator
 from chiso.contract import canonical_line, get_entity, sha256_of_rows
-from chiso.warehouse import ensure_schema
+from chiso.core.warehouse import ensure_schema
 
 DAY = date(2024, 11, 15)
 ROWS = list(PortalSimulator(5, get_scenario("single_commune")).stream("dossiers", DAY))[:25]

@@ -1,6 +1,6 @@
 """Data Docs and dbt docs render with no internet (issue 18, "docs that work offline").
 
-A gate run on a real warehouse builds the Data Docs (chiso.gates, GX's SiteBuilder), which point at
+A gate run on a real warehouse builds the Data Docs (chiso.quality.gates, GX's SiteBuilder), which point at
 their own copies of bootstrap, jQuery, Font Awesome, vega… from the npm registry (docs_assets/); dbt
 builds its static docs page. Headless Chromium opens each with every request to another host sent to
 a proxy that records it and answers 502: the pages must render (text, styles, scripts, fonts) and
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from chiso import offline_docs
+from chiso.docs_site import offline as offline_docs
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium (Debian package 'chromium') is "
@@ -54,8 +54,8 @@ def assets() -> Path:
 
 @pytest.fixture(scope="module")
 def data_docs(make_database, tmp_path_factory, assets) -> Path:
-    from chiso.gates import run_layer
-    from chiso.warehouse import ensure_schema
+    from chiso.quality.gates import run_layer
+    from chiso.core.warehouse import ensure_schema
 
     url = make_database("chiso_test_docs")
     home = tmp_path_factory.mktemp("offline-docs")

@@ -30,12 +30,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from test_incremental import Loader  # noqa: E402  (the backfill loop with the simulator, shared)
 
-from chiso.backfill import days_between  # noqa: E402
-from chiso.explain import explain, resolve_publication  # noqa: E402
-from chiso.publish import publish  # noqa: E402
+from chiso.orchestration.backfill import days_between  # noqa: E402
+from chiso.publish.explain import explain, resolve_publication  # noqa: E402
+from chiso.publish.publication import publish  # noqa: E402
 from chiso.reports.daily import build_daily_report, render_daily  # noqa: E402
 from chiso.reports.recipients import Recipient, Scope  # noqa: E402
-from chiso.transform import run_dbt  # noqa: E402
+from chiso.transform.runner import run_dbt  # noqa: E402
 
 SEED, SCENARIO = 766, "cu_kuin_2024"
 HISTORY = (date(2024, 11, 1), date(2024, 11, 10))
@@ -299,7 +299,7 @@ def test_a_failed_publication_keeps_nothing(warehouse, monkeypatch):
         conn.execute("""update marts.fct_indicator_values set denominator = denominator + 100, built_at = now()
                         where unit_code = %s and indicator_code = %s and period_type = 'day' and business_date = %s""",
                      (LATE_UNIT, INDICATOR, late_day))
-    from chiso import publish as publishing
+    from chiso.publish import publication as publishing
     kept = []
 
     def broken(conn):

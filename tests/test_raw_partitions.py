@@ -17,13 +17,13 @@ from chiso.ingest.load import load_extract
 from chiso.ingest.pseudonymise import Pseudonymiser
 from chiso.simulator.scenarios import get_scenario
 from chiso.simulator.server import PortalSimulator
-from chiso.warehouse import RAW_PARTITIONED_TABLES, ensure_raw_partitions, ensure_schema
+from chiso.core.warehouse import RAW_PARTITIONED_TABLES, ensure_raw_partitions, ensure_schema
 
 KEY = Pseudonymiser("test-key")
 PORTAL = PortalSimulator(5, get_scenario("single_commune"))
 OCTOBER, NOVEMBER, DECEMBER = date(2024, 10, 30), date(2024, 11, 15), date(2024, 12, 2)
 
-# The raw layer's DDL before partitioning (chiso/warehouse.py at 1426272), as a warehouse of that
+# The raw layer's DDL before partitioning (chiso/core/warehouse.py at 1426272), as a warehouse of that
 # version holds it.
 PREVIOUS_LAYOUT = """
 create schema raw;

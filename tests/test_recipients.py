@@ -7,7 +7,7 @@ import re
 import pytest
 
 from chiso.reports.recipients import Recipient, RecipientsError, Scope, Unit, check_scopes, load_recipients
-from chiso.settings import REPO_ROOT
+from chiso.core.settings import REPO_ROOT
 
 
 def _write(tmp_path, text):
@@ -113,7 +113,7 @@ def _plan_text(plan_id: str) -> str:
     """The plan's text (../shared/seeds), whitespace collapsed."""
     import re
 
-    from chiso.targets import SEEDS, read_csv
+    from chiso.transform.targets import SEEDS, read_csv
 
     seed_file = next(row["seed_file"] for _, row in read_csv(SEEDS / "targets" / "target_plans.csv")
                      if row["plan_id"] == plan_id)

@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 from chiso.ingest.evaluations import load_evaluation
-from chiso.transform import run_dbt
-from chiso.warehouse import ensure_schema
+from chiso.transform.runner import run_dbt
+from chiso.core.warehouse import ensure_schema
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "gialai-2026-10-10.json"
 pytestmark = pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/reference is not beside the checkout")

@@ -16,9 +16,9 @@ import psycopg
 import pytest
 
 from chiso.ingest.evaluations import load_evaluation
-from chiso.reconcile import main as reconcile_main
-from chiso.transform import run_dbt
-from chiso.warehouse import ensure_schema
+from chiso.transform.reconcile import main as reconcile_main
+from chiso.transform.runner import run_dbt
+from chiso.core.warehouse import ensure_schema
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference"
 REFERENCE = SHARED / "gialai-2026-10-10.json"

@@ -2,7 +2,7 @@
 the campaign reports' schedule and Excel annex, exactly-once delivery through an SMTP outage and a
 deliberate re-send, and both reports as a person sees them in headless Chromium.
 
-One warehouse is built for the module without Airflow (chiso.backfill + dbt): Cư Kuin (cu_kuin_2024)
+One warehouse is built for the module without Airflow (chiso.orchestration.backfill + dbt): Cư Kuin (cu_kuin_2024)
 from 8/11/2024 to 24/11/2024, the eve of its 60-day campaign (15/11) to the campaign's day 10, when
 the first 10-day report falls due.
 """
@@ -24,14 +24,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from chiso.backfill import backfill, days_between
-from chiso.mailcatcher import MailCatcher
+from chiso.orchestration.backfill import backfill, days_between
+from chiso.dev.mailcatcher import MailCatcher
 from chiso.reports import campaign, text
 from chiso.reports.daily import REPORT_CODE, add_technical_facts, build_daily_report, render_daily
 from chiso.reports.delivery import DeliveryFailed
 from chiso.reports.recipients import Recipient, Scope, load_recipients
-from chiso.settings import REPO_ROOT
-from chiso.transform import run_dbt
+from chiso.core.settings import REPO_ROOT
+from chiso.transform.runner import run_dbt
 
 FIRST, DAY = date(2024, 11, 8), date(2024, 11, 24)   # DAY: campaign day 10
 EA_KTUR, DISTRICT, PROVINCE = "000.37.27.H15", "000.00.27.H15", "000.00.00.H15"
@@ -350,9 +350,15 @@ def test_the_excel_annex_prints_on_a4_landscape(warehouse):
     from openpyxl import load_workbook
 
     due, = campaign.due_reports(DAY, warehouse)
-    workbook = load_workbook(io.BytesIO(campaign.excel_annex(campaign.build_campaign_report(due, warehouse))))
+    built = campaign.build_campaign_report(due, warehouse)
+    workbook = load_workbook(io.BytesIO(campaign.excel_annex(built)))
     assert len(workbook.sheetnames) == 4
-    for sheet in workbook.worksheets:
+    # The plan's internal recipients get two more: by field and by official (test_who_did_what).
+    internal = Recipient("huyen@cukuin.example.vn", "UBND huyện Cư Kuin", Scope("district", DISTRICT),
+                         roles=("002-UBND-HUYEN",))
+    with_who = load_workbook(io.BytesIO(campaign.excel_annex(built, "vi", built.who_for(internal))))
+    assert with_who.sheetnames[4:] == ["Theo lĩnh vực", "Theo cán bộ"]
+    for sheet in workbook.worksheets + with_who.worksheets[4:]:
         setup = sheet.page_setup
         assert (setup.orientation, str(setup.paperSize)) == ("landscape", "9"), sheet.title   # 9: A4
         assert sheet.sheet_properties.pageSetUpPr.fitToPage and setup.fitToWidth == 1 and setup.fitToHeight == 0
@@ -380,7 +386,7 @@ def by_recipient(catcher: MailCatcher, subject_part: str) -> dict[str, int]:
 
 
 def test_an_smtp_outage_sends_nothing_twice(warehouse, recipients, tmp_path, monkeypatch, capsys):
-    from chiso import pipeline
+    from chiso.orchestration import pipeline
     from chiso.reports import __main__ as cli
 
     monkeypatch.setenv("CHISO_WAREHOUSE_URL", warehouse)
@@ -770,7 +776,7 @@ def test_the_days_on_time_figure_judges_what_the_day_decided(warehouse, report):
 def test_a_day_off_is_said_and_an_empty_day_is_no_zero(warehouse, report):
     """24/11/2024 is a Sunday: the e-mail says so under the title; a unit without dossiers that day reads
     '— không có hồ sơ'. A working day has no such notice; holidays and days off in lieu are named."""
-    from chiso.calendar import WorkingCalendar, day_off_reason
+    from chiso.core.calendar import WorkingCalendar, day_off_reason
 
     html = render_daily(report.for_recipient(COMMUNE), COMMUNE).html
     notice = re.search(r'<p data-section="day-off"[^>]*>(.*?)</p>', html, re.S).group(1)

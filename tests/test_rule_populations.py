@@ -18,10 +18,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from chiso.explain import explain
-from chiso.rule_populations import RECEIVED_IN_PERIOD, compare_on_time_readings, compare_satisfaction, load
-from chiso.transform import run_dbt
-from chiso.warehouse import ensure_schema
+from chiso.publish.explain import explain
+from chiso.transform.rule_populations import RECEIVED_IN_PERIOD, compare_on_time_readings, compare_satisfaction, load
+from chiso.transform.runner import run_dbt
+from chiso.core.warehouse import ensure_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference" / "gialai-2026-10-10.json"
@@ -188,7 +188,7 @@ def test_only_on_time_has_another_population_reading(warehouse):
         explain(UNIT, "DOSSIER_RECEIVING_SATISFACTION", AS_OF, "month", warehouse,
                 population="received_or_processed_in_period")
     # The macro refuses it too, for `dbt show` users (dbt reports it as a failed inline compilation).
-    from chiso.transform import compile_inline
+    from chiso.transform.runner import compile_inline
     with pytest.raises(Exception, match="could not run"):
         compile_inline("{{ explain_indicator('U.HANDMADE', 'ONLINE', '2024-11-30', 'month', "
                        "'received_or_processed_in_period') }}", warehouse)

@@ -17,11 +17,11 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from chiso import targets
-from chiso.backfill import backfill, days_between
+from chiso.transform import targets
+from chiso.orchestration.backfill import backfill, days_between
 from chiso.simulator.scenarios import CAMPAIGN_002, get_scenario
 from chiso.simulator.server import PortalSimulator
-from chiso.transform import run_dbt
+from chiso.transform.runner import run_dbt
 
 SEEDS = targets.SEEDS
 ANNEX_COMMUNES = {"000.31.27.H15": "Ea Bhôk", "000.32.27.H15": "Ea Ning", "000.33.27.H15": "Cư Êwi",

@@ -25,7 +25,7 @@ from chiso.ingest.validate import row_problems
 from chiso.simulator.scenarios import get_scenario
 from chiso.simulator.server import PortalSimulator
 from chiso.contract import sha256_of_rows
-from chiso.warehouse import ensure_schema
+from chiso.core.warehouse import ensure_schema
 
 PSEUDONYMISER = Pseudonymiser("typed-decode-test")
 

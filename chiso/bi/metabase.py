@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import requests
 
-from chiso import settings
+from chiso.core import settings
 from chiso.bi.dashboards import Card, Dashboard, load_all
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ class Metabase:
 
 def reporting_comments(url: str | None = None) -> dict[str, dict[str | None, str]]:
     """Comments of reporting's relations and columns (dbt's descriptions, copied by the publication)."""
-    from chiso.warehouse import connect
+    from chiso.core.warehouse import connect
 
     comments: dict[str, dict[str | None, str]] = {}
     with connect(url) as conn:

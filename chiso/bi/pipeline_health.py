@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from chiso.warehouse import OPS_SCHEMA, RAW_SCHEMA
+from chiso.core.warehouse import OPS_SCHEMA, RAW_SCHEMA
 
 VIEW = "pipeline_health_daily"
 

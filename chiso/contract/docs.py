@@ -12,8 +12,9 @@ from pathlib import Path
 
 from chiso.contract.entities import ENTITIES
 from chiso.contract.model import CONTRACT_VERSION, Entity, Field
-from chiso.settings import REPO_ROOT
 
+# The repository root (chiso/contract/docs.py → three levels up); the contract imports no other chiso package.
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DOC_PATH = REPO_ROOT / "docs" / "contract.md"
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import fastjsonschema
 import psycopg
 
-from chiso.warehouse import RAW_SCHEMA
+from chiso.core.warehouse import RAW_SCHEMA
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "contract" / "schemas" / "evaluation.schema.json"
 

@@ -26,7 +26,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.util.retry import Retry
 
-from chiso import settings
+from chiso.core import settings
 
 from chiso.contract.canonical import MANIFEST_FORMAT
 from chiso.ingest.landing import (

@@ -17,7 +17,7 @@ import psycopg
 
 from chiso.contract import ENTITIES
 from chiso.ingest.landing import SOURCE
-from chiso.warehouse import RAW_PARTITIONED_TABLES, RAW_SCHEMA, ensure_raw_partitions, next_month
+from chiso.core.warehouse import RAW_PARTITIONED_TABLES, RAW_SCHEMA, ensure_raw_partitions, next_month
 
 log = logging.getLogger(__name__)
 _DAY_DIR = re.compile(r"^business_date=(\d{4}-\d{2}-\d{2})$")

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from chiso import settings
+from chiso.core import settings
 from chiso.contract import canonical_line
 from chiso.contract.canonical import UndecodableRow
 

@@ -20,7 +20,7 @@ import msgspec
 import psycopg
 from msgspec import UNSET
 
-from chiso import settings
+from chiso.core import settings
 from chiso.contract import get_entity
 from chiso.contract.canonical import UndecodableRow, canonical_line
 from chiso.ingest import typed_decode
@@ -28,7 +28,7 @@ from chiso.ingest.landing import OverlongLine, RawPage, iter_raw_pages, nfc, rea
 from chiso.ingest.pseudonymise import Pseudonymiser
 from chiso.ingest.sources import NATIONAL
 from chiso.ingest.validate import check_columns, row_problems, surely_valid
-from chiso.warehouse import RAW_SCHEMA, ensure_raw_partitions
+from chiso.core.warehouse import RAW_SCHEMA, ensure_raw_partitions
 
 log = logging.getLogger(__name__)
 

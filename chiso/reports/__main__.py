@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"{item.title()}")
         return 0
     if args.command == "ledger":
-        from chiso.warehouse import OPS_SCHEMA, connect, ensure_schema
+        from chiso.core.warehouse import OPS_SCHEMA, connect, ensure_schema
 
         ensure_schema()
         where, params = [], []

@@ -27,7 +27,7 @@ from chiso.reports import charts, text
 from chiso.reports.daily import STATUS_ORDER, PeerList, Score, environment
 from chiso.reports.mail import Attachment, InlineImage, RenderedReport
 from chiso.reports.recipients import Recipient, Unit
-from chiso.warehouse import connect
+from chiso.core.warehouse import connect
 
 REPORT_PREFIX = "campaign"
 
@@ -147,7 +147,7 @@ def campaigns(url: str | None = None) -> dict[str, Campaign]:
 def campaigns_from_seeds(seeds=None) -> dict[str, Campaign]:
     """:func:`campaigns` read from the seed files rather than the warehouse (``python -m chiso.reports
     schedule``, and the tests that need no warehouse)."""
-    from chiso import targets
+    from chiso.transform import targets
 
     seeds = seeds or targets.SEEDS
     starts = targets.campaign_starts(targets.read_csv(seeds / "targets" / "target_registry.csv"))
@@ -231,6 +231,55 @@ class IndicatorBlock:
     rows: list[AnnexRow]
 
 
+@dataclass(frozen=True)
+class HandlingRow:
+    """One official's (internal.mart_handler_attainment) or one field's (marts.mart_field_attainment)
+    dossiers in the window of the plan's processing-time target, as of the report's day."""
+    unit_code: str
+    unit_name: str
+    name: str               # the official (NguoiXuLy), or the field's name
+    detail: str | None      # the official's fields, or the field's code
+    target_id: str
+    indicator_code: str
+    window_start: date
+    handled: int
+    ended: int
+    on_time: int
+    late: int
+    open_overdue: int
+    rate: Decimal | None
+    target_value: Decimal
+    is_met: bool | None
+    status_vi: str
+
+    @property
+    def status_code(self) -> str:
+        return "no_data" if self.is_met is None else ("met" if self.is_met else "not_met")
+
+
+@dataclass(frozen=True)
+class WhoDidWhat:
+    """The section „Kết quả theo cán bộ, lĩnh vực“ as one recipient sees it (its units only)."""
+    start: date
+    end: date
+    target_name: str
+    target_text: str        # the targets' values, Vietnamese style ("100")
+    handlers: list[HandlingRow]   # the recipient's units, missed first (lowest rate first), then met
+    fields: list[HandlingRow]
+
+    @property
+    def missed(self) -> list[HandlingRow]:
+        return [h for h in self.handlers if h.is_met is False]
+
+    @property
+    def met(self) -> list[HandlingRow]:
+        return [h for h in self.handlers if h.is_met]
+
+    def counts(self) -> dict[str, int]:
+        return {"met": len(self.met), "not_met": len(self.missed), "total": len(self.handlers),
+                "fields_met": sum(1 for f in self.fields if f.is_met), "fields": len(self.fields)}
+
+
 @dataclass
 class CampaignReport:
     due: DueReport
@@ -240,10 +289,41 @@ class CampaignReport:
     catalogue: dict[str, Unit]
     scores: dict[str, Score] = field(default_factory=dict)
     peer_lists: list[PeerList] = field(default_factory=list)
+    handlers: list[HandlingRow] = field(default_factory=list)
+    fields: list[HandlingRow] = field(default_factory=list)
+    plan_roles: frozenset[str] = frozenset()   # role_ids the plan names (reference.plan_recipients)
 
     @property
     def units(self) -> list[str]:
         return sorted({r.unit_code for r in self.rows})
+
+    def is_internal(self, recipient: Recipient | None) -> bool:
+        """A recipient the plan itself names (one of its roles): officials' names go to them only."""
+        return recipient is not None and bool(set(recipient.roles) & self.plan_roles)
+
+    def who_for(self, recipient: Recipient | None) -> WhoDidWhat | None:
+        """Who did what for the plan's internal recipients, restricted to the units they see; None for
+        anyone else (and when the plan has no processing-time target)."""
+        if not self.is_internal(recipient) or not (self.handlers or self.fields):
+            return None
+        seen = recipient.units(self.catalogue)
+        order = {code: index for index, code in enumerate(sorted(seen))}
+
+        def mine(rows: list[HandlingRow]) -> list[HandlingRow]:
+            return [r for r in rows if r.unit_code in seen]
+
+        handlers = sorted(mine(self.handlers), key=lambda r: (r.is_met is not False, r.is_met is None,
+                                                              r.rate if r.rate is not None else Decimal(0),
+                                                              order[r.unit_code], r.name))
+        fields = sorted(mine(self.fields), key=lambda r: (order[r.unit_code], r.name))
+        if not handlers and not fields:
+            return None
+        rows = handlers + fields
+        names = {r.target_id: r.indicator_name_vi for r in self.rows}
+        target_ids = sorted({r.target_id for r in rows})
+        return WhoDidWhat(min(r.window_start for r in rows), self.due.as_of,
+                          names.get(target_ids[0], rows[0].indicator_code),
+                          "/".join(sorted({text.number(r.target_value, 0) for r in rows})), handlers, fields)
 
     def blocks(self) -> list[IndicatorBlock]:
         """One block per (indicator, measure): the baseline-plus-points targets first (the plan's annex
@@ -307,7 +387,28 @@ def build_campaign_report(due: DueReport, url: str | None = None) -> CampaignRep
                where lists.business_date = %s and lists.peer_set_unit_code = any(%s)
                order by lists.peer_set_unit_code, lists.list_code""",
             (due.as_of, parents)).fetchall()]
-    return CampaignReport(due, plan[0], plan[1], rows, catalogue, scores, peer_lists)
+        handlers, fields = _handling_rows(conn, due)
+        plan_roles = frozenset(role for (role,) in conn.execute(
+            "select role_id from reference.plan_recipients where plan_id = %s", (due.plan_id,)))
+    return CampaignReport(due, plan[0], plan[1], rows, catalogue, scores, peer_lists, handlers, fields, plan_roles)
+
+
+def _handling_rows(conn, due: DueReport) -> tuple[list[HandlingRow], list[HandlingRow]]:
+    """The plan's officials (internal.mart_handler_attainment) and fields (marts.mart_field_attainment)
+    as of the report's day; none when the warehouse has no internal schema yet."""
+    if conn.execute("select to_regclass('internal.mart_handler_attainment')").fetchone()[0] is None:
+        return [], []
+    columns = ("unit_code, coalesce(unit_name, unit_code), {name}, {detail}, target_id, indicator_code, window_start, "
+               "dossiers_handled, dossiers_ended, dossiers_on_time, dossiers_late, dossiers_open_overdue, on_time_rate, "
+               "target_value, is_met, status_vi")
+    handlers = [HandlingRow(*r) for r in conn.execute(
+        f"select {columns.format(name='handler_name', detail='field_names')} from internal.mart_handler_attainment "
+        "where plan_id = %s and business_date = %s order by unit_code, handler_name", (due.plan_id, due.as_of))]
+    fields = [HandlingRow(*r) for r in conn.execute(
+        f"select {columns.format(name='coalesce(field_name, field_code)', detail='field_code')} "
+        "from marts.mart_field_attainment where plan_id = %s and business_date = %s order by unit_code, field_code",
+        (due.plan_id, due.as_of))]
+    return handlers, fields
 
 
 def recipients_for(report: CampaignReport, recipients: list[Recipient]) -> list[Recipient]:
@@ -318,7 +419,8 @@ def recipients_for(report: CampaignReport, recipients: list[Recipient]) -> list[
 
 # ----------------------------------------------------------------------------- rendering
 
-def _context(report: CampaignReport, recipient: Recipient | None, language: str) -> dict:
+def _context(report: CampaignReport, recipient: Recipient | None, language: str,
+             who: WhoDidWhat | None = None) -> dict:
     words = text.labels(language)
     focus = recipient.scope.unit_code if recipient else None
     ranked = sorted(report.scores.items(),
@@ -330,6 +432,7 @@ def _context(report: CampaignReport, recipient: Recipient | None, language: str)
         "status_text": text.STATUS[language], "status_colours": text.STATUS_COLOURS,
         "rhythm": report.due.rhythm, "catalogue": report.catalogue,
         "footer_lines": text.footer_lines(language, recipient, None),
+        "who": who,
     }
 
 
@@ -363,14 +466,16 @@ def draw_charts(report: CampaignReport, language: str = "vi") -> dict[str, Inlin
 
 def render_html(report: CampaignReport, recipient: Recipient | None, images: dict[str, InlineImage],
                 image_src=None, language: str | None = None, printable: bool = False,
-                sender: str | None = None) -> str:
+                sender: str | None = None, who: WhoDidWhat | None = None) -> str:
+    """The report's HTML; ``who`` (:meth:`CampaignReport.who_for`) adds „Kết quả theo cán bộ, lĩnh vực“,
+    for the plan's internal recipients only."""
     import base64
 
     language = language or (recipient.language if recipient else "vi")
     if image_src is None:
         image_src = ((lambda image: "data:image/png;base64," + base64.b64encode(image.data).decode())
                      if printable else (lambda image: f"cid:{image.cid}"))
-    context = _context(report, recipient, language)
+    context = _context(report, recipient, language, who)
     context["footer_lines"] = text.footer_lines(language, recipient, sender)
     html = environment().get_template("campaign_report.html.j2").render(
         **context, printable=printable,
@@ -389,11 +494,14 @@ def render_text(report: CampaignReport, language: str = "vi", recipient: Recipie
                 sender: str | None = None) -> str:
     words = text.labels(language)
     counts = report.counts()
+    who = report.who_for(recipient)
+    who_lines = [words["who"] + ": " + words["who_summary"].format(**who.counts()), ""] if who else []
     lines = [report.due.title(language), report.document_vi, report.due.period_label(language),
              *filter(None, [report.due.deadline_label(language)]), "",
              words["summary_text"].format(day=text.day(report.due.as_of), met=counts["met"], at_risk=counts["at_risk"],
                                           not_met=counts["not_met"], no_data=counts["no_data"],
                                           total=len(report.rows), units=len(report.units)), "",
+             *who_lines,
              words["excel_attached"].format(name=f"{report.due.file_stem()}.xlsx"), "",
              *text.footer_lines(language, recipient, sender)]
     return text.nfc("\n".join(lines))
@@ -404,13 +512,14 @@ def render_campaign(report: CampaignReport, recipient: Recipient, sender: str | 
     language = recipient.language
     images = draw_charts(report, language)
     stem = report.due.file_stem()
-    printable = render_html(report, None, images, language=language, printable=True)
+    who = report.who_for(recipient)   # the plan's own recipients only
+    printable = render_html(report, None, images, language=language, printable=True, who=who)
     return RenderedReport(
         subject=render_subject(report, language),
-        html=render_html(report, recipient, images, sender=sender),
+        html=render_html(report, recipient, images, sender=sender, who=who),
         text=render_text(report, language, recipient, sender),
         images=list(images.values()),
-        attachments=[Attachment(f"{stem}.xlsx", excel_annex(report, language)),
+        attachments=[Attachment(f"{stem}.xlsx", excel_annex(report, language, who)),
                      Attachment(f"{stem}.html", printable.encode("utf-8"), "text", "html")])
 
 
@@ -458,10 +567,11 @@ def print_setup(sheet, title_rows: str | None = None, title_columns: str | None 
     sheet.oddFooter.center.text = "Trang &P/&N"
 
 
-def excel_annex(report: CampaignReport, language: str = "vi") -> bytes:
+def excel_annex(report: CampaignReport, language: str = "vi", who: WhoDidWhat | None = None) -> bytes:
     """The annex as the plans lay it out: one row per unit, per indicator four columns (value at
     baseline, target, value now, status), at most ANNEX_BLOCKS_PER_SHEET indicators a sheet ("Phụ lục I",
-    "Phụ lục I (2)" …); a detail sheet with every target's figures. Every sheet prints on A4 landscape."""
+    "Phụ lục I (2)" …); a detail sheet with every target's figures; with ``who`` (the plan's internal
+    recipients only) the sheets "Theo lĩnh vực" and "Theo cán bộ". Every sheet prints on A4 landscape."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
     from openpyxl.utils import get_column_letter
@@ -569,7 +679,52 @@ def excel_annex(report: CampaignReport, language: str = "vi") -> bytes:
     detail.row_dimensions[1].height = 32
     detail.freeze_panes = "C2"
     print_setup(detail, "1:1")
+    if who is not None:
+        _who_sheets(workbook, who, language, report.due.period_label(language))
     workbook.properties.creator = "chiso"
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def _who_sheets(workbook, who: WhoDidWhat, language: str, period: str) -> None:
+    """"Theo lĩnh vực" and "Theo cán bộ": each field's and each official's dossiers, on-time rate and
+    status against the plan's processing-time target (officials: missed first)."""
+    from openpyxl.styles import Alignment, Font, PatternFill
+
+    words = text.labels(language)
+    bold, fill = Font(bold=True), PatternFill("solid", fgColor="D9E2EC")
+    centre = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    figures = [words["handled"], words["on_time"], words["late"], words["open_overdue"], words["on_time_rate"],
+               f"{words['target']} (%)", words["status"]]
+    status_text = text.STATUS[language]
+    sheets = (
+        (words["who_by_field"], [words["stt"], words["unit"], words["field"]] + figures, who.fields,
+         lambda r: [r.unit_name, r.name], {"B": 24, "C": 34}),
+        (words["who_by_handler"], [words["stt"], words["handler"], words["unit"], words["field"]] + figures,
+         who.handlers, lambda r: [r.name, r.unit_name, r.detail], {"B": 22, "C": 22, "D": 30}),
+    )
+    note = words["who_note"].format(start=text.day(who.start), end=text.day(who.end), target_name=who.target_name,
+                                    target=who.target_text)
+    for title, headers, rows, leading, widths in sheets:
+        sheet = workbook.create_sheet(title)
+        sheet.cell(1, 1, f"{words['who']} – {title}").font = Font(bold=True, size=13)
+        sheet.cell(2, 1, period)
+        sheet.cell(3, 1, note)
+        header_row = 5
+        for column, label in enumerate(headers, start=1):
+            cell = sheet.cell(header_row, column, label)
+            cell.font, cell.fill, cell.alignment = bold, fill, centre
+        for number, row in enumerate(rows, start=1):
+            values = [number, *leading(row), row.handled, row.on_time, row.late, row.open_overdue, _float(row.rate),
+                      _float(row.target_value), status_text.get(row.status_code, row.status_vi)]
+            sheet.append(values)
+            line = sheet.max_row
+            for column in range(len(values) - 7 + 1, len(values) - 2 + 1):
+                sheet.cell(line, column).number_format = "0" if column <= len(values) - 3 else "0.00"
+        sheet.column_dimensions["A"].width = 5
+        for letter, width in widths.items():
+            sheet.column_dimensions[letter].width = width
+        sheet.row_dimensions[header_row].height = 32
+        sheet.freeze_panes = sheet.cell(header_row + 1, 1)
+        print_setup(sheet, f"{header_row}:{header_row}")

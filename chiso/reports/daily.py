@@ -46,11 +46,11 @@ from pathlib import Path
 
 import jinja2
 
-from chiso.calendar import CalendarDay, day_off_reason
+from chiso.core.calendar import CalendarDay, day_off_reason
 from chiso.reports import charts, day_notes, restatements, text
 from chiso.reports.mail import Attachment, InlineImage, RenderedReport
 from chiso.reports.recipients import Recipient, Unit, ancestors, mailbox_for
-from chiso.warehouse import connect
+from chiso.core.warehouse import connect
 
 REPORT_CODE = "daily_indicators"
 # The day table shows the day's figures of these indicators for the units the 766 index scores.
@@ -827,6 +827,7 @@ def environment() -> jinja2.Environment:
     env.filters["signed"] = text.signed
     env.filters["day"] = text.day
     env.filters["short"] = text.short_unit_name
+    env.filters["grouped"] = text.count
     env.globals["measure_name"] = text.measure_name
     return env
 

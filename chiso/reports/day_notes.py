@@ -72,7 +72,7 @@ def _percent(value: Decimal | None) -> str:
 
 def day_off_notice(report, language: str) -> str | None:
     """The sentence under the title on a day off; None on a working day."""
-    from chiso.calendar import WEEKDAYS
+    from chiso.core.calendar import WEEKDAYS
 
     reason = report.day_off_reasons.get(language)
     if reason is None or report.calendar_day is None:

@@ -35,7 +35,7 @@ from datetime import date
 from email.utils import make_msgid
 
 from chiso.reports.recipients import Recipient
-from chiso.warehouse import OPS_SCHEMA, connect
+from chiso.core.warehouse import OPS_SCHEMA, connect
 
 log = logging.getLogger(__name__)
 

@@ -56,7 +56,7 @@ from pathlib import Path
 
 import yaml
 
-from chiso import settings
+from chiso.core import settings
 
 log = logging.getLogger(__name__)
 PLAN_ROLES_FILE = settings.REPO_ROOT / "dbt_project" / "seeds" / "targets" / "plan_recipients.csv"

@@ -1,7 +1,7 @@
 """The nightly e-mail's „Số liệu điều chỉnh“ block: figures an earlier e-mail showed that tonight's
 publication restated, by how much and why (docs/publication.md "As published").
 
-The figures come from ``ops.published_indicator_values`` (chiso.published_values): the restatements the
+The figures come from ``ops.published_indicator_values`` (chiso.publish.published_values): the restatements the
 publications of the report's business date recorded, of the values the e-mails show (the headline
 indicators' day values and their year to date), for days before the report's. One line per series
 (unit, indicator, period): its latest restated day, the value as last reported and as known now, the
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from chiso.published_values import REASONS
+from chiso.publish.published_values import REASONS
 from chiso.reports import text
-from chiso.warehouse import connect
+from chiso.core.warehouse import connect
 
 LINES_MAX = 5
 PERIODS = ("day", "year")   # the e-mail shows the day's figures and the year to date

@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 from datetime import date
 
-from chiso import settings
+from chiso.core import settings
 from chiso.reports import text
 from chiso.reports.delivery import DeliveryFailed, deliver_once, new_message_id, record_publication, record_resend
 from chiso.reports.mail import OutgoingMessage, SmtpHookMailer
 from chiso.reports.parallel import SendAhead, default_workers
 from chiso.reports.recipients import Recipient, RecipientsError, check_scopes, load_recipients
-from chiso.warehouse import ensure_schema
+from chiso.core.warehouse import ensure_schema
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import unicodedata
 from datetime import date
 from decimal import Decimal
 
-from chiso.settings import REPO_ROOT
+from chiso.core.settings import REPO_ROOT
 
 # The six groups of Decision 766, in order, and their names: from the seed indicator_groups, the one place
 # they are written (their maximum points come from the rule registry).
@@ -134,6 +134,25 @@ LABELS = {
         "where_sheet": "trang “{sheet}”",
         "where_csv": "tệp {sheet}",
         "full_tables_attached": "Bảng đầy đủ trong tệp đính kèm: {file}.",
+        # Who did what (campaign reports, the plan's internal recipients only).
+        "who": "Kết quả theo cán bộ, lĩnh vực",
+        "who_note": "Hồ sơ giải quyết đúng hạn từ {start} đến {end}: hồ sơ đã giải quyết xong trong kỳ và hồ sơ "
+                    "quá hạn chưa giải quyết, theo người xử lý (tiến trình xử lý) và lĩnh vực TTHC; chỉ tiêu: "
+                    "{target_name} {target}%. Danh sách cán bộ chỉ gửi các cơ quan được kế hoạch giao, không công khai.",
+        "who_summary": "{met}/{total} cán bộ hoàn thành chỉ tiêu, {not_met} cán bộ chưa hoàn thành; "
+                       "{fields_met}/{fields} lĩnh vực đạt.",
+        "who_missed": "Cán bộ chưa hoàn thành chỉ tiêu",
+        "who_met": "Cán bộ hoàn thành chỉ tiêu",
+        "who_by_field": "Theo lĩnh vực",
+        "who_by_handler": "Theo cán bộ",
+        "handler": "Cán bộ xử lý",
+        "field": "Lĩnh vực",
+        "handled": "Số hồ sơ",
+        "on_time": "Đúng hạn",
+        "late": "Trễ hạn",
+        "open_overdue": "Quá hạn chưa giải quyết",
+        "on_time_rate": "Tỷ lệ đúng hạn (%)",
+        "who_none": "Chưa có hồ sơ nào được giải quyết hoặc quá hạn trong kỳ.",
     },
     "en": {
         "daily_title": "Public service index report",
@@ -232,6 +251,25 @@ LABELS = {
         "where_sheet": "sheet “{sheet}”",
         "where_csv": "file {sheet}",
         "full_tables_attached": "Full tables attached: {file}.",
+        "who": "Results by official and field",
+        "who_note": "Dossiers resolved on time from {start} to {end}: dossiers whose processing ended in the "
+                    "period and overdue dossiers still open, by handling official (process log) and field of "
+                    "procedure; target: {target_name} {target}%. The officials' list goes only to the offices "
+                    "the plan names; it is not public.",
+        "who_summary": "{met} of {total} officials met the target, {not_met} did not; {fields_met} of {fields} "
+                       "fields met it.",
+        "who_missed": "Officials who missed the target",
+        "who_met": "Officials who met the target",
+        "who_by_field": "By field",
+        "who_by_handler": "By official",
+        "handler": "Official",
+        "field": "Field",
+        "handled": "Dossiers",
+        "on_time": "On time",
+        "late": "Late",
+        "open_overdue": "Overdue, still open",
+        "on_time_rate": "On-time rate (%)",
+        "who_none": "No dossier was resolved or overdue in the period.",
     },
 }
 

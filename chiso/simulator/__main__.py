@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from chiso import settings
+from chiso.core import settings
 from chiso.simulator.faults import FaultSchedule
 from chiso.simulator.scenarios import SCENARIOS, get_scenario
 from chiso.simulator.server import PortalSimulator, serve

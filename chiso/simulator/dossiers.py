@@ -14,6 +14,7 @@ cumulative expectation since 1 January, spread evenly over the day's dossiers.
 from __future__ import annotations
 
 import heapq
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -37,11 +38,14 @@ SEQUENCE_LENGTH = 200_000
 
 _LAST = tuple(_Person.last_names) + ("H'", "Y", "Ksor", "Rcom", "Siu")
 _MIDDLE = tuple(_Person.middle_names)
+_FAMILY = tuple(_Person.last_names)  # officials' family names
 _GIVEN_MALE, _GIVEN_FEMALE = tuple(_Person.first_names_male), tuple(_Person.first_names_female)
 _STREETS = tuple(_Address.streets)
 _ASCII = str.maketrans("àáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵđ'",
                        "aaaaaaaaaaaaaaaaaeeeeeeeeeeeiiiiiooooooooooooooooouuuuuuuuuuuyyyyyd ")
-_OFFICIALS = ("Cán bộ một cửa", "Công chức chuyên môn", "Lãnh đạo UBND")
+# Officials per unit: the one-stop desk (bộ phận một cửa) receives and returns, each field of procedure
+# (lĩnh vực) has one or two specialists who process its dossiers.
+ONE_STOP_OFFICIALS = 2
 
 
 # ----------------------------------------------------------------------------- procedure sequences
@@ -156,6 +160,7 @@ class Block:
 
     def __init__(self, seed: int, world: World, group: str, year: int, month: int):
         self.world = world
+        self.seed = seed
         gy = group_year(seed, world, group, year)
         self.units, self.mixes = gy.units, gy.mixes
         month_start = np.datetime64(f"{year}-{month:02d}-01")
@@ -424,8 +429,72 @@ def dossier_versions(view: DayView) -> Iterator[dict]:
         }
 
 
+@dataclass(frozen=True)
+class Roster:
+    """A unit's officials: the one-stop desk and each field's specialists, each specialist with a
+    reliability (its share of the field's on-time dossiers against its share of the late ones)."""
+    one_stop: tuple[str, ...]
+    specialists: dict[str, tuple[tuple[str, float], ...]]  # field code -> (name, reliability)
+
+
+def _official_name(rng: np.random.Generator) -> str:
+    female = bool(rng.integers(0, 2))
+    given_names = _GIVEN_FEMALE if female else _GIVEN_MALE
+    given = given_names[int(rng.integers(0, len(given_names)))]
+    middle = "Thị" if female and rng.random() < 0.4 else _MIDDLE[int(rng.integers(0, len(_MIDDLE)))]
+    family = _FAMILY[int(rng.integers(0, len(_FAMILY)))]
+    return f"{family} {middle} {given}"
+
+
+@lru_cache(maxsize=4096)
+def roster(seed: int, unit_code: str, field_codes: tuple[str, ...]) -> Roster:
+    """The unit's officials, drawn from their own generator (seeded by the seed and the unit's code), so
+    naming them changes nothing else the simulator draws."""
+    rng = np.random.default_rng([seed, zlib.crc32(unit_code.encode()), 766])
+    taken: set[str] = set()
+
+    def fresh() -> str:
+        while True:
+            name = _official_name(rng)
+            if name not in taken:
+                taken.add(name)
+                return name
+
+    one_stop = tuple(fresh() for _ in range(ONE_STOP_OFFICIALS))
+    specialists = {}
+    for code in field_codes:
+        count = int(rng.integers(1, 3))
+        specialists[code] = tuple((fresh(), round(float(rng.uniform(0.2, 1.0)), 3)) for _ in range(count))
+    return Roster(one_stop, specialists)
+
+
+def unit_roster(b: Block, unit_index: int) -> Roster:
+    unit = b.units[unit_index]
+    fields = tuple(sorted({p.field_code for p in b.mixes[unit_index].procedures}))
+    return roster(b.seed, unit.code, fields)
+
+
+def _uniform(seed: int, code: str, salt: str) -> float:
+    return zlib.crc32(f"{seed}/{code}/{salt}".encode()) / 2**32
+
+
+def _pick_specialist(choices: tuple[tuple[str, float], ...], late: bool, u: float) -> str:
+    """A specialist of the field: on-time dossiers in proportion to reliability, late ones to its lack."""
+    weights = [(1.0 - r) if late else r for _, r in choices]
+    total = sum(weights)
+    running = 0.0
+    for (name, _), weight in zip(choices, weights):
+        running += weight / total
+        if u < running:
+            return name
+    return choices[-1][0]
+
+
 def process_steps(view: DayView) -> Iterator[dict]:
-    """The steps of each dossier of the view that happened on the view's day, numbered in its life."""
+    """The steps of each dossier of the view that happened on the view's day, numbered in its life.
+    The one-stop desk receives and returns (statuses 2 and 10); a specialist of the procedure's field
+    transfers, asks for supplements and finishes (4, 5, 9). Who is named depends only on the dossier's
+    code and whether it ends late, never on the simulator's random streams."""
     stamp = view.day.strftime("%Y%m%d")
     b = view.block
     for k in range(len(view)):
@@ -436,11 +505,20 @@ def process_steps(view: DayView) -> Iterator[dict]:
                         (view.all_supplement_back[k], 4, "Tiếp nhận hồ sơ bổ sung")]
         if view.all_ended[k] is not None:
             moments += [(view.all_ended[k], 9, "Hoàn thành xử lý"), (view.all_returned[k], 10, "Trả kết quả")]
+        if not any(moment.startswith(stamp) for moment, _, _ in moments):
+            continue
+        officials = unit_roster(b, view.unit_of[k])
+        code = view.codes[k]
+        field_code = b.mixes[view.unit_of[k]].procedures[view.procedure[k]].field_code
+        due = view.new_due[k] if view.all_supplement[k] is not None else view.due[k]
+        late = view.all_ended[k] is None or view.all_ended[k] > due
+        desk = officials.one_stop[int(_uniform(b.seed, code, "desk") * len(officials.one_stop))]
+        specialist = _pick_specialist(officials.specialists[field_code], late, _uniform(b.seed, code, "field"))
         for step, (moment, status, text) in enumerate(moments, start=1):
             if moment.startswith(stamp):
-                yield {"MaHoSo": view.codes[k], "STT": step, "DonViXuLy": unit_code,
-                       "NguoiXuLy": _OFFICIALS[min(step - 1, 2)], "ThoiDiemXuLy": moment, "TrangThai": status,
-                       "NoiDungXuLy": text}
+                yield {"MaHoSo": code, "STT": step, "DonViXuLy": unit_code,
+                       "NguoiXuLy": desk if status in (2, 10) else specialist, "ThoiDiemXuLy": moment,
+                       "TrangThai": status, "NoiDungXuLy": text}
 
 
 def ratings(view: DayView) -> Iterator[dict]:

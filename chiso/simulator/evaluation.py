@@ -12,7 +12,7 @@ ON_TIME judges dossiers at the day's end against their (supplement-extended) due
 dossiers of full-online-eligible procedures over those procedures' dossiers; ORIGINAL_RESULT_AVAILABLE
 counts ended dossiers of written-result procedures; procedure-level indicators count procedures with at
 least one dossier in the period; publication deadlines count working days on the state agencies'
-calendar (chiso.calendar, holidays and swaps included); the CKMB publication indicators are the province's,
+calendar (chiso.core.calendar, holidays and swaps included); the CKMB publication indicators are the province's,
 inherited by every unit; the province's own figures (the overview) are computed on its units' pooled
 populations, never as an average of their scores; ranks order totals descending, ties by unit code.
 """
@@ -28,9 +28,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from chiso.calendar import WorkingCalendar
+from chiso.core.calendar import WorkingCalendar
 from chiso.contract.model import PORTAL_DATETIME_FORMAT
-from chiso.settings import REPO_ROOT
+from chiso.core.settings import REPO_ROOT
 from chiso.simulator import catalogue, dossiers, feedback
 from chiso.simulator.world import Unit, World
 

@@ -98,7 +98,7 @@ class HostilePortal:
 
     def serve_file(self, entity: str, day: date, row_texts: list[str]) -> dict:
         """Serve ``row_texts`` as the whole-day NDJSON.gz file with its manifest; return the manifest."""
-        from chiso import settings
+        from chiso.core import settings
         from chiso.ingest.landing import _parse_line
 
         body = gzip.compress("".join(text + "\n" for text in row_texts).encode(), mtime=0)

@@ -87,7 +87,7 @@
 
 
 {#- When this build wrote a row: the start of the dbt invocation. The incremental marts carry it so that
-    publication (chiso/publish.py) copies to `reporting` only the rows written since it last published,
+    publication (chiso/publish/publication.py) copies to `reporting` only the rows written since it last published,
     found through an index on it, rather than every row of history. -#}
 {% macro engine_built_at() -%}
     '{{ run_started_at.isoformat() }}'::timestamptz

@@ -3,7 +3,7 @@
     per dossier of the population with whether it is in the numerator as of that day and why.
 
         dbt show --inline "{{ explain_indicator('000.37.27.H15', 'ON_TIME', '2024-11-14', 'month') }}" --limit 50
-        python -m chiso.explain --unit 000.37.27.H15 --indicator ON_TIME --as-of 2024-11-14 --period month
+        python -m chiso.publish.explain --unit 000.37.27.H15 --indicator ON_TIME --as-of 2024-11-14 --period month
 
     Counting the rows with in_denominator and in_numerator gives the value's denominator and numerator, except
     for DOSSIER_RECEIVING_SATISFACTION, where a dossier both overdue and dissatisfied contributes -1 to the

@@ -1,5 +1,5 @@
 {#- Target registry rows whose dates are out of order: baseline after the window opens, window ending
-    before it starts, or a deadline outside the window. The same checks as chiso.targets, for a registry
+    before it starts, or a deadline outside the window. The same checks as chiso.transform.targets, for a registry
     edited without running it. -#}
 {% test target_dates_in_order(model) %}
 select target_id, baseline_date, window_start, window_end, deadline

@@ -7,7 +7,7 @@
 --   * window: items of the days from the target's window_start to the as-of day; trailing_<N>d: items of
 --     the N days ending on the as-of day — sums of the 'day' periods' deltas (int_indicator_deltas,
 --     int_plan_metric_deltas) dated up to the as-of day, so each item is judged as of that day. Only
---     item-level (additive) measures can be summed this way; chiso.targets rejects the others.
+--     item-level (additive) measures can be summed this way; chiso.transform.targets rejects the others.
 with targets as (
 
     select

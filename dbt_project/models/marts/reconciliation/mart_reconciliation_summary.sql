@@ -1,6 +1,6 @@
 -- Per capture and kind of comparison (rule, data, publication): how many were compared, matched and
 -- differed, how many the capture's form does not publish, and the first differences. What
--- `python -m chiso.reconcile` prints.
+-- `python -m chiso.transform.reconcile` prints.
 with captures as (
 
     select * from {{ ref('stg_portal__evaluation_captures') }}

@@ -1,0 +1,1 @@
+"""The docs site: dbt docs and Data Docs, built to work offline."""

@@ -1,0 +1,1 @@
+"""Publish: write-audit-publish into reporting.*, the values as published, and explain."""
