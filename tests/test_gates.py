@@ -455,11 +455,12 @@ def test_history_wide_staging_tests_run_in_housekeeping_not_in_the_nightly_build
     assert nightly and pipeline.HISTORY_SCAN_TESTS in nightly[-1][nightly[-1].index("--exclude"):]
     monkeypatch.undo()
     monkeypatch.setenv("CHISO_WAREHOUSE_URL", wh)
-    # ... which are the staging views' tests of dossiers, ratings and PAKN.
+    # ... which are the staging views' tests of the change feeds: dossiers, ratings, PAKN and the process log's steps.
     listed = run_dbt(["ls", "--select", pipeline.HISTORY_SCAN_TESTS, "--resource-type", "test", "--output", "name"])
     names = set(listed.result)
     assert any("stg_portal__dossiers" in name for name in names)
-    assert all(any(f"stg_portal__{feed}" in name for feed in ("dossiers", "ratings", "feedback")) for name in names)
+    assert all(any(f"stg_portal__{feed}" in name for feed in ("dossiers", "ratings", "feedback", "process_steps"))
+               for name in names)
     # Housekeeping runs them: a fault deep in history (an old dossier's status) fails the check by name.
     pipeline.check_history()
     # A dossier with a single version, on the first day loaded (ctid would not do: partitions share them).
