@@ -9,6 +9,10 @@ publication (write-audit-publish: docs/quality.md)
 * A day whose dossiers extract is empty is not published (docs/ingest.md); once the portal confirms
   the day really had none: conf {"business_date": "YYYY-MM-DD", "accept_empty_day": true}.
 * CHISO_PORTAL_TRANSFER chooses how extracts are downloaded: pages (default) or whole-day files.
+* CHISO_PORTAL_SOURCES (e.g. H15=/tinh/H15,H39=/tinh/H39) fetches the entities the contract slices by
+  province in one slice per province: fetch_<entity>, land_<entity> and load_<entity> are then mapped
+  tasks, one per province (shown by its code in the UI), which Celery workers share. Unset: one
+  national extract per entity (docs/ingest.md, "Sources").
 * A task that fails for good (a failed gate at once) e-mails the data engineers (chiso.orchestration.alerts);
   nothing is published and the reporting schema keeps the last good day.
 * Every step is idempotent: re-running a day re-uses the landed extract, skips the identical load,
@@ -67,20 +71,26 @@ def chiso_daily():
 
     # The fetch's own entity-day deadline fails first, naming the URL; this stops anything it cannot see
     # (a stuck DNS look-up, urllib3's retries sleeping).
-    @task(execution_timeout=timedelta(seconds=int(settings.require("CHISO_PORTAL_DAY_DEADLINE_SECONDS")) + 600))
-    def fetch(entity: str, business_date: str) -> str:
-        return pipeline.fetch(entity, pendulum.parse(business_date).date())
+    # Each returns {"source": slice code, "path": ...}: the next task of the slice knows which it is.
+    @task(execution_timeout=timedelta(seconds=int(settings.require("CHISO_PORTAL_DAY_DEADLINE_SECONDS")) + 600),
+          map_index_template="{{ source_code }}")
+    def fetch(entity: str, business_date: str, source: str = "national") -> dict:
+        get_current_context()["source_code"] = source  # the mapped task's name in the UI: the province
+        return {"source": source, "path": pipeline.fetch(entity, pendulum.parse(business_date).date(), source)}
 
-    @task
-    def land(entity: str, business_date: str, fetched: str) -> str:
-        return pipeline.land(entity, pendulum.parse(business_date).date(), fetched)
+    @task(map_index_template="{{ source_code }}")
+    def land(entity: str, business_date: str, fetched: dict) -> dict:
+        get_current_context()["source_code"] = fetched["source"]
+        return {"source": fetched["source"],
+                "path": pipeline.land(entity, pendulum.parse(business_date).date(), fetched["path"], fetched["source"])}
 
-    @task
-    def load(entity: str, business_date: str, landed: str) -> dict:
+    @task(map_index_template="{{ source_code }}")
+    def load(entity: str, business_date: str, landed: dict) -> dict:
         from chiso.ingest.validate import ContractError
 
+        get_current_context()["source_code"] = landed["source"]
         try:
-            return pipeline.load(entity, pendulum.parse(business_date).date(), landed)
+            return pipeline.load(entity, pendulum.parse(business_date).date(), landed["path"], landed["source"])
         except ContractError as mismatch:
             # The extract's shape broke the contract: retrying cannot help, a person must look.
             raise AirflowFailException(str(mismatch)) from None
@@ -92,7 +102,7 @@ def chiso_daily():
         accept_empty_day = bool(get_current_context()["params"].get("accept_empty_day"))
         try:
             return pipeline.raw_gate(pendulum.parse(business_date).date(), accept_empty_day)
-        except (GateFailed, pipeline.EmptyExtract) as failure:
+        except (GateFailed, pipeline.EmptyExtract, pipeline.MissingSlice) as failure:
             # Bad data is not transient: fail at once, without retries, and build nothing on it.
             raise AirflowFailException(str(failure)) from None
 
@@ -132,9 +142,19 @@ def chiso_daily():
     business_date = resolve_business_date()
     loads = []
     for entity in ENTITIES:  # fetch_units, land_units, load_units, ..., load_ratings
-        fetched = fetch.override(task_id=f"fetch_{entity}")(entity, business_date)
-        landed = land.override(task_id=f"land_{entity}")(entity, business_date, fetched)
-        loads.append(load.override(task_id=f"load_{entity}")(entity, business_date, landed))
+        sources = pipeline.sources_of(entity)
+        if sources == ["national"]:  # one extract of the whole entity
+            fetched = fetch.override(task_id=f"fetch_{entity}")(entity, business_date)
+            landed = land.override(task_id=f"land_{entity}")(entity, business_date, fetched)
+            loads.append(load.override(task_id=f"load_{entity}")(entity, business_date, landed))
+            continue
+        # One slice per province (CHISO_PORTAL_SOURCES): the same task ids, mapped over the provinces.
+        fetched = fetch.override(task_id=f"fetch_{entity}").partial(
+            entity=entity, business_date=business_date).expand(source=sources)
+        landed = land.override(task_id=f"land_{entity}").partial(
+            entity=entity, business_date=business_date).expand(fetched=fetched)
+        loads.append(load.override(task_id=f"load_{entity}").partial(
+            entity=entity, business_date=business_date).expand(landed=landed))
     raw_gated = raw_gate(business_date)
     loads >> raw_gated
     built = dbt_build(business_date)

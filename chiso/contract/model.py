@@ -70,6 +70,10 @@ class Entity:
     key: tuple[str, ...]  # identifies one record; a record may reappear, the latest version wins
     field_list: tuple[Field, ...]
     change_feed: bool = True  # daily extracts carry what changed that day (else: a full snapshot)
+    # The field naming the unit a row belongs to, when the portal can serve the entity one province at
+    # a time (CHISO_PORTAL_SOURCES, docs/ingest.md "Sources"): every row of a day lies in exactly one
+    # province's slice. None: the entity is national (catalogues, the national TTHC database).
+    province_field: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property

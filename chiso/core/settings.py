@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit, urlunsplit
 
 import annotated_types
-from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -63,6 +63,15 @@ def mask_url(url: str | None) -> str:
 
 Flag = Literal["true", "false"]
 Day = Annotated[date, BeforeValidator(parse_date)]
+
+
+def _check_sources(text: str) -> str:
+    from chiso.core.portal_sources import check
+
+    return check(text)
+
+
+PortalSources = Annotated[str, AfterValidator(_check_sources)]
 
 
 class ChisoSettings(BaseSettings):
@@ -113,6 +122,11 @@ class ChisoSettings(BaseSettings):
     portal_transfer: Literal["pages", "files"] = Field("pages", description=(
         "How a day's extract is downloaded: pages (the paged JSON API) or files (the whole-day "
         "NDJSON.gz file, streamed to disk and checked against its manifest)."))
+    portal_sources: PortalSources | None = Field(None, description=(
+        "The province slices the sliced entities (dossiers, process steps, feedback, ratings) are fetched in, "
+        "as CODE=URL pairs separated by commas (H15=/tinh/H15,H39=/tinh/H39): a path is on the portal's host "
+        "and uses its token, an http(s):// URL uses the token of the Airflow connection chiso_portal_<code>. "
+        "Unset: one national extract per entity (docs/ingest.md, Sources)."))
     portal_read_timeout_seconds: Annotated[float, Field(gt=0)] = Field(60, description=(
         "Seconds the portal may stay silent on a request before it is abandoned and retried."))
     portal_max_page_bytes: Annotated[int, Field(gt=0)] = Field(4 << 20, description=(
@@ -219,6 +233,10 @@ def allowed(field_name: str) -> str:
     field = ChisoSettings.model_fields[field_name]
     if field_name == "warehouse_url":
         return "a postgresql://user:password@host:port/database URL"
+    if field_name == "portal_sources":
+        from chiso.core.portal_sources import ALLOWED
+
+        return ALLOWED
     annotation = field.annotation
     if get_origin(annotation) is type(None) or annotation is None:
         return "any text"
@@ -248,7 +266,20 @@ def _error_sentence(error: dict, env: dict[str, str]) -> str:
     variable = _variable(field_name)
     given = env.get(variable, error.get("input"))
     shown = mask_url(str(given)) if field_name.endswith("url") else str(given)
-    return f"{variable}={shown!r} is not allowed: it must be {allowed(field_name)}."
+    return f"{variable}={shown!r} is not allowed{_why(field_name, given)}: it must be {allowed(field_name)}."
+
+
+def _why(field_name: str, given) -> str:
+    """What exactly is wrong with a value, for the settings whose syntax is more than a type."""
+    if field_name != "portal_sources":
+        return ""
+    from chiso.core.portal_sources import parse_sources
+
+    try:
+        parse_sources(str(given))
+    except ValueError as problem:
+        return f" ({problem})"
+    return ""
 
 
 def validate(environ: dict[str, str] | None = None) -> ChisoSettings:

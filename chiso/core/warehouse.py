@@ -106,8 +106,18 @@ create table if not exists {RAW_SCHEMA}.load_ledger (
 alter table {RAW_SCHEMA}.load_ledger add column if not exists pseudonym_key_id text;
 -- When the portal generated the extract (its manifest's generated_at), if it says: the newer one wins.
 alter table {RAW_SCHEMA}.load_ledger add column if not exists generated_at timestamptz;
-create unique index if not exists load_ledger_one_current
-    on {RAW_SCHEMA}.load_ledger (entity, business_date) where status = 'loaded';
+-- Which slice of the day the load is (chiso.ingest.sources): a province's code, or national for an
+-- entity fetched whole (and for every load made before slices existed). One current load per slice.
+-- (Altered only when missing: an ALTER locks the table even when it has nothing to do.)
+do $$ begin
+    if not exists (select 1 from pg_attribute where attrelid = '{RAW_SCHEMA}.load_ledger'::regclass
+                   and attname = 'source' and not attisdropped) then
+        alter table {RAW_SCHEMA}.load_ledger add column source text not null default 'national';
+    end if;
+end $$;
+create unique index if not exists load_ledger_one_current_per_source
+    on {RAW_SCHEMA}.load_ledger (entity, source, business_date) where status = 'loaded';
+drop index if exists {RAW_SCHEMA}.load_ledger_one_current;
 
 create table if not exists {RAW_SCHEMA}.quarantine (
     load_id        bigint      not null references {RAW_SCHEMA}.load_ledger (load_id),
@@ -119,6 +129,13 @@ create table if not exists {RAW_SCHEMA}.quarantine (
     original_text  text        not null,
     quarantined_at timestamptz not null default now()
 ) partition by range (business_date);
+-- The slice of the load that quarantined the row (as in load_ledger.source).
+do $$ begin
+    if not exists (select 1 from pg_attribute where attrelid = '{RAW_SCHEMA}.quarantine'::regclass
+                   and attname = 'source' and not attisdropped) then
+        alter table {RAW_SCHEMA}.quarantine add column source text not null default 'national';
+    end if;
+end $$;
 
 create table if not exists {OPS_SCHEMA}.gate_runs (
     gate_run_id        bigserial primary key,

@@ -143,11 +143,12 @@ class LocalStack:
         def rows(task_id: str) -> int | None:
             entity = task_id.removeprefix("load_")
             with psycopg.connect(self.warehouse_url) as conn:
+                # (every slice of an entity fetched by province, summed)
                 row = conn.execute(
-                    f"select rows_loaded from {RAW_SCHEMA}.load_ledger where entity = %s and business_date = %s "
-                    "and status = 'loaded' and started_at >= to_timestamp(%s) order by load_id desc limit 1",
+                    f"select sum(rows_loaded), count(*) from {RAW_SCHEMA}.load_ledger where entity = %s "
+                    "and business_date = %s and status = 'loaded' and started_at >= to_timestamp(%s)",
                     (entity, day, run_started)).fetchone()
-            return int(row[0] or 0) if row else None  # None: loaded by an earlier run, re-used
+            return int(row[0] or 0) if row[1] else None  # None: loaded by an earlier run, re-used
         return rows
 
     def run_day(self, day: date, dag_id: str = DAILY_DAG) -> DayRun:

@@ -408,7 +408,7 @@ _LONG_NUMBER = re.compile(r"\d{6,}")  # an ID or phone number
 _EMAIL = re.compile(r"\S+@\S+")
 
 
-def fetch_extract(portal: Portal, entity: str, day: date, landing_root: Path) -> Path:
+def fetch_extract(portal: Portal, entity: str, day: date, landing_root: Path, source: str = "national") -> Path:
     """Download the day's manifest and pages unchanged; return the directory holding them.
 
     Pages go to an incoming directory named by the manifest's checksum, so a run that died
@@ -421,11 +421,11 @@ def fetch_extract(portal: Portal, entity: str, day: date, landing_root: Path) ->
         manifest_bytes = _get(session, f"{base}/manifest", {"ngay": day.isoformat()}, budget, page_limit,
                               timeout=portal.timeout)
         manifest = _rows_manifest(manifest_bytes, f"{base}/manifest?ngay={day.isoformat()}", entity, day)
-        already_landed = landed_dir(landing_root, entity, day, manifest["sha256"])
+        already_landed = landed_dir(landing_root, entity, day, manifest["sha256"], source)
         if already_landed.exists():
             log.info("%s %s already landed at %s: nothing to fetch", entity, day, already_landed)
             return already_landed
-        target = incoming_dir(landing_root, entity, day, manifest["sha256"])
+        target = incoming_dir(landing_root, entity, day, manifest["sha256"], source)
         write_file_once(target / "manifest.json", manifest_bytes)
         page, total_pages, rows = 1, None, 0
         while total_pages is None or page <= total_pages:
@@ -520,14 +520,15 @@ FILE_ATTEMPTS = 2  # a file that disagrees with its manifest is downloaded once 
 CHUNK_BYTES = 1 << 20
 
 
-def fetch_day(portal: Portal, entity: str, day: date, landing_root: Path) -> Path:
-    """The day's extract by the portal's transfer: pages or the whole-day file."""
+def fetch_day(portal: Portal, entity: str, day: date, landing_root: Path, source: str = "national") -> Path:
+    """The day's extract by the portal's transfer: pages or the whole-day file (``source``: the slice
+    it is, chiso.ingest.sources; ``portal`` is that slice's)."""
     if portal.transfer == "files":
-        return fetch_day_file(portal, entity, day, landing_root)
-    return fetch_extract(portal, entity, day, landing_root)
+        return fetch_day_file(portal, entity, day, landing_root, source)
+    return fetch_extract(portal, entity, day, landing_root, source)
 
 
-def fetch_day_file(portal: Portal, entity: str, day: date, landing_root: Path) -> Path:
+def fetch_day_file(portal: Portal, entity: str, day: date, landing_root: Path, source: str = "national") -> Path:
     """Download the day's whole NDJSON.gz file, streamed to disk and checked against its manifest.
 
     The file goes to the same incoming directory as pages would (named by the checksum of the day's
@@ -546,11 +547,11 @@ def fetch_day_file(portal: Portal, entity: str, day: date, landing_root: Path) -
         if manifest["bytes"] > max_file_bytes:
             raise PortalError(f"GET {url}.manifest declares a file of {manifest['bytes']} bytes for {entity} of {day}, "
                               f"more than CHISO_PORTAL_MAX_FILE_BYTES ({max_file_bytes}): it is not downloaded")
-        already_landed = landed_dir(landing_root, entity, day, manifest["rows_sha256"])
+        already_landed = landed_dir(landing_root, entity, day, manifest["rows_sha256"], source)
         if already_landed.exists():
             log.info("%s %s already landed at %s: nothing to fetch", entity, day, already_landed)
             return already_landed
-        target = incoming_dir(landing_root, entity, day, manifest["rows_sha256"])
+        target = incoming_dir(landing_root, entity, day, manifest["rows_sha256"], source)
         path = target / DAY_FILE
         expected = (manifest["bytes"], manifest["sha256"])
         if path.exists() and _size_and_sha256(path) == expected:

@@ -30,7 +30,8 @@ def purge_landing(root: Path, retention_days: int, today: date) -> list[Path]:
     cutoff = today - timedelta(days=retention_days)
     removed = []
     for base in (root / SOURCE, root / "_incoming" / SOURCE):
-        for day_dir in sorted(base.glob("*/business_date=*")):
+        # portal/<entity>/business_date=... and a province's slice, portal/<entity>/tinh=<code>/business_date=...
+        for day_dir in sorted([*base.glob("*/business_date=*"), *base.glob("*/tinh=*/business_date=*")]):
             match = _DAY_DIR.match(day_dir.name)
             if match and date.fromisoformat(match.group(1)) < cutoff:
                 shutil.rmtree(day_dir)

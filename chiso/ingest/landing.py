@@ -1,6 +1,7 @@
 """The immutable landing zone.
 
     <root>/portal/<entity>/business_date=<YYYY-MM-DD>/sha256=<first 16 hex>/{manifest.json,page-*.json}
+    <root>/portal/<entity>/tinh=<code>/business_date=<YYYY-MM-DD>/sha256=<first 16 hex>/...   (a province's slice)
 
 or, when the day was downloaded as one whole-day file (CHISO_PORTAL_TRANSFER=files, see docs/ingest.md),
 ``{manifest.json, file-manifest.json, day.ndjson.gz}``. Either way the directory is named by the
@@ -38,16 +39,25 @@ class LandingError(RuntimeError):
     pass
 
 
-def _day_dir(root: Path, entity: str, day: date) -> Path:
-    return root / SOURCE / entity / f"business_date={day.isoformat()}"
+def _entity_dir(entity: str, source: str) -> Path:
+    """``portal/<entity>``, with a ``tinh=<code>`` folder for a province's slice (chiso.ingest.sources):
+    two slices of the same day (two empty ones, say) share a checksum, never a directory."""
+    from chiso.ingest.sources import NATIONAL
+
+    return Path(SOURCE) / entity if source == NATIONAL else Path(SOURCE) / entity / f"tinh={source}"
 
 
-def landed_dir(root: Path, entity: str, day: date, sha256: str) -> Path:
-    return _day_dir(root, entity, day) / f"sha256={sha256[:16]}"
+def _day_dir(root: Path, entity: str, day: date, source: str) -> Path:
+    return root / _entity_dir(entity, source) / f"business_date={day.isoformat()}"
 
 
-def incoming_dir(root: Path, entity: str, day: date, sha256: str) -> Path:
-    return root / "_incoming" / SOURCE / entity / f"business_date={day.isoformat()}" / f"sha256={sha256[:16]}"
+def landed_dir(root: Path, entity: str, day: date, sha256: str, source: str = "national") -> Path:
+    return _day_dir(root, entity, day, source) / f"sha256={sha256[:16]}"
+
+
+def incoming_dir(root: Path, entity: str, day: date, sha256: str, source: str = "national") -> Path:
+    return root / "_incoming" / _entity_dir(entity, source) / f"business_date={day.isoformat()}" / \
+        f"sha256={sha256[:16]}"
 
 
 def write_file_once(path: Path, data: bytes) -> None:
@@ -437,10 +447,10 @@ def verify(directory: Path) -> dict:
     return manifest
 
 
-def land(fetched: Path, root: Path, entity: str, day: date) -> Path:
-    """Verify a fetched extract and move it, whole, into its immutable place."""
+def land(fetched: Path, root: Path, entity: str, day: date, source: str = "national") -> Path:
+    """Verify a fetched extract and move it, whole, into its immutable place (``source``: the slice)."""
     manifest = verify(fetched)
-    target = landed_dir(root, entity, day, manifest["sha256"])
+    target = landed_dir(root, entity, day, manifest["sha256"], source)
     if fetched == target:
         return target
     if target.exists():  # the same extract was landed before: keep the first copy

@@ -26,6 +26,7 @@ from chiso.contract.canonical import UndecodableRow, canonical_line
 from chiso.ingest import typed_decode
 from chiso.ingest.landing import OverlongLine, RawPage, iter_raw_pages, nfc, read_manifest
 from chiso.ingest.pseudonymise import Pseudonymiser
+from chiso.ingest.sources import NATIONAL
 from chiso.ingest.validate import check_columns, row_problems, surely_valid
 from chiso.core.warehouse import RAW_SCHEMA, ensure_raw_partitions
 
@@ -106,8 +107,9 @@ class _RowWriter:
     quarantines and explains."""
 
     def __init__(self, entity, day: date, load_id: int, pseudonymiser: Pseudonymiser, allow_new_columns: bool,
-                 fast_lane: bool, landed: Path | None = None):
+                 fast_lane: bool, landed: Path | None = None, source: str = NATIONAL):
         self.entity, self.day, self.load_id, self.landed = entity, day, load_id, landed
+        self.source = source
         self.pseudonymiser, self.allow_new_columns = pseudonymiser, allow_new_columns
         self.known = set(entity.fields)
         self.personal = entity.personal_fields
@@ -249,7 +251,8 @@ class _RowWriter:
 
     def _spool(self, source_file: str, line_number: int, reason: str, text: str) -> None:
         self.quarantine_spool.write(
-            f"{self.load_id}\t{_copy_field(self.entity.name)}\t{self.day.isoformat()}\t{_copy_field(source_file)}\t"
+            f"{self.load_id}\t{_copy_field(self.entity.name)}\t{_copy_field(self.source)}\t{self.day.isoformat()}\t"
+            f"{_copy_field(source_file)}\t"
             f"{line_number}\t{_copy_field(reason)}\t{_copy_field(text)}\n".encode())
         self.quarantined += 1
 
@@ -273,6 +276,7 @@ class LoadResult:
     rows_quarantined: int
     skipped: bool  # the same extract was already loaded, or a newer one was (stale)
     stale: bool = False  # older than the extract loaded (the portal's generated_at): recorded, not applied
+    source: str = NATIONAL  # the slice (chiso.ingest.sources)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -304,30 +308,58 @@ def _older(generated_at: datetime | None, checksum: str, current_generated_at: d
 
 
 def _record_stale(conn, entity: str, day: date, checksum: str, landed: Path, manifest: dict,
-                  generated_at: datetime, current: tuple) -> LoadResult:
+                  generated_at: datetime, current: tuple, source: str) -> LoadResult:
     """Record that an older extract arrived after a newer one was loaded, unless the ledger already has
     it (stale, or loaded once and superseded since); apply nothing."""
     recorded = conn.execute(
-        f"select load_id from {RAW_SCHEMA}.load_ledger where entity = %s and business_date = %s "
+        f"select load_id from {RAW_SCHEMA}.load_ledger where entity = %s and source = %s and business_date = %s "
         f"and checksum = %s and status in ('stale', 'superseded') order by load_id desc limit 1",
-        (entity, day, checksum)).fetchone()
+        (entity, source, day, checksum)).fetchone()
     if recorded is None:
         recorded = conn.execute(
-            f"insert into {RAW_SCHEMA}.load_ledger (entity, business_date, checksum, source_path, rows_in_manifest, "
-            f"rows_loaded, rows_quarantined, status, generated_at, finished_at) "
-            f"values (%s, %s, %s, %s, %s, 0, 0, 'stale', %s, now()) returning load_id",
-            (entity, day, checksum, str(landed), manifest["row_count"], generated_at)).fetchone()
+            f"insert into {RAW_SCHEMA}.load_ledger (entity, source, business_date, checksum, source_path, "
+            f"rows_in_manifest, rows_loaded, rows_quarantined, status, generated_at, finished_at) "
+            f"values (%s, %s, %s, %s, %s, %s, 0, 0, 'stale', %s, now()) returning load_id",
+            (entity, source, day, checksum, str(landed), manifest["row_count"], generated_at)).fetchone()
     log.warning("%s %s: extract %s generated at %s is older than the loaded one (load %s, %s generated at %s): "
                 "recorded as stale (load %s), not applied", entity, day, checksum[:16], generated_at.isoformat(),
                 current[0], current[1][:16], current[6].isoformat(), recorded[0])
     return LoadResult(entity, day.isoformat(), recorded[0], checksum, manifest["row_count"], 0, 0, skipped=True,
-                      stale=True)
+                      stale=True, source=source)
+
+
+def _delete_rows_of(conn, entity, day: date, load_id: int) -> None:
+    """The raw and quarantined rows of one superseded load (its slice only; the day's business_date
+    index finds them within the month's partition)."""
+    conn.execute(f"delete from {RAW_SCHEMA}.{entity.raw_table} where business_date = %s and load_id = %s",
+                 (day, load_id))
+    conn.execute(f"delete from {RAW_SCHEMA}.quarantine where entity = %s and business_date = %s and load_id = %s",
+                 (entity.name, day, load_id))
+
+
+def _retire_other_slices(conn, entity, day: date, sources: tuple[str, ...]) -> None:
+    """Supersede the day's current loads of slices no longer configured, rows and all."""
+    retired = conn.execute(
+        f"update {RAW_SCHEMA}.load_ledger set status = 'superseded' where entity = %s and business_date = %s "
+        f"and status = 'loaded' and source <> all(%s) returning load_id, source",
+        (entity.name, day, list(sources))).fetchall()
+    for load_id, old_source in retired:
+        _delete_rows_of(conn, entity, day, load_id)
+        log.warning("%s %s: the current load %s of source %s is superseded: the day now comes as %s",
+                    entity.name, day, load_id, old_source, ", ".join(sources))
 
 
 def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: Path,
-                 pseudonymiser: Pseudonymiser, allow_new_columns: bool | None = None) -> LoadResult:
-    """Load a landed extract. Columns the contract does not know stop the load, naming them, unless
-    ``allow_new_columns`` (default: CHISO_ALLOW_NEW_COLUMNS) keeps them in the raw record."""
+                 pseudonymiser: Pseudonymiser, allow_new_columns: bool | None = None, source: str = NATIONAL,
+                 sources: tuple[str, ...] | None = None) -> LoadResult:
+    """Load a landed extract: the day's ``source`` slice of the entity (chiso.ingest.sources), exactly
+    once; the other slices' loads are not touched. Columns the contract does not know stop the load,
+    naming them, unless ``allow_new_columns`` (default: CHISO_ALLOW_NEW_COLUMNS) keeps them in the raw
+    record.
+
+    ``sources``, when given, are every slice the day of this entity now comes in: a current load of
+    another slice (the day was loaded whole before CHISO_PORTAL_SOURCES sliced it, or the other way
+    round) is superseded and its rows deleted, so that no row is counted twice."""
     entity = get_entity(entity_name)
     if allow_new_columns is None:
         allow_new_columns = settings.get("CHISO_ALLOW_NEW_COLUMNS") == "true"
@@ -340,38 +372,39 @@ def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: 
     ensure_raw_partitions(conn, [entity.raw_table, "quarantine"], day)
     with conn.transaction():
         # Two runs of the same day must not interleave their delete/insert.
-        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"load:{entity.name}:{day}",))
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"load:{entity.name}:{source}:{day}",))
+        if sources is not None:
+            _retire_other_slices(conn, entity, day, sources)
         current = conn.execute(
             f"select load_id, checksum, rows_in_manifest, rows_loaded, rows_quarantined, pseudonym_key_id, "
             f"generated_at from {RAW_SCHEMA}.load_ledger "
-            f"where entity = %s and business_date = %s and status = 'loaded'",
-            (entity.name, day),
+            f"where entity = %s and source = %s and business_date = %s and status = 'loaded'",
+            (entity.name, source, day),
         ).fetchone()
         if current and current[1] != checksum and _older(generated_at, checksum, current[6], current[1]):
-            return _record_stale(conn, entity.name, day, checksum, landed, manifest, generated_at, current)
+            return _record_stale(conn, entity.name, day, checksum, landed, manifest, generated_at, current, source)
         # The same extract pseudonymised with the same key (or by a load from before key ids were kept) is
         # already there; under a new key it is loaded again, so that a day never mixes two keys' pseudonyms.
         if current and current[1] == checksum and current[5] in (None, pseudonymiser.key_id):
             log.info("%s %s with checksum %s is already loaded (load %s): nothing to do",
                      entity.name, day, checksum[:16], current[0])
             return LoadResult(entity.name, day.isoformat(), current[0], checksum, current[2], current[3],
-                              current[4], skipped=True)
+                              current[4], skipped=True, source=source)
         if current:
             # The ledger first, then the raw rows: the order a partition's creator locks them in.
             conn.execute(f"update {RAW_SCHEMA}.load_ledger set status = 'superseded' where load_id = %s",
                          (current[0],))
-            conn.execute(f"delete from {RAW_SCHEMA}.{entity.raw_table} where business_date = %s", (day,))
-            conn.execute(f"delete from {RAW_SCHEMA}.quarantine where entity = %s and business_date = %s",
-                         (entity.name, day))
+            _delete_rows_of(conn, entity, day, current[0])
         (load_id,) = conn.execute(
-            f"insert into {RAW_SCHEMA}.load_ledger (entity, business_date, checksum, source_path, "
+            f"insert into {RAW_SCHEMA}.load_ledger (entity, source, business_date, checksum, source_path, "
             f"rows_in_manifest, status, pseudonym_key_id, generated_at) "
-            f"values (%s, %s, %s, %s, %s, 'loading', %s, %s) returning load_id",
-            (entity.name, day, checksum, str(landed), manifest["row_count"], pseudonymiser.key_id, generated_at),
+            f"values (%s, %s, %s, %s, %s, %s, 'loading', %s, %s) returning load_id",
+            (entity.name, source, day, checksum, str(landed), manifest["row_count"], pseudonymiser.key_id,
+             generated_at),
         ).fetchone()
 
         rows = _RowWriter(entity, day, load_id, pseudonymiser, allow_new_columns,
-                          fast_lane=conn.info.encoding == "utf-8", landed=landed)
+                          fast_lane=conn.info.encoding == "utf-8", landed=landed, source=source)
         copy_sql = (f"copy {RAW_SCHEMA}.{entity.raw_table} "
                     f"(load_id, business_date, source_file, line_number, record) from stdin")
         with rows.quarantine_spool as spool:
@@ -384,7 +417,7 @@ def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: 
             if quarantined:
                 spool.seek(0)
                 with conn.cursor().copy(
-                    f"copy {RAW_SCHEMA}.quarantine (load_id, entity, business_date, source_file, line_number, "
+                    f"copy {RAW_SCHEMA}.quarantine (load_id, entity, source, business_date, source_file, line_number, "
                     f"reason, original_text) from stdin"
                 ) as copy:
                     while chunk := spool.read(1 << 20):
@@ -399,6 +432,7 @@ def load_extract(conn: psycopg.Connection, entity_name: str, day: date, landed: 
             f"finished_at = now() where load_id = %s",
             (loaded, quarantined, load_id),
         )
-    log.info("loaded %s %s: %d rows, %d quarantined (load %s)", entity.name, day, loaded, quarantined, load_id)
+    log.info("loaded %s %s%s: %d rows, %d quarantined (load %s)", entity.name, day,
+             "" if source == NATIONAL else f" ({source})", loaded, quarantined, load_id)
     return LoadResult(entity.name, day.isoformat(), load_id, checksum, manifest["row_count"], loaded,
-                      quarantined, skipped=False)
+                      quarantined, skipped=False, source=source)

@@ -17,11 +17,25 @@ from chiso.orchestration.business_date import business_date_of_run, resolve_busi
 log = logging.getLogger(__name__)
 
 
-def portal_from_connection(conn_id: str):
+def portal_from_connection(conn_id: str, source: str = "national"):
+    """The portal of the Airflow connection, or of one of its province slices (``source``, a code of
+    CHISO_PORTAL_SOURCES: a path on the portal's host with its token, or an absolute URL with the token
+    of the connection chiso_portal_<code>)."""
     from airflow.sdk import Connection
 
     from chiso.ingest.fetch import Portal
+    from chiso.ingest.sources import source_named
 
+    where = source_named(source)
+    if where.is_absolute:
+        conn_id = where.conn_id
+        token = Connection.get(conn_id).password
+        if not token:
+            raise ValueError(f"Airflow connection {conn_id} has no password: it must hold the token of {where.url}")
+        return Portal(base_url=where.url.rstrip("/"), token=token,
+                      page_size=int(settings.require("CHISO_PORTAL_PAGE_SIZE")),
+                      transfer=settings.require("CHISO_PORTAL_TRANSFER"),
+                      read_timeout=float(settings.require("CHISO_PORTAL_READ_TIMEOUT_SECONDS")))
     conn = Connection.get(conn_id)
     host = conn.host or "127.0.0.1"
     if "://" in host:
@@ -32,7 +46,7 @@ def portal_from_connection(conn_id: str):
             base_url += f":{conn.port}"
     if not conn.password:
         raise ValueError(f"Airflow connection {conn_id} has no password: it must hold the portal token")
-    return Portal(base_url=base_url, token=conn.password,
+    return Portal(base_url=where.base_url(base_url), token=conn.password,
                   page_size=int(settings.require("CHISO_PORTAL_PAGE_SIZE")),
                   transfer=settings.require("CHISO_PORTAL_TRANSFER"),
                   read_timeout=float(settings.require("CHISO_PORTAL_READ_TIMEOUT_SECONDS")))
@@ -48,15 +62,24 @@ def pseudonymiser_from_connection(conn_id: str):
     return Pseudonymiser(key)
 
 
-def fetch(entity: str, business_date: date) -> str:
-    """Download the day's extract of ``entity`` (pages or the whole-day file: CHISO_PORTAL_TRANSFER)."""
+def sources_of(entity: str) -> list[str]:
+    """The codes of the slices ``entity``'s day is fetched in: the provinces of CHISO_PORTAL_SOURCES for
+    an entity the contract slices, else ``national`` (docs/ingest.md, "Sources")."""
+    from chiso.ingest.sources import sources_for
+
+    return [source.code for source in sources_for(entity)]
+
+
+def fetch(entity: str, business_date: date, source: str = "national") -> str:
+    """Download the day's extract of ``entity`` (pages or the whole-day file: CHISO_PORTAL_TRANSFER),
+    or of its ``source`` slice."""
     from chiso.ingest.fetch import fetch_day
 
-    portal = portal_from_connection(settings.require("CHISO_PORTAL_CONN_ID"))
-    return str(fetch_day(portal, entity, business_date, settings.landing_dir()))
+    portal = portal_from_connection(settings.require("CHISO_PORTAL_CONN_ID"), source)
+    return str(fetch_day(portal, entity, business_date, settings.landing_dir(), source))
 
 
-def land(entity: str, business_date: date, fetched: str) -> str:
+def land(entity: str, business_date: date, fetched: str, source: str = "national") -> str:
     """Verify and land the fetched extract; on a checksum mismatch fetch it once more, then fail loudly."""
     import shutil
 
@@ -64,26 +87,28 @@ def land(entity: str, business_date: date, fetched: str) -> str:
     from chiso.ingest.landing import land as land_extract
 
     try:
-        return str(land_extract(Path(fetched), settings.landing_dir(), entity, business_date))
+        return str(land_extract(Path(fetched), settings.landing_dir(), entity, business_date, source))
     except LandingError as first:
         log.warning("%s; fetching %s %s again", first, entity, business_date)
         shutil.rmtree(fetched, ignore_errors=True)
-        refetched = fetch(entity, business_date)
+        refetched = fetch(entity, business_date, source)
         try:
-            return str(land_extract(Path(refetched), settings.landing_dir(), entity, business_date))
+            return str(land_extract(Path(refetched), settings.landing_dir(), entity, business_date, source))
         except LandingError as second:
             raise LandingError(f"{entity} {business_date} disagrees with its manifest even after a re-fetch: "
                                f"{second}") from second
 
 
-def load(entity: str, business_date: date, landed: str) -> dict:
+def load(entity: str, business_date: date, landed: str, source: str = "national") -> dict:
+    """Load the landed extract (of the ``source`` slice) once; loads of other slices stay as they are."""
     from chiso.ingest.load import load_extract
     from chiso.core.warehouse import analyze_loaded_day, connect, ensure_schema
 
     ensure_schema()
     pseudonymiser = pseudonymiser_from_connection(settings.require("CHISO_PSEUDONYM_CONN_ID"))
     with connect() as conn:
-        result = load_extract(conn, entity, business_date, Path(landed), pseudonymiser)
+        result = load_extract(conn, entity, business_date, Path(landed), pseudonymiser, source=source,
+                              sources=tuple(sources_of(entity)))
         if not result.skipped:
             analyze_loaded_day(conn, entity, business_date)
         return result.as_dict()
@@ -169,9 +194,10 @@ def check_extracts_have_rows(business_date: date, accept_empty_day: bool = False
     from chiso.core.warehouse import RAW_SCHEMA, connect
 
     with connect() as conn:
+        # A sliced entity's slices summed (chiso.ingest.sources).
         ledger = {entity: (in_manifest, loaded) for entity, in_manifest, loaded in conn.execute(
-            f"select entity, rows_in_manifest, rows_loaded from {RAW_SCHEMA}.load_ledger "
-            f"where business_date = %s and status = 'loaded'", (business_date,)).fetchall()}
+            f"select entity, sum(rows_in_manifest)::int, sum(rows_loaded)::int from {RAW_SCHEMA}.load_ledger "
+            f"where business_date = %s and status = 'loaded' group by entity", (business_date,)).fetchall()}
     empty = [entity for entity in MUST_HAVE_ROWS if not ledger.get(entity, (0, 0))[1]]
     if accept_empty_day and empty:
         waived = [entity for entity in empty if entity in WAIVABLE_WHEN_EMPTY]
@@ -190,10 +216,33 @@ def check_extracts_have_rows(business_date: date, accept_empty_day: bool = False
     return {entity: loaded for entity, (_, loaded) in ledger.items()}
 
 
+class MissingSlice(RuntimeError):
+    """A configured slice of a sliced entity's day (CHISO_PORTAL_SOURCES) is not loaded: nothing is published."""
+
+
+def check_every_slice_loaded(business_date: date) -> None:
+    """Every entity of the day is loaded in every slice it comes in (chiso.ingest.sources): a day that
+    lacks one province's dossiers would publish that province's figures as zeros and the nation's short."""
+    from chiso.contract import ENTITIES
+    from chiso.core.warehouse import RAW_SCHEMA, connect
+
+    with connect() as conn:
+        loaded = set(conn.execute(f"select entity, source from {RAW_SCHEMA}.load_ledger "
+                                  f"where business_date = %s and status = 'loaded'", (business_date,)).fetchall())
+    missing = [(entity, code) for entity in ENTITIES for code in sources_of(entity)
+               if code != "national" and (entity, code) not in loaded]
+    if missing:
+        slices = ", ".join(f"{entity} of {code}" for entity, code in missing)
+        raise MissingSlice(f"The extract of {business_date} lacks slices that CHISO_PORTAL_SOURCES names ({slices}): "
+                           f"nothing is published until every province's slice is loaded.")
+
+
 def raw_gate(business_date: date, accept_empty_day: bool = False) -> str:
-    """Before the build: every extract that must have rows has some, then the raw layer's GX suite."""
+    """Before the build: every configured slice is loaded, every extract that must have rows has some,
+    then the raw layer's GX suite."""
     from chiso.quality.gates import gate_raw
 
+    check_every_slice_loaded(business_date)
     check_extracts_have_rows(business_date, accept_empty_day)
     return "\n".join(result.message() for result in gate_raw(business_date))
 

@@ -396,8 +396,10 @@ def add_technical_facts(report: DailyReport, url: str | None = None) -> None:
     """What the data team wants beside the figures: the day's loads, quarantine and gate runs."""
     with connect(url) as conn:
         loads = conn.execute(
-            """select entity, rows_in_manifest, rows_loaded, rows_quarantined from raw.load_ledger
-               where business_date = %s and status = 'loaded' order by entity""", (report.business_date,)).fetchall()
+            # An entity fetched by province slices (chiso.ingest.sources) is one line, its slices summed.
+            """select entity, sum(rows_in_manifest)::int, sum(rows_loaded)::int, sum(rows_quarantined)::int
+               from raw.load_ledger where business_date = %s and status = 'loaded'
+               group by entity order by entity""", (report.business_date,)).fetchall()
         gates = conn.execute(
             """select suite, success, jsonb_array_length(failed_expectations), run_at from ops.gate_runs
                where business_date = %s order by gate_run_id desc limit 3""", (report.business_date,)).fetchall()

@@ -6,6 +6,8 @@
     GET /api/v1/<entity>/files/<YYYY-MM-DD>.<ndjson.gz|csv>          the whole day as a file (streamed)
     GET /api/v1/<entity>/files/<YYYY-MM-DD>.<ndjson.gz|csv>.manifest its size, sha256 and row count
     GET /api/v1/evaluations?ngay=YYYY-MM-DD&tinh=<province code>    the published 766 evaluation, year to date
+    GET /tinh/<province code>/api/v1/<entity>...                    the same for that province's slice of an
+                                                                    entity the contract slices (docs/ingest.md)
 
 Every /api call needs the header ``X-Api-Token``. Faults (faults.py) are switched on per day at
 start-up (``--faults``) or per request (``?fault=…`` or the header ``X-Simulator-Fault``).
@@ -67,18 +69,46 @@ class PortalSimulator:
         self._cache: OrderedDict[tuple, tuple[dict, ...]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def stream(self, entity: str, day: date, plan: FaultPlan | None = None) -> Iterator[dict]:
+    def stream(self, entity: str, day: date, plan: FaultPlan | None = None,
+               province: str | None = None) -> Iterator[dict]:
         rows = extract_rows(entity, self.seed, self.world, day)
+        if province is not None:
+            rows = self._slice(entity, rows, province)
         return apply_row_faults(plan, entity, day, rows) if plan and not plan.is_empty else rows
 
-    def rows(self, entity: str, day: date, plan: FaultPlan | None = None) -> tuple[dict, ...] | None:
+    def provinces(self) -> set[str]:
+        """The portal codes of the world's provinces (the slices ``/tinh/<code>/`` serves)."""
+        return {unit.portal_code for unit in self.world.units if unit.kind == "PROVINCE" and unit.portal_code}
+
+    def province_of(self, unit_code: str | None) -> str | None:
+        """The portal code of the province a unit lies in (None for a unit the world does not know)."""
+        unit = self.world.by_code.get(unit_code) if unit_code else None
+        if unit is None:
+            return None
+        return self.world.by_code[self.world.province_of(unit)].portal_code
+
+    def _slice(self, entity: str, rows: Iterator[dict], province: str) -> Iterator[dict]:
+        """The rows of one province, by the unit field the contract slices the entity by."""
+        field = ENTITIES[entity].province_field
+        if field is None:
+            raise ValueError(f"{entity} is national: the portal serves it whole, at /api/v1/{entity}")
+        by_unit: dict[str | None, str | None] = {}
+        for row in rows:
+            unit = row.get(field) if isinstance(row, dict) else None
+            if unit not in by_unit:
+                by_unit[unit] = self.province_of(unit)
+            if by_unit[unit] == province:
+                yield row
+
+    def rows(self, entity: str, day: date, plan: FaultPlan | None = None,
+             province: str | None = None) -> tuple[dict, ...] | None:
         """The day's rows if the day is small enough to keep, else None (stream it instead)."""
-        key = (entity, day, plan.to_text() if plan else "")
+        key = (entity, day, plan.to_text() if plan else "", province)
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        rows = tuple(itertools.islice(self.stream(entity, day, plan), CACHED_DAY_ROWS + 1))
+        rows = tuple(itertools.islice(self.stream(entity, day, plan, province), CACHED_DAY_ROWS + 1))
         if len(rows) > CACHED_DAY_ROWS:
             return None
         with self._lock:
@@ -87,14 +117,15 @@ class PortalSimulator:
                 self._cache.popitem(last=False)
         return rows
 
-    def page(self, entity: str, day: date, page: int, page_size: int, plan: FaultPlan | None = None) -> dict:
-        rows = self.rows(entity, day, plan)
+    def page(self, entity: str, day: date, page: int, page_size: int, plan: FaultPlan | None = None,
+             province: str | None = None) -> dict:
+        rows = self.rows(entity, day, plan, province)
         start = (page - 1) * page_size
         if rows is not None:
             total, items = len(rows), list(rows[start:start + page_size])
         else:
-            total = sum(1 for _ in self.stream(entity, day, plan))
-            items = list(itertools.islice(self.stream(entity, day, plan), start, start + page_size))
+            total = sum(1 for _ in self.stream(entity, day, plan, province))
+            items = list(itertools.islice(self.stream(entity, day, plan, province), start, start + page_size))
         return {
             "entity": entity,
             "business_date": day.isoformat(),
@@ -105,18 +136,20 @@ class PortalSimulator:
             "items": items,
         }
 
-    def manifest(self, entity: str, day: date, plan: FaultPlan | None = None) -> dict:
-        rows = self.rows(entity, day, plan)
-        sha256, count = sha256_of_rows(rows if rows is not None else self.stream(entity, day, plan))
+    def manifest(self, entity: str, day: date, plan: FaultPlan | None = None, province: str | None = None) -> dict:
+        rows = self.rows(entity, day, plan, province)
+        sha256, count = sha256_of_rows(rows if rows is not None else self.stream(entity, day, plan, province))
         manifest = {"entity": entity, "business_date": day.isoformat(), "row_count": count, "sha256": sha256,
                     "format": MANIFEST_FORMAT}
         return apply_manifest_faults(plan, manifest) if plan else manifest
 
-    def file_chunks(self, entity: str, day: date, fmt: str, plan: FaultPlan | None = None) -> Iterator[bytes]:
-        return exports.export_chunks(entity, fmt, self.stream(entity, day, plan))
+    def file_chunks(self, entity: str, day: date, fmt: str, plan: FaultPlan | None = None,
+                    province: str | None = None) -> Iterator[bytes]:
+        return exports.export_chunks(entity, fmt, self.stream(entity, day, plan, province))
 
-    def file_manifest(self, entity: str, day: date, fmt: str, plan: FaultPlan | None = None) -> dict:
-        manifest = exports.file_manifest(entity, day, fmt, self.stream(entity, day, plan))
+    def file_manifest(self, entity: str, day: date, fmt: str, plan: FaultPlan | None = None,
+                      province: str | None = None) -> dict:
+        manifest = exports.file_manifest(entity, day, fmt, self.stream(entity, day, plan, province))
         return apply_manifest_faults(plan, manifest) if plan else manifest
 
 
@@ -185,11 +218,18 @@ def make_app(portal: PortalSimulator, token: str, counter: AttemptCounter | None
             return send_json(HTTPStatus.UNAUTHORIZED, {"error": f"missing or wrong {TOKEN_HEADER}"})
         return None
 
-    def serve_day(request: Request, entity: str, rest: list[str]) -> Response:
-        """Pages, the manifest or a whole-day file of ``entity`` (``rest``: the path after it)."""
+    def serve_day(request: Request, entity: str, rest: list[str], province: str | None = None) -> Response:
+        """Pages, the manifest or a whole-day file of ``entity`` (``rest``: the path after it), of the
+        whole nation or of one ``province``'s slice."""
         query = parse_qs(request.url.query)
         if entity not in ENTITIES:
             return send_json(HTTPStatus.NOT_FOUND, {"error": f"unknown entity {entity}"})
+        if province is not None:
+            if province not in portal.provinces():
+                return send_json(HTTPStatus.NOT_FOUND, {"error": f"no province {province} in this portal"})
+            if ENTITIES[entity].province_field is None:
+                return send_json(HTTPStatus.NOT_FOUND, {"error": f"{entity} is national: it is served whole, "
+                                                                 f"at /api/v1/{entity}"})
         try:
             match = None
             if rest[:1] == ["files"] and len(rest) == 2:
@@ -208,19 +248,21 @@ def make_app(portal: PortalSimulator, token: str, counter: AttemptCounter | None
             if isinstance(fault, Response):
                 return fault
             if rest == ["manifest"]:
-                return send_json(HTTPStatus.OK, portal.manifest(entity, day, plan), plan, drop_after=fault)
+                return send_json(HTTPStatus.OK, portal.manifest(entity, day, plan, province), plan,
+                                 drop_after=fault)
             if match is not None:
                 if match["manifest"]:
-                    return send_json(HTTPStatus.OK, portal.file_manifest(entity, day, match["fmt"], plan),
+                    return send_json(HTTPStatus.OK, portal.file_manifest(entity, day, match["fmt"], plan, province),
                                      drop_after=fault)
-                return _file_response(portal, entity, day, match["fmt"], plan)
+                return _file_response(portal, entity, day, match["fmt"], plan, province)
             if rest:
                 return send_json(HTTPStatus.NOT_FOUND, {"error": f"no such path {request.url.path}"})
             page = _int_param(query, "page", 1, minimum=1)
             page_size = _int_param(query, "page_size", 500, minimum=1, maximum=MAX_PAGE_SIZE)
         except _BadRequest as exc:
             return send_json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
-        return send_json(HTTPStatus.OK, portal.page(entity, day, page, page_size, plan), plan, drop_after=fault)
+        return send_json(HTTPStatus.OK, portal.page(entity, day, page, page_size, plan, province), plan,
+                         drop_after=fault)
 
     @app.get("/healthz")
     def healthz() -> Response:
@@ -266,13 +308,19 @@ def make_app(portal: PortalSimulator, token: str, counter: AttemptCounter | None
             if refused:
                 return refused
             return serve_day(request, parts[2], parts[3:])
+        if len(parts) >= 5 and parts[0] == "tinh" and parts[2:4] == ["api", "v1"]:  # a province's slice
+            refused = authorised(request)
+            if refused:
+                return refused
+            return serve_day(request, parts[4], parts[5:], province=parts[1])
         return send_json(HTTPStatus.NOT_FOUND, {"error": f"no such path {request.url.path}"})
 
     return app
 
 
-def _file_response(portal: PortalSimulator, entity: str, day: date, fmt: str, plan: FaultPlan) -> Response:
-    chunks = portal.file_chunks(entity, day, fmt, plan)
+def _file_response(portal: PortalSimulator, entity: str, day: date, fmt: str, plan: FaultPlan,
+                   province: str | None = None) -> Response:
+    chunks = portal.file_chunks(entity, day, fmt, plan, province)
     headers = {"Content-Disposition": f'attachment; filename="{exports.export_filename(entity, day, fmt)}"'}
     if not plan.is_empty and plan.at_level("bytes"):
         body = apply_byte_faults(plan, b"".join(chunks))  # byte faults need the whole body
