@@ -15,11 +15,12 @@ DAYS = [date(2024, 11, 14), date(2024, 11, 15)]
 PROVINCES = ("000.00.00.H15", "000.00.00.H21")
 
 
-def two_provinces_world(volume: float = 0.3):
+def two_provinces_world(volume: float = 0.3, gia_lai_volume: float | None = None):
+    """Cư Kuin (Đắk Lắk) at ``volume`` and Chư Prông (Gia Lai) at ``gia_lai_volume`` (default: the same)."""
     from chiso.simulator.scenarios import cu_kuin_2024, ia_tor_2024
     from chiso.simulator.world import ALL_PROCEDURES, World
 
-    dak_lak, gia_lai = cu_kuin_2024(volume), ia_tor_2024(volume)
+    dak_lak, gia_lai = cu_kuin_2024(volume), ia_tor_2024(volume if gia_lai_volume is None else gia_lai_volume)
     return World("two_provinces", dak_lak.units + gia_lai.units, ALL_PROCEDURES,
                  dak_lak.successions + gia_lai.successions, dak_lak.publishers + gia_lai.publishers)
 
