@@ -54,7 +54,8 @@ AUDIT_TABLES = {"ops.gate_runs", "intermediate.int_engine_watermarks", "ops.vali
                 "intermediate.int_indicator_delta_changes",
                 "intermediate.int_engine_changed_periods", "intermediate.int_plan_metric_previous_events",
                 "intermediate.int_plan_procedure_first_day_changes", "intermediate.int_plan_metric_delta_changes",
-                "intermediate.int_plan_metric_changed_periods",
+                "intermediate.int_plan_metric_changed_periods", "intermediate.int_engine_previous_dossiers",
+                "intermediate.int_dossier_indicator_event_changes", "intermediate.int_day_on_time_changed_days",
                 # The pipeline-health view's table counts those runs and publications (docs/bi.md).
                 "marts.pipeline_health", "reporting.pipeline_health"}
 GATE_LAYERS = 3  # raw, staging, marts: one ops.gate_runs row each per run
@@ -298,7 +299,12 @@ def test_one_email_per_recipient_per_day_with_the_figures(two_days):
 def test_no_personal_data_in_clear_anywhere_in_the_warehouse(two_days):
     clear = {row[field] for day in (DAY_1, DAY_2) for row in served_rows(two_days, "dossiers", day)
              for field in PERSONAL_FIELDS if row.get(field)}
-    assert len(clear) > 500
+    # Officials handling dossiers (NguoiXuLy) are not applicants and are kept as the contract sends them
+    # (who did what, docs/targets.md): an applicant who shares an official's name is not found through it.
+    officials = {row["NguoiXuLy"] for day in (DAY_1, DAY_2) for row in served_rows(two_days, "process_log", day)
+                 if row.get("NguoiXuLy")}
+    assert officials and len(clear - officials) > 500
+    clear -= officials
     for relation in warehouse_tables(two_days["warehouse"], kinds=("r", "p", "v", "m")):
         text = "\n".join(r[0] for r in query(two_days["warehouse"], f"select t::text from {relation} as t"))
         leaked = [value for value in clear if value in text]
