@@ -342,7 +342,7 @@ def setup(url: str | None = None) -> list[str]:
 
     lines = []
     with connect(url) as conn:
-        conn.execute("select pg_advisory_xact_lock(hashtext('chiso.publish.publication'))")  # not during a publication
+        conn.execute("select pg_advisory_xact_lock(hashtext('chiso.publish'))")  # not during a publication
         ensure_group_role(conn)
         published = conn.execute("select to_regclass('reporting.dim_units') is not null").fetchone()[0]
         for login in (logins(conn) if published else [national_login()]):

@@ -236,7 +236,7 @@ def publish(business_date: date, warnings: list[dict] | None = None, url: str | 
     ensure_schema(url)
     with connect(url) as conn:
         # One publisher at a time (two DAG runs never publish concurrently, but a person might).
-        conn.execute("select pg_advisory_xact_lock(hashtext('chiso.publish.publication'))")
+        conn.execute("select pg_advisory_xact_lock(hashtext('chiso.publish'))")
         ensure_bi_role(conn)
         for leftover in (NEXT_SCHEMA, OLD_SCHEMA):
             conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(leftover)))
